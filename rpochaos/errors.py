@@ -1,0 +1,66 @@
+"""One error tree for rpochaos.
+
+    RpochaosError                 every error this library raises on purpose
+     ├── ScenarioError            a scenario file (or override) is wrong; lists every problem
+     ├── MissingDependency        a binary or service is not installed; says how to install it
+     ├── ProxyError               a Toxiproxy API call failed; names the call and the reason
+     ├── TopologyError            a node did not come up or did not answer; carries its log tail
+     └── WorkloadError            the workload could not be set up (schema, first connection)
+
+Each message says what was given, what was expected, and how to fix it. The CLI maps
+ScenarioError and MissingDependency to exit code 254, anything else to 255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RpochaosError(Exception):
+    """Root of every error rpochaos raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: where it is, what was given, what was expected."""
+
+    file: str
+    line: int | None
+    key: str
+    given: str
+    expected: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.key}: got {self.given}, expected {self.expected}"
+
+
+class ScenarioError(RpochaosError):
+    """A scenario is invalid. ``problems`` holds every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in scenario"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class MissingDependency(RpochaosError):
+    """A needed program is missing. The message says which one and the command that installs it."""
+
+    def __init__(self, what: str, install: str) -> None:
+        self.what = what
+        self.install = install
+        super().__init__(f"{what} was not found. Install it with: {install}")
+
+
+class ProxyError(RpochaosError):
+    """A Toxiproxy API call failed (HTTP error, timeout, or refused connection)."""
+
+
+class TopologyError(RpochaosError):
+    """A node failed to start, become ready, or act (promote, restart)."""
+
+
+class WorkloadError(RpochaosError):
+    """The workload could not be prepared (schema creation, first connection)."""

@@ -1,0 +1,1 @@
+"""Faults: each one is a context manager; entering injects it, leaving heals it."""
