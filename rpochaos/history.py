@@ -17,10 +17,15 @@ but no complete line (the harness died) reads back as outcome ``info`` with comp
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import TracebackType
+from typing import TextIO
 
 
 class Outcome(StrEnum):
@@ -51,10 +56,37 @@ class Journal:
     Usable as a context manager; ``close`` is idempotent."""
 
     def __init__(self, path: Path) -> None:
-        raise NotImplementedError
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file: TextIO | None = open(  # noqa: SIM115 - closed by close()/__exit__
+            self.path, "a", encoding="utf-8", newline="\n"
+        )
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _write(self, record: dict[str, object]) -> None:
+        # Serialise outside the lock; write the whole line and flush it under the lock so
+        # lines from different threads never interleave.
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                raise ValueError(
+                    f"journal {self.path} is closed; cannot record seq {record['seq']}"
+                )
+            self._file.write(line)
+            self._file.flush()
 
     def invoke(self, seq: int, t: float, worker: int = 0) -> None:
-        raise NotImplementedError
+        self._write({"type": "invoke", "seq": seq, "t": t, "worker": worker})
 
     def complete(
         self,
@@ -64,18 +96,163 @@ class Journal:
         node: str | None = None,
         note: str | None = None,
     ) -> None:
-        raise NotImplementedError
+        self._write(
+            {
+                "type": "complete",
+                "seq": seq,
+                "t": t,
+                "outcome": Outcome(outcome).value,
+                "node": node,
+                "note": note,
+            }
+        )
 
     def close(self) -> None:
-        raise NotImplementedError
+        with self._lock:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                finally:
+                    self._file = None
 
 
 def read_history(path: Path) -> list[Op]:
     """Read history.jsonl back into ops sorted by seq. Tolerates a truncated last line (a
     harness killed mid-write); raises ValueError naming the line for any other bad line."""
-    raise NotImplementedError
+    path = Path(path)
+    raw_lines = path.read_bytes().split(b"\n")
+    if raw_lines[-1] == b"":  # the file ends with a newline (or is empty)
+        raw_lines.pop()
+    located: list[tuple[str, _Record]] = []
+    last = len(raw_lines)
+    for number, raw in enumerate(raw_lines, start=1):
+        where = f"{path}: line {number}"
+        try:
+            record = _parse_record(_decode_line(raw))
+        except ValueError as e:
+            if number == last:
+                # The harness was killed mid-write: the last line is partial. Everything
+                # before it was flushed whole, so nothing acknowledged is lost by skipping it.
+                break
+            raise ValueError(f"{where}: {e}") from None
+        located.append((where, record))
+    return _pair(located)
 
 
 def ops_from_records(records: Iterable[dict[str, object]]) -> list[Op]:
     """Pair invoke/complete records into ops (pure; used by read_history and by tests)."""
-    raise NotImplementedError
+    located: list[tuple[str, _Record]] = []
+    for number, obj in enumerate(records, start=1):
+        where = f"record {number}"
+        try:
+            located.append((where, _parse_record(obj)))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+    return _pair(located)
+
+
+@dataclass(frozen=True)
+class _Record:
+    type: str  # "invoke" or "complete"
+    seq: int
+    t: float
+    worker: int = 0
+    outcome: Outcome | None = None
+    node: str | None = None
+    note: str | None = None
+
+
+def _decode_line(raw: bytes) -> object:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 ({e.reason} at byte {e.start})") from None
+    if not text.strip():
+        raise ValueError("empty line, expected a JSON object")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"invalid JSON ({e.msg} at column {e.colno}): {text[:80]!r}") from None
+
+
+_OUTCOMES = tuple(o.value for o in Outcome)
+
+
+def _parse_record(obj: object) -> _Record:
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    if kind not in ("invoke", "complete"):
+        raise ValueError(f"type={kind!r}, expected 'invoke' or 'complete'")
+    seq = obj.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValueError(f"seq={seq!r}, expected an integer")
+    t = obj.get("t")
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
+        raise ValueError(f"seq {seq}: t={t!r}, expected a finite number of seconds")
+    if kind == "invoke":
+        worker = obj.get("worker", 0)
+        if not isinstance(worker, int) or isinstance(worker, bool):
+            raise ValueError(f"seq {seq}: worker={worker!r}, expected an integer")
+        return _Record(type="invoke", seq=seq, t=float(t), worker=worker)
+    outcome = obj.get("outcome")
+    if outcome not in _OUTCOMES:
+        raise ValueError(
+            f"seq {seq}: outcome={outcome!r}, expected one of "
+            + ", ".join(repr(o) for o in _OUTCOMES)
+        )
+    parsed = Outcome(str(outcome))
+    node = obj.get("node")
+    if node is not None and not isinstance(node, str):
+        raise ValueError(f"seq {seq}: node={node!r}, expected a string or null")
+    note = obj.get("note")
+    if note is not None and not isinstance(note, str):
+        raise ValueError(f"seq {seq}: note={note!r}, expected a string or null")
+    return _Record(type="complete", seq=seq, t=float(t), outcome=parsed, node=node, note=note)
+
+
+def _pair(located: Iterable[tuple[str, _Record]]) -> list[Op]:
+    invokes: dict[int, tuple[str, _Record]] = {}
+    completes: dict[int, tuple[str, _Record]] = {}
+    for where, rec in located:
+        seen = invokes if rec.type == "invoke" else completes
+        if rec.seq in seen:
+            raise ValueError(
+                f"{where}: second {rec.type} for seq {rec.seq} (first at {seen[rec.seq][0]})"
+            )
+        seen[rec.seq] = (where, rec)
+    for seq, (where, _rec) in completes.items():
+        if seq not in invokes:
+            raise ValueError(f"{where}: complete for seq {seq} without an invoke")
+    ops: list[Op] = []
+    for seq in sorted(invokes):
+        inv = invokes[seq][1]
+        if seq not in completes:
+            ops.append(
+                Op(
+                    seq=seq,
+                    invoke_s=inv.t,
+                    complete_s=None,
+                    outcome=Outcome.INFO,
+                    worker=inv.worker,
+                )
+            )
+            continue
+        where, comp = completes[seq]
+        if comp.t < inv.t:
+            raise ValueError(
+                f"{where}: seq {seq} completes at t={comp.t} before its invoke at t={inv.t}"
+            )
+        assert comp.outcome is not None
+        ops.append(
+            Op(
+                seq=seq,
+                invoke_s=inv.t,
+                complete_s=comp.t,
+                outcome=comp.outcome,
+                node=comp.node,
+                note=comp.note,
+                worker=inv.worker,
+            )
+        )
+    return ops

@@ -1,0 +1,180 @@
+"""The ``rpochaos`` command: a thin face over the library.
+
+Exit codes: 0 PASS, 1 FAIL, 2 UNKNOWN, 130 interrupted, 254 bad input (scenario, arguments,
+missing program), 255 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from rpochaos import deps
+from rpochaos.errors import MissingDependency, RpochaosError, ScenarioError
+from rpochaos.report.summary import render
+from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL, analyze
+from rpochaos.scenario import load
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _scenario_files(args: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for a in args:
+        p = Path(a)
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            out.append(p)
+    return out
+
+
+def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
+    bad = 0
+    for f in _scenario_files(a.files):
+        try:
+            sc = load(f)
+        except ScenarioError as e:
+            bad += 1
+            con.print(str(e), markup=False)
+        except OSError as e:
+            bad += 1
+            con.print(f"{f}: cannot read: {e.strerror}", markup=False)
+        else:
+            con.print(f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo:g} s)",
+                      markup=False)
+    return EXIT_BAD_INPUT if bad else 0
+
+
+def _cmd_list(a: argparse.Namespace, con: Console) -> int:
+    for f in _scenario_files(a.dirs or ["scenarios"]):
+        try:
+            sc = load(f)
+            desc = sc.description or ""
+            con.print(f"{sc.name:40s} RPO {sc.expect.rpo:>6g} s  {desc}", markup=False)
+        except (ScenarioError, OSError):
+            con.print(f"{f}  (invalid: run 'rpochaos validate {f}')", markup=False)
+    return 0
+
+
+def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
+    sc = load(a.scenario)
+    con.print(f"{sc.name}: workload {sc.workload.rate:g}/s x {sc.workload.concurrency} for "
+              f"{sc.workload.duration:g} s; RPO {sc.expect.rpo:g} s", markup=False)
+    for s in sc.schedule:
+        extra = " ".join(f"{k}={v}" for k, v in s.params.items())
+        until = f" until {s.at + s.duration:g}s" if s.duration is not None else ""
+        con.print(f"  t={s.at:7.3f}s  {s.action} {s.target}{until} {extra}"
+                  f"{'  [outage]' if s.outage else ''}", markup=False)
+    con.print(f"  t={sc.workload.duration:7.3f}s  workload stops; heal all; final read",
+              markup=False)
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.run import run  # heavy imports only for run
+
+    def log(msg: str) -> None:
+        if not a.quiet:
+            con.print(msg, style="dim", markup=False, highlight=False)
+
+    res = run(a.scenario, backend=a.backend, out=a.out, runs_root=a.runs_root,
+              keep_topology=a.keep_topology, seed=a.seed, log=log)
+    render(res.result, con)
+    return res.exit_code
+
+
+def _cmd_analyze(a: argparse.Namespace, con: Console) -> int:
+    d = Path(a.run_dir)
+    if not (d / "resolved.json").exists():
+        con.print(f"{d} is not a run directory (no resolved.json)", markup=False)
+        return EXIT_BAD_INPUT
+    result = analyze(d)
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        render(result, con)
+    return EXIT[result["verdict"]]
+
+
+def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
+    missing = 0
+    for c in deps.doctor():
+        mark = "[green]found  [/green]" if c.found else "[red]missing[/red]"
+        con.print(f"{mark} {c.name:14s} ", end="")
+        con.print(c.detail if c.found else f"install: {c.detail}", markup=False)
+        missing += 0 if c.found or c.name == "go" else 1
+    return EXIT_BAD_INPUT if missing else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rpochaos", description="Measure lost acknowledged writes against an RPO.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run a scenario end to end")
+    r.add_argument("scenario")
+    r.add_argument("--backend", default="local", help="where nodes run (default: local)")
+    r.add_argument("--out", type=Path, help="run directory (default: runs/<name>/<time>)")
+    r.add_argument("--runs-root", type=Path, default=Path("runs"))
+    r.add_argument("--seed", type=int)
+    r.add_argument("--keep-topology", action="store_true",
+                   help="leave nodes and proxies running and print how to reach them")
+    r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    v = sub.add_parser("validate", help="check scenario files without running anything")
+    v.add_argument("files", nargs="+")
+    ls = sub.add_parser("list", help="list scenarios in folders (default: scenarios/)")
+    ls.add_argument("dirs", nargs="*")
+    pl = sub.add_parser("plan", help="print a scenario's timeline without running it")
+    pl.add_argument("scenario")
+    an = sub.add_parser("analyze", help="recompute result.json from a run directory")
+    an.add_argument("run_dir")
+    an.add_argument("--json", action="store_true")
+    sub.add_parser("doctor", help="list external dependencies, found or missing")
+    return p
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    con = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    signal.signal(signal.SIGTERM, _sigterm)
+    handlers = {"run": _cmd_run, "validate": _cmd_validate, "list": _cmd_list,
+                "plan": _cmd_plan, "analyze": _cmd_analyze, "doctor": _cmd_doctor}
+    try:
+        return handlers[args.cmd](args, con)
+    except (ScenarioError, MissingDependency) as e:
+        err.print(str(e), markup=False)
+        return EXIT_BAD_INPUT
+    except FileNotFoundError as e:
+        err.print(f"{e.filename}: no such file", markup=False)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        err.print("interrupted: faults healed, processes removed; the journal is kept "
+                  "(rpochaos analyze RUN_DIR answers from it)", markup=False)
+        return EXIT_INTERRUPTED
+    except RpochaosError as e:
+        err.print(f"error: {e}", markup=False)
+        return EXIT_INTERNAL
+    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
+        err.print(traceback.format_exc(), markup=False)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""result.json: the measurement plus what a reader needs to trust it.
+
+``analyze(run_dir)`` recomputes result.json from the directory alone; ``run`` calls the same
+function at its end, so a stored run and a live run can never disagree.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from rpochaos.measure import Expectations, measure
+from rpochaos.store import RESULT, StoredRun, load_run, write_json
+
+#: exit codes, as Jepsen has them
+EXIT = {"PASS": 0, "FAIL": 1, "UNKNOWN": 2}
+EXIT_BAD_INPUT = 254
+EXIT_INTERNAL = 255
+
+
+def faults_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each scheduled step that ran: kind, target, start_s, end_s (None if never healed,
+    equal to start_s for instant actions), plus its parameters."""
+    out: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e.get("type") == "step_start":
+            out[e["index"]] = {
+                "kind": e["action"],
+                "target": e["target"],
+                "start_s": e["t"],
+                "end_s": e["t"] if e.get("instant") else None,
+                "params": e.get("params", {}),
+                "outage": bool(e.get("outage")),
+            }
+        elif e.get("type") == "step_end" and e["index"] in out:
+            out[e["index"]]["end_s"] = e["t"]
+    return [out[k] for k in sorted(out, key=lambda i: (out[i]["start_s"], i))]
+
+
+def outage_at(events: list[dict[str, Any]]) -> float | None:
+    for e in events:
+        if e.get("type") == "step_start" and e.get("outage"):
+            return float(e["t"])
+    return None
+
+
+def reproduce_command(meta: dict[str, Any]) -> str:
+    src = meta.get("scenario_path") or "SCENARIO.yaml"
+    return (
+        f"rpochaos run {shlex.quote(str(src))} --seed {meta.get('seed', 0)} "
+        f"--backend {meta.get('backend', 'local')}"
+    )
+
+
+def build_result(run: StoredRun) -> dict[str, Any]:
+    sc = run.scenario
+    expect = Expectations(
+        rpo_s=sc.expect.rpo,
+        max_lost=sc.expect.max_lost,
+        min_lost=sc.expect.min_lost,
+        max_rto_s=sc.expect.max_rto,
+    )
+    m = measure(run.ops, run.final, outage_at(run.events), expect)
+    extra_reasons = [e["message"] for e in run.events if e.get("type") == "error"]
+    data = m.to_dict()
+    if extra_reasons:
+        data["reasons"] = [*data.get("reasons", []), *extra_reasons]  # type: ignore[list-item]
+    failover = [e for e in run.events if e.get("type") == "failover"]
+    result: dict[str, Any] = {
+        "scenario": sc.name,
+        "seed": run.meta.get("seed", sc.seed),
+        "backend": run.meta.get("backend"),
+        "run_dir": str(run.path),
+        **data,
+        "faults": faults_from_events(run.events),
+        "durability": run.meta.get("durability", {}),
+        "workload": {
+            "rate_per_s": sc.workload.rate,
+            "concurrency": sc.workload.concurrency,
+            "duration_s": sc.workload.duration,
+            "commit_timeout_s": sc.workload.commit_timeout,
+        },
+        "failover": {
+            "promoted": failover[-1]["promoted"] if failover else None,
+            "final_read_node": run.final.node if run.final else None,
+        },
+        "versions": run.meta.get("versions", {}),
+        "bringup_s": run.meta.get("bringup_s"),
+        "interrupted": any(e.get("type") == "interrupted" for e in run.events),
+        "reproduce": reproduce_command(run.meta),
+    }
+    return result
+
+
+def analyze(path: Path) -> dict[str, Any]:
+    """Recompute and write ``path/result.json`` from the run directory alone."""
+    result = build_result(load_run(path))
+    write_json(path / RESULT, result)
+    return result

@@ -1,0 +1,342 @@
+"""The one orchestrator: the order of roles, and the guaranteed teardown.
+
+start topology -> readiness -> workload -> schedule -> stop workload -> heal every fault ->
+final read -> tear down -> measure (via ``result.analyze``, from the run directory alone).
+
+Whatever ends the run (success, an exception, Ctrl-C, SIGTERM turned into an exception by
+the CLI), the ``finally`` path heals every active fault, stops the writer, kills every server
+and writes result.json (UNKNOWN when no final read happened). The journal is never deleted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rpochaos import deps
+from rpochaos.backends.local import LocalBackend
+from rpochaos.clock import Clock
+from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
+from rpochaos.faults.base import Fault
+from rpochaos.faults.network import Bandwidth, Latency, Partition
+from rpochaos.faults.node import Crash
+from rpochaos.history import Journal
+from rpochaos.measure import Verdict
+from rpochaos.proxy import Toxiproxy
+from rpochaos.result import EXIT, analyze
+from rpochaos.scenario import Scenario, Step, load, to_dict
+from rpochaos.store import (
+    EVENTS,
+    FINAL_READ,
+    HISTORY,
+    RESOLVED,
+    EventLog,
+    new_run_dir,
+    write_json,
+)
+from rpochaos.topology.postgres import PostgresCluster
+from rpochaos.workload.postgres import PostgresWriter
+
+BACKENDS = ("local",)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    result: dict[str, Any]
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.result["verdict"])
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT[self.verdict.value]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def start_toxiproxy(backend: LocalBackend, timeout_s: float = 15.0) -> Toxiproxy:
+    """Start this run's Toxiproxy server and return a client once its API answers."""
+    binary = deps.toxiproxy_server()
+    port = backend.free_port()
+    server = backend.spawn(
+        "toxiproxy", [str(binary), "-host", backend.host, "-port", str(port)], as_db_user=False
+    )
+    client = Toxiproxy(f"http://{backend.host}:{port}", timeout_s=5.0)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.version()
+            return client
+        except RpochaosError as e:
+            if not server.running() or time.monotonic() > deadline:
+                client.close()
+                raise TopologyError(
+                    f"Toxiproxy did not answer on port {port}: {e}\n{server.log_tail()}"
+                ) from e
+            time.sleep(0.05)
+
+
+class _Runner:
+    def __init__(self, scenario: Scenario, run_dir: Path, keep: bool, log: Log) -> None:
+        self.sc = scenario
+        self.run_dir = run_dir
+        self.keep = keep
+        self.log = log
+        self.events = EventLog(run_dir / EVENTS)
+        self.clock: Clock | None = None
+        self.active: dict[int, Fault] = {}
+        self.backend: LocalBackend | None = None
+        self.proxy: Toxiproxy | None = None
+        self.cluster: PostgresCluster | None = None
+        self.writer: PostgresWriter | None = None
+        self.journal: Journal | None = None
+
+    def now(self) -> float:
+        return self.clock.now() if self.clock else 0.0
+
+    # -- phases --------------------------------------------------------------------------
+    def bring_up(self, meta: dict[str, Any]) -> None:
+        t = time.monotonic()
+        self.backend = LocalBackend(self.run_dir, keep=self.keep)
+        self.proxy = start_toxiproxy(self.backend)
+        self.cluster = PostgresCluster(
+            self.sc.topology, self.backend, self.proxy, self.run_dir / "data"
+        )
+        self.cluster.start()
+        meta["bringup_s"] = round(time.monotonic() - t, 3)
+        meta["durability"] = self.cluster.durability()
+        meta["versions"] = {
+            "postgres": self.cluster.version(),
+            "toxiproxy": deps.TOXIPROXY_VERSION,
+        }
+        meta["links"] = dict(self.cluster.link_ports)
+        write_json(self.run_dir / RESOLVED, meta)
+        self.log(f"topology up in {meta['bringup_s']:.2f} s: {', '.join(self.sc.topology.nodes)}")
+
+    def drive(self) -> None:
+        assert self.cluster is not None
+        self.clock = Clock()
+        self.journal = Journal(self.run_dir / HISTORY)
+        self.writer = PostgresWriter(
+            self.cluster.client_endpoints(), self.sc.workload, self.journal, self.clock
+        )
+        self.events.write(type="phase", name="workload_start", t=0.0, wall=self.clock.wall_t0)
+        self.writer.start()
+        for t, kind, step in self._timeline():
+            self.clock.sleep_until(t)
+            if kind == "start":
+                self._start(step)
+            else:
+                self._end(step)
+        self.clock.sleep_until(self.sc.workload.duration)
+        self.writer.stop_issuing()
+        self.events.write(type="phase", name="workload_stop", t=self.now())
+        self.heal_all()
+        if not self.writer.join(10.0):
+            self.events.write(type="error", t=self.now(),
+                              message="some writes were still stuck 15 s after the workload ended")
+        self.log(f"workload done: {self.writer.acknowledged} acknowledged")
+
+    def _timeline(self) -> list[tuple[float, str, Step]]:
+        items: list[tuple[float, int, int, str, Step]] = []
+        for s in self.sc.schedule:
+            items.append((s.at, 1, s.index, "start", s))
+            if s.duration is not None and s.action in ("partition", "latency", "bandwidth", "crash"):
+                items.append((s.at + s.duration, 0, s.index, "end", s))
+        items.sort(key=lambda x: (x[0], x[1], x[2]))
+        return [(t, kind, s) for t, _, _, kind, s in items]
+
+    def _fault_for(self, step: Step) -> Fault:
+        assert self.proxy is not None and self.cluster is not None
+        p = step.params
+        if step.action == "partition":
+            return Partition(self.proxy, step.target, mode=str(p["mode"]),
+                             direction=str(p.get("direction", "both")))
+        if step.action == "latency":
+            return Latency(self.proxy, step.target, delay_s=float(p["delay"]),
+                           jitter_s=float(p.get("jitter", 0.0)))
+        if step.action == "bandwidth":
+            return Bandwidth(self.proxy, step.target, rate_kbps=float(p["rate_kbps"]))
+        if step.action == "crash":
+            return Crash(self.cluster.nodes[step.target])
+        raise AssertionError(step.action)
+
+    def _start(self, step: Step) -> None:
+        assert self.cluster is not None
+        t = self.now()
+        instant = step.action in ("restart", "promote") or (
+            step.action == "crash" and step.duration is None
+        )
+        self.events.write(type="step_start", index=step.index, action=step.action,
+                          target=step.target, t=t, outage=step.outage, instant=instant,
+                          params=step.params)
+        self.log(f"t={t:6.2f}s  {step.action} {step.target}"
+                 + (f" for {step.duration:g}s" if step.duration else "")
+                 + ("  [outage]" if step.outage else ""))
+        if step.action == "restart":
+            self.cluster.nodes[step.target].restart()
+        elif step.action == "promote":
+            self.cluster.promote(step.target)
+            self.events.write(type="failover", promoted=step.target, t=self.now())
+            self.log(f"t={self.now():6.2f}s  {step.target} is the primary")
+        elif step.action == "crash" and step.duration is None:
+            self.cluster.nodes[step.target].crash()
+        else:
+            fault = self._fault_for(step)
+            self.active[step.index] = fault
+            fault.inject()
+
+    def _end(self, step: Step) -> None:
+        fault = self.active.pop(step.index, None)
+        if fault is None:
+            return
+        fault.heal()
+        self.events.write(type="step_end", index=step.index, t=self.now())
+        self.log(f"t={self.now():6.2f}s  healed {step.action} {step.target}")
+
+    def heal_all(self) -> None:
+        """Heal every active fault, newest first; one failing heal does not stop the others."""
+        for index in sorted(self.active, reverse=True):
+            fault = self.active.pop(index)
+            try:
+                fault.heal()
+            except Exception as e:  # noqa: BLE001 - keep healing the rest
+                self.events.write(type="error", t=self.now(),
+                                  message=f"healing {fault.describe()} failed: {e}")
+            else:
+                self.events.write(type="step_end", index=index, t=self.now())
+
+    def final_read(self) -> None:
+        assert self.cluster is not None
+        node = self.cluster.primary_name
+        try:
+            seqs = self.cluster.read_seqs(node)
+        except Exception as e:  # noqa: BLE001 - an unreadable primary means UNKNOWN
+            self.events.write(type="error", t=self.now(),
+                              message=f"final read on {node} failed: {e}")
+            self.log(f"final read on {node} failed: {e}")
+            return
+        write_json(self.run_dir / FINAL_READ,
+                   {"node": node, "at_s": round(self.now(), 6), "seqs": sorted(seqs)})
+        self.log(f"final read on {node}: {len(seqs)} rows")
+
+    def tear_down(self) -> None:
+        if self.writer is not None:
+            self.writer.stop_issuing()
+        self.heal_all()
+        if self.writer is not None:
+            self.writer.join(5.0)
+        if self.journal is not None:
+            self.journal.close()
+        if not self.keep and self.cluster is not None:
+            self.cluster.close()
+        if self.proxy is not None:
+            if not self.keep:
+                try:
+                    self.proxy.reset()
+                except RpochaosError:
+                    pass
+            self.proxy.close()
+        if self.backend is not None:
+            self.backend.close()
+        if not self.keep:
+            shutil.rmtree(self.run_dir / "data", ignore_errors=True)
+        self.events.close()
+
+
+def run(
+    scenario: Scenario | str | Path,
+    *,
+    backend: str = "local",
+    out: Path | str | None = None,
+    runs_root: Path | str = "runs",
+    keep_topology: bool = False,
+    seed: int | None = None,
+    log: Log = _quiet,
+) -> RunResult:
+    """Run one scenario end to end and return its result (also written to result.json).
+
+    Raises ScenarioError for bad input before anything starts, MissingDependency when a
+    program is not installed, and re-raises KeyboardInterrupt after tearing everything down
+    and writing an UNKNOWN result.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario)
+    if backend not in BACKENDS:
+        raise ScenarioError(
+            [Problem("--backend", None, "backend", repr(backend), f"one of {', '.join(BACKENDS)}")]
+        )
+    if seed is not None:
+        sc = replace(sc, seed=seed)
+    # fail fast on missing programs, before creating anything
+    deps.pg_bindir()
+    deps.toxiproxy_server()
+    deps.db_user()
+    run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir.resolve()
+    if sc.path is not None:
+        shutil.copyfile(sc.path, run_dir / "scenario.yaml")
+    meta: dict[str, Any] = {
+        "scenario": to_dict(sc),
+        "scenario_path": str(sc.path) if sc.path else None,
+        "seed": sc.seed,
+        "backend": backend,
+        "keep_topology": keep_topology,
+    }
+    write_json(run_dir / RESOLVED, meta)
+    runner = _Runner(sc, run_dir, keep_topology, log)
+    interrupted: BaseException | None = None
+    try:
+        runner.bring_up(meta)
+        runner.drive()
+        runner.final_read()
+    except KeyboardInterrupt as e:
+        interrupted = e
+        runner.events.write(type="interrupted", t=runner.now())
+        log(f"interrupted: healing faults and tearing down; run dir {run_dir}")
+    except BaseException as e:
+        runner.events.write(type="error", t=runner.now(), message=f"run aborted: {e}")
+        raise
+    finally:
+        with _signals_deferred():
+            runner.tear_down()
+            result = analyze(run_dir)
+    if interrupted is not None:
+        raise interrupted
+    if keep_topology:
+        _print_kept(runner, log)
+    return RunResult(run_dir, result)
+
+
+def _print_kept(runner: _Runner, log: Log) -> None:
+    if runner.cluster is None:
+        return
+    for name, node in runner.cluster.nodes.items():
+        log(f"kept {name}: psql 'host=127.0.0.1 port={node.port} user=rpochaos dbname=postgres'")
+    for link, port in runner.cluster.link_ports.items():
+        log(f"kept proxy {link}: 127.0.0.1:{port}")
+
+
+class _signals_deferred:
+    """Ignore SIGINT/SIGTERM while tearing down (a second Ctrl-C must not leave servers)."""
+
+    def __enter__(self) -> None:
+        self.saved: list[tuple[int, Any]] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved:
+            signal.signal(sig, handler)

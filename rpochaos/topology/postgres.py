@@ -1,0 +1,283 @@
+"""A PostgreSQL primary with streaming replicas, every replication link through Toxiproxy.
+
+Bring-up: initdb the primary, start it, create one proxy per link (``<replica>->primary``
+to the primary, ``client-><node>`` to each node), create the workload's table, clone each
+replica with pg_basebackup *through its proxy* (so primary_conninfo points at the proxy),
+start it, and wait until pg_stat_replication shows every replica streaming.
+
+Per-node settings go on the server's command line (``-c``), never into postgresql.conf,
+because pg_basebackup copies configuration files from its source. The durability settings
+(synchronous_commit, synchronous_standby_names) come from the scenario; fsync and everything
+else stay at PostgreSQL's defaults unless the scenario's ``settings`` say otherwise. A
+replica runs with synchronous_standby_names='' so that, once promoted, it accepts writes
+without waiting for a standby that no longer exists (as Patroni does after a failover).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from rpochaos import deps
+from rpochaos.backends.base import Backend, Server
+from rpochaos.errors import TopologyError
+from rpochaos.proxy import Toxiproxy
+from rpochaos.scenario import Topology
+
+DB_USER = "rpochaos"
+DB_NAME = "postgres"
+TABLE = "rpochaos_writes"
+SCHEMA_SQL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    " seq bigint PRIMARY KEY,"
+    " written_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+)
+#: settings reported as 'in force' in every result
+DURABILITY_SETTINGS = (
+    "synchronous_commit",
+    "synchronous_standby_names",
+    "fsync",
+    "wal_sender_timeout",
+    "wal_level",
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An address the workload connects to, and the node behind it."""
+
+    host: str
+    port: int
+    node: str
+
+
+def _wait(what: str, timeout_s: float, probe: Callable[[], Any], log: Callable[[], str]) -> Any:
+    """Call ``probe`` until it returns a truthy value; TopologyError with ``log()`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            got = probe()
+            if got:
+                return got
+        except (psycopg.Error, OSError) as e:
+            last = e
+        time.sleep(0.05)
+    detail = f" (last error: {last})" if last else ""
+    raise TopologyError(f"{what} within {timeout_s:g} s{detail}\n--- log tail ---\n{log()}")
+
+
+class PostgresNode:
+    def __init__(
+        self, name: str, backend: Backend, datadir: Path, port: int, settings: dict[str, str]
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.datadir = datadir
+        self.port = port
+        self.settings = settings
+        self.server: Server | None = None
+        self.bindir = deps.pg_bindir()
+
+    @property
+    def conninfo(self) -> str:
+        return (
+            f"host={self.backend.host} port={self.port} dbname={DB_NAME} user={DB_USER} "
+            "connect_timeout=2"
+        )
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        argv = [str(self.bindir / "postgres"), "-D", str(self.datadir)]
+        for k, v in self.settings.items():
+            argv += ["-c", f"{k}={v}"]
+        self.server = self.backend.spawn(self.name, argv, as_db_user=True)
+        _wait(f"{self.name} did not accept connections", timeout_s, self._ready, self._log)
+
+    def _ready(self) -> bool:
+        if self.server is not None and not self.server.running():
+            raise TopologyError(f"{self.name} exited during start-up\n{self._log()}")
+        with self.connect() as c:
+            c.execute("SELECT 1")
+        return True
+
+    def _log(self) -> str:
+        return self.server.log_tail() if self.server else "(not started)"
+
+    def running(self) -> bool:
+        return self.server is not None and self.server.running()
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every backend at once."""
+        if self.server is not None:
+            self.server.kill()
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then kill if needed."""
+        if self.server is not None:
+            self.server.stop(timeout_s=15.0, sig=signal.SIGINT)
+
+    def restart(self) -> None:
+        if self.running():
+            self.stop()
+        else:
+            self.crash()  # reap leftovers of a killed group
+        self.start()
+
+    def pause(self) -> None:
+        if self.server is not None:
+            self.server.pause()
+
+    def resume(self) -> None:
+        if self.server is not None:
+            self.server.resume()
+
+    def promote(self, timeout_s: float = 30.0) -> None:
+        try:
+            with self.connect() as c:
+                row = c.execute("SELECT pg_promote(true, %s)", (int(timeout_s),)).fetchone()
+        except psycopg.Error as e:
+            raise TopologyError(f"promote {self.name} failed: {e}\n{self._log()}") from e
+        if not row or not row[0]:
+            raise TopologyError(f"promote {self.name} did not finish in {timeout_s:g} s")
+
+    def is_primary(self) -> bool:
+        with self.connect() as c:
+            row = c.execute("SELECT pg_is_in_recovery()").fetchone()
+        return bool(row) and not row[0]
+
+
+class PostgresCluster:
+    """The primary, its replicas, and the proxies between them and the workload."""
+
+    def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy, data_dir: Path):
+        self.topology = topology
+        self.backend = backend
+        self.proxy = proxy
+        self.data_dir = data_dir
+        self.nodes: dict[str, PostgresNode] = {}
+        self.link_ports: dict[str, int] = {}  # link name -> proxy listen port
+        self.primary_name = "primary"
+
+    def _settings(self, name: str, port: int, primary: bool) -> dict[str, str]:
+        s = {
+            "listen_addresses": self.backend.host,
+            "port": str(port),
+            "unix_socket_directories": "",
+            "cluster_name": name,
+            "wal_level": "replica",
+            "max_wal_senders": "16",
+            "max_replication_slots": "16",
+            "hot_standby": "on",
+            "synchronous_commit": self.topology.synchronous_commit,
+            "synchronous_standby_names": (
+                self.topology.synchronous_standby_names if primary else ""
+            ),
+        }
+        s.update(self.topology.settings)
+        return s
+
+    def start(self) -> None:
+        bindir = deps.pg_bindir()
+        ports = {n: self.backend.free_port() for n in self.topology.nodes}
+        # the primary
+        pdir = self.backend.prepare_dir(self.data_dir / "primary")
+        self.backend.run(
+            [str(bindir / "initdb"), "-D", str(pdir), "-U", DB_USER, "--auth=trust", "-N",
+             "-E", "UTF8", "--locale=C"],
+            as_db_user=True, timeout_s=120, what="initdb of primary",
+        )
+        primary = PostgresNode("primary", self.backend, pdir, ports["primary"],
+                               self._settings("primary", ports["primary"], True))
+        self.nodes["primary"] = primary
+        primary.start()
+        with primary.connect() as c:
+            c.execute(SCHEMA_SQL)
+        # one proxy per link
+        for link in self.topology.links:
+            src, dst = link.split("->")
+            listen_port = self.backend.free_port()
+            self.proxy.create_proxy(
+                link, f"{self.backend.host}:{listen_port}", f"{self.backend.host}:{ports[dst]}"
+            )
+            self.link_ports[link] = listen_port
+        # the replicas, cloned through their replication link
+        for r in self.topology.replicas:
+            rdir = self.backend.prepare_dir(self.data_dir / r.name)
+            self.backend.run(
+                [str(bindir / "pg_basebackup"), "-h", self.backend.host,
+                 "-p", str(self.link_ports[f"{r.name}->primary"]), "-U", DB_USER,
+                 "-D", str(rdir), "-R", "-X", "stream", "--no-sync", "-c", "fast"],
+                as_db_user=True, timeout_s=120, what=f"pg_basebackup of {r.name}",
+            )
+            node = PostgresNode(r.name, self.backend, rdir, ports[r.name],
+                                self._settings(r.name, ports[r.name], False))
+            self.nodes[r.name] = node
+            node.start()
+        self.wait_streaming()
+
+    def wait_streaming(self, timeout_s: float = 30.0) -> None:
+        want = {r.name for r in self.topology.replicas}
+        if not want:
+            return
+        primary = self.nodes[self.primary_name]
+
+        def probe() -> bool:
+            with primary.connect() as c:
+                rows = c.execute(
+                    "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"
+                ).fetchall()
+            return want <= {r[0] for r in rows}
+
+        def logs() -> str:
+            return "\n".join(f"[{n.name}]\n{n._log()}" for n in self.nodes.values())
+
+        _wait(f"replicas {sorted(want)} were not all streaming", timeout_s, probe, logs)
+
+    def client_endpoints(self) -> list[Endpoint]:
+        """Where the workload connects: each node through its client-><node> proxy, primary first."""
+        return [
+            Endpoint(self.backend.host, self.link_ports[f"client->{n}"], n)
+            for n in self.topology.nodes
+        ]
+
+    def durability(self) -> dict[str, object]:
+        """The durability settings in force on the primary, read from the server itself."""
+        out: dict[str, object] = {}
+        with self.nodes[self.primary_name].connect() as c:
+            for name in DURABILITY_SETTINGS:
+                row = c.execute(f"SHOW {name}").fetchone()
+                out[name] = row[0] if row else None
+        out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
+        return out
+
+    def version(self) -> str:
+        with self.nodes[self.primary_name].connect() as c:
+            row = c.execute("SHOW server_version").fetchone()
+        return f"PostgreSQL {row[0] if row else '?'}"
+
+    def promote(self, name: str) -> None:
+        self.nodes[name].promote()
+        self.primary_name = name
+
+    def read_seqs(self, node_name: str) -> frozenset[int]:
+        """Every sequence number present on ``node_name``, which must be a primary."""
+        node = self.nodes[node_name]
+        with node.connect() as c:
+            row = c.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row and row[0]:
+                raise TopologyError(f"{node_name} is a standby, not the surviving primary")
+            rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
+        return frozenset(int(r[0]) for r in rows)
+
+    def close(self) -> None:
+        for node in reversed(list(self.nodes.values())):
+            node.crash()

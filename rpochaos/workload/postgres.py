@@ -1,0 +1,212 @@
+"""The PostgreSQL writer: unique increasing sequence numbers at a target rate.
+
+Each write is one autocommit ``INSERT`` of its sequence number. The writer journals the
+invoke before sending and the outcome after, on the harness clock:
+
+- ``ok``: the commit returned. If PostgreSQL sent the WARNING "canceling wait for
+  synchronous replication" with it, the commit was acknowledged but is not known to be on
+  any standby: still ``ok`` (that is what the application was told) and marked
+  ``sync_wait_cancelled``.
+- ``fail``: the connection could not be opened, so nothing was sent.
+- ``info``: anything else (an error or a lost connection after sending): the outcome is unknown.
+
+It follows the writable primary across a failover: every worker connects with libpq's
+multi-host form over every node's ``client-><node>`` proxy and ``target_session_attrs=
+read-write``, and reconnects after an error, so the first write on the new primary (RTO) is
+journaled with the node that took it. With ``commit_timeout`` a watchdog sends a PostgreSQL
+cancel request for any write still waiting after that long (an application timeout).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from rpochaos.clock import Clock
+from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Outcome
+from rpochaos.scenario import Workload
+from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint
+
+INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
+_SYNC_CANCEL_WARNING = "canceling wait for synchronous replication"
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
+
+
+class _Pacer:
+    """Hands out evenly spaced start times; never bursts to catch up after a stall."""
+
+    def __init__(self, rate: float, clock: Clock) -> None:
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.next = clock.now()
+        self.lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        with self.lock:
+            t = max(self.next, self.clock.now())
+            self.next = t + self.interval
+        return self.clock.sleep_until(t, stop) and not stop.is_set()
+
+
+@dataclass
+class _InFlight:
+    conn: psycopg.Connection[Any]
+    since: float
+    cancelled: bool = False
+
+
+class PostgresWriter:
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        workload: Workload,
+        journal: Journal,
+        clock: Clock,
+    ) -> None:
+        self.endpoints = list(endpoints)
+        self.workload = workload
+        self.journal = journal
+        self.clock = clock
+        self._stop = threading.Event()
+        self._pacer = _Pacer(workload.rate, clock)
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._inflight: dict[int, _InFlight] = {}
+        self._inflight_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.acknowledged = 0
+        self.by_port = {e.port: e.node for e in self.endpoints}
+        hosts = ",".join(e.host for e in self.endpoints)
+        ports = ",".join(str(e.port) for e in self.endpoints)
+        self.conninfo = (
+            f"host={hosts} port={ports} dbname={DB_NAME} user={DB_USER} "
+            f"target_session_attrs=read-write "
+            f"connect_timeout={max(1, round(workload.connect_timeout))} "
+            "application_name=rpochaos-writer"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        for wid in range(self.workload.concurrency):
+            t = threading.Thread(target=self._worker, args=(wid,), name=f"writer-{wid}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.workload.commit_timeout is not None:
+            w = threading.Thread(target=self._watchdog, name="writer-watchdog", daemon=True)
+            w.start()
+            self._threads.append(w)
+
+    def stop_issuing(self) -> None:
+        """No new writes from now on; writes in flight finish on their own."""
+        self._stop.set()
+
+    def join(self, timeout_s: float = 10.0) -> bool:
+        """Wait for writes in flight. Past ``timeout_s``, cancel them (PostgreSQL cancel
+        request) and wait a little more. Returns False if some worker is still stuck."""
+        self._stop.set()
+        deadline = self.clock.now() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - self.clock.now()))
+        if any(t.is_alive() for t in self._threads):
+            with self._inflight_lock:
+                stuck = list(self._inflight.values())
+            for f in stuck:
+                self._cancel(f)
+            for t in self._threads:
+                t.join(5.0)
+        return not any(t.is_alive() for t in self._threads)
+
+    # -- the work ----------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def _connect(self, flags: dict[str, bool]) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+
+        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+            if _SYNC_CANCEL_WARNING in (diag.message_primary or ""):
+                flags["sync_cancel"] = True
+
+        conn.add_notice_handler(on_notice)
+        return conn
+
+    def _worker(self, wid: int) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        node: str | None = None
+        flags = {"sync_cancel": False}
+        try:
+            while self._pacer.wait(self._stop):
+                seq = self._next_seq()
+                self.journal.invoke(seq, self.clock.now(), wid)
+                if conn is None or conn.closed:
+                    try:
+                        conn = self._connect(flags)
+                        node = self.by_port.get(int(conn.info.port))
+                    except psycopg.Error as e:
+                        conn = None
+                        self.journal.complete(seq, self.clock.now(), Outcome.FAIL, None,
+                                              f"connect: {_short(e)}")
+                        continue
+                flags["sync_cancel"] = False
+                with self._inflight_lock:
+                    self._inflight[wid] = _InFlight(conn, self.clock.now())
+                outcome, note = Outcome.OK, None
+                try:
+                    conn.execute(INSERT_SQL, (seq,))
+                    if flags["sync_cancel"]:
+                        note = SYNC_WAIT_CANCELLED
+                except psycopg.Error as e:
+                    outcome, note = Outcome.INFO, _short(e)
+                    if conn.closed or isinstance(
+                        e, psycopg.OperationalError | pg_errors.ReadOnlySqlTransaction
+                    ):
+                        conn.close()
+                        conn = None
+                finally:
+                    with self._inflight_lock:
+                        self._inflight.pop(wid, None)
+                self.journal.complete(seq, self.clock.now(), outcome, node, note)
+                if outcome is Outcome.OK:
+                    self.acknowledged += 1
+        except ValueError:
+            pass  # the journal was closed under a stuck worker: the run is over
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _cancel(self, f: _InFlight) -> None:
+        if f.cancelled:
+            return
+        f.cancelled = True
+        try:
+            f.conn.cancel_safe(timeout=2.0)
+        except (psycopg.Error, OSError):
+            pass
+
+    def _watchdog(self) -> None:
+        limit = self.workload.commit_timeout
+        assert limit is not None
+        while True:
+            time.sleep(0.02)
+            now = self.clock.now()
+            with self._inflight_lock:
+                late = [f for f in self._inflight.values()
+                        if not f.cancelled and now - f.since >= limit]
+            for f in late:
+                self._cancel(f)
+            workers = [t for t in self._threads if t.name != "writer-watchdog"]
+            if self._stop.is_set() and not any(t.is_alive() for t in workers):
+                return
