@@ -169,7 +169,9 @@ class _Runner:
         if step.action == "bandwidth":
             return Bandwidth(self.proxy, step.target, rate_kbps=float(p["rate_kbps"]))
         if step.action == "crash":
-            return Crash(self.cluster.nodes[step.target])
+            cluster, name = self.cluster, step.target
+            cut = p.get("links", "cut") == "cut"
+            return Crash(name, lambda: cluster.crash(name, cut), lambda: cluster.recover(name))
         raise AssertionError(step.action)
 
     def _start(self, step: Step) -> None:
@@ -191,7 +193,7 @@ class _Runner:
             self.events.write(type="failover", promoted=step.target, t=self.now())
             self.log(f"t={self.now():6.2f}s  {step.target} is the primary")
         elif step.action == "crash" and step.duration is None:
-            self.cluster.nodes[step.target].crash()
+            self.cluster.crash(step.target, step.params.get("links", "cut") == "cut")
         else:
             fault = self._fault_for(step)
             self.active[step.index] = fault

@@ -42,6 +42,7 @@ File format (YAML)::
         rate: 64KB/s                    # bandwidth only, required, KB/s > 0
       - at: 8s
         crash: primary                  # crash | restart | promote take a node name
+        links: cut                      # crash only: cut (default) | keep; see below
         outage: true                    # exactly one step must declare the outage
       - at: 8500ms
         promote: replica1               # promote takes a replica
@@ -50,6 +51,12 @@ File format (YAML)::
       max_lost: 0                       # optional int assertions
       min_lost: 1
       max_rto: 5s                       # optional duration
+
+A crash kills every process of the node at once (SIGKILL). With ``links: cut`` (the default)
+it also cuts, at the same instant, every proxied link to and from the node, dropping what is
+still in flight through them: the node's host and its network die together, as in a machine
+or zone loss. With ``links: keep`` only the processes die; the kernel still delivers what
+they had already handed to their sockets (a process crash on a live host).
 
 Links are named by direction: ``<replica>->primary`` for each replica's replication link and
 ``client-><node>`` for the workload's path to each node. Durations: ``250ms``, ``5s``, ``1.5s``,
@@ -245,7 +252,7 @@ _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "partition": ("mode", "direction"),
     "latency": ("delay", "jitter"),
     "bandwidth": ("rate",),
-    "crash": (),
+    "crash": ("links",),
     "restart": (),
     "promote": (),
 }
@@ -261,9 +268,11 @@ _STEP_KEYS: tuple[str, ...] = (
     "delay",
     "jitter",
     "rate",
+    "links",
     "for",
     "outage",
 )
+_CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
 _TOP_KEYS = ("name", "description", "system", "seed", "topology", "workload", "schedule", "expect")
 _TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings")
 _REPLICA_KEYS = ("name", "mode")
@@ -976,6 +985,13 @@ class _Checker:
                 kbps = self.bandwidth(get("rate"), f"{path}.rate")
                 ok = ok and kbps is not None
                 params["rate_kbps"] = kbps or 0.0
+        elif action == "crash":
+            links = "cut"
+            if get("links") is not None:
+                lk = self.choice(get("links"), f"{path}.links", _CRASH_LINKS)
+                ok = ok and lk is not None
+                links = lk or ""
+            params["links"] = links
 
         if not ok or at is None or target is None:
             return None, outage

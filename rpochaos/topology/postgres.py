@@ -200,6 +200,8 @@ class PostgresCluster:
         self.nodes["primary"] = primary
         primary.start()
         with primary.connect() as c:
+            # no standby is attached yet: don't wait for one to create the table
+            c.execute("SET synchronous_commit = local")
             c.execute(SCHEMA_SQL)
         # one proxy per link
         for link in self.topology.links:
@@ -263,6 +265,24 @@ class PostgresCluster:
         with self.nodes[self.primary_name].connect() as c:
             row = c.execute("SHOW server_version").fetchone()
         return f"PostgreSQL {row[0] if row else '?'}"
+
+    def links_of(self, name: str) -> list[str]:
+        """Every proxied link that starts or ends at node ``name``."""
+        return [lk for lk in self.link_ports if name in lk.split("->")]
+
+    def crash(self, name: str, cut_links: bool = True) -> None:
+        """SIGKILL every process of ``name``; with ``cut_links`` also disable every proxy to
+        and from it at once, dropping what was still in flight (the host died with it)."""
+        self.nodes[name].crash()
+        if cut_links:
+            for link in self.links_of(name):
+                self.proxy.set_enabled(link, False)
+
+    def recover(self, name: str) -> None:
+        """Undo ``crash``: re-enable the node's links and restart it (crash recovery)."""
+        for link in self.links_of(name):
+            self.proxy.set_enabled(link, True)
+        self.nodes[name].restart()
 
     def promote(self, name: str) -> None:
         self.nodes[name].promote()

@@ -196,7 +196,7 @@ def test_full_scenario_loads_to_the_expected_model(tmp_path: Path) -> None:
                 2, 3.0, "latency", "client->primary", params={"delay": 0.2, "jitter": 0.01}, line=36
             ),
             Step(5, 6.0, "restart", "replica3", line=45),
-            Step(0, 8.0, "crash", "primary", duration=2.0, outage=True, line=28),
+            Step(0, 8.0, "crash", "primary", duration=2.0, outage=True, params={"links": "cut"}, line=28),
             Step(4, 8.5, "promote", "replica1", line=43),
         ),
         expect=Expect(rpo=1.0, max_lost=10, min_lost=0, max_rto=5.0),
@@ -1120,3 +1120,21 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 def test_to_dict_from_dict_round_trip(sc: Scenario) -> None:
     data = to_dict(sc)
     assert from_dict(json.loads(json.dumps(data))) == sc
+
+
+def test_crash_links_defaults_to_cut_and_accepts_keep() -> None:
+    base = {
+        "system": "postgres",
+        "topology": {"synchronous_commit": "on", "replicas": [{"name": "r1", "mode": "async"}]},
+        "workload": {"rate": "10/s", "duration": "5s"},
+        "expect": {"rpo": "1s"},
+    }
+    cut = loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
+                                                      "outage": True}]}))
+    assert cut.schedule[0].params == {"links": "cut"}
+    keep = loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
+                                                       "links": "keep", "outage": True}]}))
+    assert keep.schedule[0].params == {"links": "keep"}
+    with pytest.raises(ScenarioError, match="links"):
+        loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
+                                                    "links": "sever", "outage": True}]}))
