@@ -120,6 +120,16 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
     return EXIT_BAD_INPUT if missing else 0
 
 
+def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.backends.local import gc
+
+    removed = gc(Path(a.runs_root), force=a.force)
+    for r in removed:
+        con.print(f"removed {r}", markup=False)
+    con.print(f"{len(removed)} leftover server(s) removed", markup=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rpochaos", description="Measure lost acknowledged writes against an RPO.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -142,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--json", action="store_true")
     sub.add_parser("doctor", help="list external dependencies, found or missing")
+    g = sub.add_parser("gc", help="kill servers left behind by dead or kept runs")
+    g.add_argument("runs_root", nargs="?", default="runs")
+    g.add_argument("--force", action="store_true",
+                   help="also runs whose owner is alive (e.g. kept with --keep-topology)")
     return p
 
 
@@ -155,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     signal.signal(signal.SIGTERM, _sigterm)
     handlers = {"run": _cmd_run, "validate": _cmd_validate, "list": _cmd_list,
-                "plan": _cmd_plan, "analyze": _cmd_analyze, "doctor": _cmd_doctor}
+                "plan": _cmd_plan, "analyze": _cmd_analyze, "doctor": _cmd_doctor,
+                "gc": _cmd_gc}
     try:
         return handlers[args.cmd](args, con)
     except (ScenarioError, MissingDependency) as e:

@@ -111,7 +111,7 @@ class _Runner:
         self.backend = LocalBackend(self.run_dir, keep=self.keep)
         self.proxy = start_toxiproxy(self.backend)
         self.cluster = PostgresCluster(
-            self.sc.topology, self.backend, self.proxy, self.run_dir / "data"
+            self.sc.topology, self.backend, self.proxy, self.backend.data_root()
         )
         self.cluster.start()
         meta["bringup_s"] = round(time.monotonic() - t, 3)
@@ -252,8 +252,8 @@ class _Runner:
             self.proxy.close()
         if self.backend is not None:
             self.backend.close()
-        if not self.keep:
-            shutil.rmtree(self.run_dir / "data", ignore_errors=True)
+            if not self.keep:
+                self.backend.remove_data()
         self.events.close()
 
 

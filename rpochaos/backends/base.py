@@ -63,6 +63,14 @@ class Backend(ABC):
         """Start a long-lived server; its output goes to logs/<name>.log in the run dir."""
 
     @abstractmethod
+    def data_root(self) -> Path:
+        """The directory under which node data directories are created."""
+
+    @abstractmethod
+    def remove_data(self) -> None:
+        """Delete every node data directory."""
+
+    @abstractmethod
     def prepare_dir(self, path: Path) -> Path:
         """Create a directory the database user may own and use (mode 0700)."""
 

@@ -11,10 +11,13 @@ user (see ``rpochaos.deps.db_user``), since it refuses to run as root.
 from __future__ import annotations
 
 import ctypes
+import json
+import shutil
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -92,6 +95,7 @@ class LocalBackend(Backend):
         self._servers: list[LocalServer] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._data_root: Path | None = None
 
     def free_port(self) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -109,20 +113,40 @@ class LocalBackend(Backend):
             kw["preexec_fn"] = _die_with_parent
         return kw
 
+    def data_root(self) -> Path:
+        """Where node data directories go: ``<run dir>/data``. When the database user cannot
+        enter the run directory (e.g. pytest's 0700 tmp_path while we are root), the data go
+        to a private temporary directory instead and ``<run dir>/data`` links to it."""
+        if self._data_root is not None:
+            return self._data_root
+        link = self.run_dir / "data"
+        if self.user is None or self._reachable(self.run_dir):
+            link.mkdir(exist_ok=True)
+            self._data_root = link
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="rpochaos-data-"))
+            os.chmod(tmp, 0o711)
+            if not link.exists():
+                link.symlink_to(tmp, target_is_directory=True)
+            self._data_root = tmp
+        return self._data_root
+
+    def _reachable(self, path: Path) -> bool:
+        return all(p.stat().st_mode & 0o001 for p in (path, *path.parents))
+
+    def remove_data(self) -> None:
+        """Delete the data directories (and the link to them, if any)."""
+        link = self.run_dir / "data"
+        if self._data_root is not None:
+            shutil.rmtree(self._data_root, ignore_errors=True)
+        if link.is_symlink():
+            link.unlink()
+
     def prepare_dir(self, path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o700)
         if self.user is not None:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
-            # the database user must be able to reach it: every parent needs o+x
-            for parent in path.parents:
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    raise TopologyError(
-                        f"{path} is under {parent} (mode {oct(mode & 0o777)}), which the "
-                        f"database user {self.user.pw_name!r} cannot enter; pass --out with a "
-                        "directory outside it (e.g. under /tmp or the project folder)"
-                    )
         return path
 
     def run(self, argv: list[str], *, as_db_user: bool, timeout_s: float, what: str) -> str:
@@ -161,7 +185,22 @@ class LocalBackend(Backend):
                 log.close()
             server = LocalServer(name, popen, log_path)
             self._servers.append(server)
+            self._write_pids()
             return server
+
+    def _write_pids(self) -> None:
+        """pids.json: who owns this run and every server it started, for ``rpochaos gc``."""
+        data = {
+            "owner": os.getpid(),
+            "keep": self.keep,
+            "servers": {
+                s.name: {"pid": s.pid, "argv0": str(s.popen.args[0])}  # type: ignore[index]
+                for s in self._servers
+            },
+        }
+        tmp = self.run_dir / "pids.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.run_dir / "pids.json")
 
     def servers(self) -> list[LocalServer]:
         with self._lock:
@@ -175,3 +214,61 @@ class LocalBackend(Backend):
             if self.keep:
                 continue
             s.kill()
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def leftovers(run_dir: Path) -> dict[str, int]:
+    """Servers of a run that are still running (matched by pid and program), by name."""
+    try:
+        data = json.loads((run_dir / "pids.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, int] = {}
+    for name, info in data.get("servers", {}).items():
+        pid, argv0 = int(info["pid"]), str(info["argv0"])
+        cmd = _cmdline(pid)
+        if cmd is not None and cmd.startswith(argv0) and _alive(pid):
+            out[name] = pid
+    return out
+
+
+def gc(runs_root: Path, *, force: bool = False) -> list[str]:
+    """Kill the servers of every run under ``runs_root`` whose owner process is gone (or all
+    of them with ``force``, e.g. after --keep-topology), and delete data directories such a
+    run left in a temporary directory. Returns what was removed."""
+    removed: list[str] = []
+    for pids in sorted(runs_root.glob("**/pids.json")):
+        run_dir = pids.parent
+        try:
+            owner = int(json.loads(pids.read_text()).get("owner", 0))
+        except (OSError, ValueError):
+            continue
+        if not force and owner and _alive(owner):
+            continue
+        for name, pid in leftovers(run_dir).items():
+            try:
+                os.killpg(pid, signal.SIGCONT)
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            removed.append(f"{run_dir}: {name} (pid {pid})")
+        data = run_dir / "data"
+        if data.is_symlink():  # data kept in a temporary directory the dead run never removed
+            shutil.rmtree(data.resolve(), ignore_errors=True)
+            data.unlink()
+            removed.append(f"{run_dir}: data directories")
+    return removed

@@ -1,0 +1,444 @@
+"""rpochaos benchmarks: writer throughput against pgbench, measurement accuracy, bring-up time.
+
+Run: ``./dev bench`` or ``.venv/bin/python bench/run.py [--quick]``. Everything is measured
+in this one run on this machine and printed side by side; nothing is asserted (a benchmark
+prints, it does not pass or fail). The figures also go to ``bench/results/latest.json``.
+
+1. Throughput. One PostgreSQL node (no replicas, synchronous_commit=on), brought up with the
+   library's own pieces (LocalBackend, Toxiproxy, PostgresCluster). The same single-row
+   autocommit INSERT into the same table (``rpochaos_writes``: seq bigint primary key,
+   written_at timestamptz default clock_timestamp()) at the same concurrency for the same
+   duration, once directly to the node's port and once through the client->primary proxy:
+   - ours: PostgresWriter at an effectively unlimited rate, journaling to a history.jsonl;
+   - pgbench: ``pgbench -n -c C -j J -T S -M prepared -f script.sql``. The script keeps a
+     per-client counter (``-D n=0``, ``\\set n :n + 1``) and inserts ``n * 1000 + client_id``:
+     unique keys with no server-side sequence, so the statement is the writer's statement.
+2. Accuracy. The shape of scenarios/pg-async-partition-crash.yaml (async replica, blackhole
+   replica1->primary at t1, crash the primary at t2, promote the replica 0.5 s later), with
+   the partition length t2 - t1 swept, each run through ``rpochaos.run.run``. Printed: the
+   injected length, the measured data-loss window and the difference.
+3. Bring-up. The median ``bringup_s`` (primary + one replica) over the sweep's runs.
+
+Every load is bounded in time (the duration, then bounded joins and subprocess timeouts) and
+in count (a cap on writes per run). Every process started here is killed in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rpochaos import deps
+from rpochaos.backends.local import LocalBackend
+from rpochaos.clock import Clock
+from rpochaos.history import Journal, Outcome, read_history
+from rpochaos.proxy import Toxiproxy
+from rpochaos.run import run, start_toxiproxy
+from rpochaos.scenario import Topology, Workload, loads, parse_duration
+from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint, PostgresCluster
+from rpochaos.workload.postgres import INSERT_SQL, PostgresWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SCENARIO = ROOT / "scenarios" / "pg-async-partition-crash.yaml"
+
+#: the writer's rate when it should go as fast as it can
+UNLIMITED_RATE = 1e9
+#: hard cap on writes in one throughput run (ours: total invokes; pgbench: per client)
+MAX_WRITES = 5_000_000
+#: pgbench keys are n * KEY_STRIDE + client_id, so clients must stay below it
+KEY_STRIDE = 1000
+PGBENCH_SCRIPT = f"""\\set n :n + 1
+\\if :n > {{cap}}
+\\sleep 10 ms
+\\else
+INSERT INTO {TABLE} (seq) VALUES (:n * {KEY_STRIDE} + :client_id);
+\\endif
+"""
+
+
+def say(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# The machine
+
+
+def machine() -> dict[str, Any]:
+    mem_kib = 0
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    bindir = deps.pg_bindir()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgres": deps.program_version([str(bindir / "postgres"), "--version"]),
+        "pgbench": deps.program_version([str(bindir / "pgbench"), "--version"]),
+        "toxiproxy": deps.program_version([str(deps.toxiproxy_server()), "-version"]),
+    }
+
+
+def work_dir() -> Path:
+    """A scratch directory the database user can enter (mkdtemp makes it 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="rpochaos-bench-"))
+    os.chmod(base, 0o755)
+    return base
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Throughput
+
+
+@dataclass
+class Side:
+    """One throughput measurement."""
+
+    writes: int  # acknowledged writes (ours) or transactions pgbench processed
+    not_ok: int  # ours: fail + info ops; pgbench: failed transactions
+    elapsed_s: float
+    per_s: float  # ours: writes / elapsed; pgbench: its own "tps" (without connection time)
+    rows: int  # rows in the table afterwards (a cross-check of ``writes``)
+
+
+@dataclass
+class Throughput:
+    path: str  # "direct" or "proxy"
+    port: int
+    ours: Side
+    pgbench: Side
+    ratio: float  # ours.per_s / pgbench.per_s
+
+
+@contextlib.contextmanager
+def single_node(base: Path) -> Iterator[tuple[PostgresCluster, Toxiproxy]]:
+    """One PostgreSQL node and its client->primary proxy, made as ``run()`` makes them."""
+    backend = LocalBackend(base)
+    proxy: Toxiproxy | None = None
+    cluster: PostgresCluster | None = None
+    try:
+        proxy = start_toxiproxy(backend)
+        topology = Topology(synchronous_commit="on", replicas=())
+        cluster = PostgresCluster(topology, backend, proxy, base / "data")
+        cluster.start()
+        yield cluster, proxy
+    finally:
+        if cluster is not None:
+            cluster.close()
+        if proxy is not None:
+            proxy.close()
+        backend.close()
+
+
+class CountingJournal(Journal):
+    """A Journal that counts invokes, so the run can stop at a cap on writes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.invokes = 0
+
+    def invoke(self, seq: int, t: float, worker: int = 0) -> None:
+        self.invokes += 1  # approximate under threads; only used as a stop signal
+        super().invoke(seq, t, worker)
+
+
+def run_ours(endpoint: Endpoint, seconds: float, clients: int, history: Path) -> Side:
+    workload = Workload(
+        rate=UNLIMITED_RATE, duration=seconds, concurrency=clients, connect_timeout=2.0
+    )
+    clock = Clock()
+    journal = CountingJournal(history)
+    try:
+        writer = PostgresWriter([endpoint], workload, journal, clock)
+        writer.start()
+        try:
+            while clock.now() < seconds and journal.invokes < MAX_WRITES:
+                time.sleep(0.02)
+        finally:
+            writer.stop_issuing()
+            writer.join(10.0)
+        elapsed = clock.now()
+    finally:
+        journal.close()
+    ops = read_history(history)
+    ok = sum(1 for op in ops if op.outcome is Outcome.OK)
+    return Side(ok, len(ops) - ok, round(elapsed, 3), round(ok / elapsed, 1), 0)
+
+
+def _grab(pattern: str, text: str) -> str:
+    m = re.search(pattern, text)
+    if m is None:
+        raise RuntimeError(f"pgbench output has no {pattern!r}:\n{text}")
+    return m.group(1)
+
+
+def run_pgbench(port: int, seconds: int, clients: int, mode: str, script: Path) -> Side:
+    if clients >= KEY_STRIDE:
+        raise ValueError(f"at most {KEY_STRIDE - 1} clients (keys are n * {KEY_STRIDE} + id)")
+    pgbench = deps.pg_bindir() / "pgbench"
+    argv = [
+        str(pgbench), "-n", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds),
+        "-M", mode, "-D", "n=0", "-f", str(script),
+        "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER, DB_NAME,
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench exited {out.returncode}: {' '.join(argv)}\n{text}")
+    tx = int(_grab(r"number of transactions actually processed: (\d+)", text))
+    failed = re.search(r"number of failed transactions: (\d+)", text)
+    tps = float(_grab(r"tps = ([0-9.]+) \(without initial connection time\)", text))
+    return Side(tx, int(failed.group(1)) if failed else 0, float(seconds), round(tps, 1), 0)
+
+
+def count_and_reset(cluster: PostgresCluster) -> int:
+    """Rows written, then an empty table and a checkpoint, so every run starts alike."""
+    with cluster.nodes["primary"].connect() as c:
+        row = c.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        c.execute(f"TRUNCATE {TABLE}")
+        c.execute("CHECKPOINT")
+    return int(row[0]) if row else 0
+
+
+def bench_throughput(
+    base: Path, seconds: int, clients: int, mode: str
+) -> tuple[list[Throughput], str]:
+    script = base / "pgbench-insert.sql"
+    script.write_text(PGBENCH_SCRIPT.format(cap=MAX_WRITES))
+    out: list[Throughput] = []
+    with single_node(base / "throughput") as (cluster, _proxy):
+        version = cluster.version()
+        primary = cluster.nodes["primary"]
+        paths = {
+            "direct": Endpoint(primary.backend.host, primary.port, "primary"),
+            "proxy": cluster.client_endpoints()[0],
+        }
+        say(f"{version} up; warming up (1 s pgbench, not counted)")
+        run_pgbench(paths["direct"].port, 1, clients, mode, script)
+        count_and_reset(cluster)
+        for name, endpoint in paths.items():
+            say(f"{name} (port {endpoint.port}): our writer, {seconds} s x {clients} clients")
+            ours = run_ours(endpoint, seconds, clients, base / f"history-{name}.jsonl")
+            ours.rows = count_and_reset(cluster)
+            say(f"{name} (port {endpoint.port}): pgbench, {seconds} s x {clients} clients")
+            theirs = run_pgbench(endpoint.port, seconds, clients, mode, script)
+            theirs.rows = count_and_reset(cluster)
+            ratio = round(ours.per_s / theirs.per_s, 3) if theirs.per_s else float("nan")
+            out.append(Throughput(name, endpoint.port, ours, theirs, ratio))
+    return out, version
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Accuracy sweep and 3. bring-up
+
+
+@dataclass
+class SweepRow:
+    partition_s: float  # scheduled t2 - t1
+    injected_s: float | None  # outage start - partition start, on the harness clock
+    window_s: float | None  # measured data-loss window
+    error_s: float | None  # window - injected
+    error_pct: float | None
+    lost: int
+    acknowledged: int
+    verdict: str
+    bringup_s: float | None
+    rto_s: float | None
+    error: str | None = None
+
+
+def sweep_scenario(partition_s: float) -> str:
+    """The shipped scenario, with the partition lasting ``partition_s`` before the crash.
+
+    The partition start, the promote delay after the crash and the workload's tail after
+    the crash are kept as the file has them."""
+    data = yaml.safe_load(SCENARIO.read_text())
+    actions = ("partition", "crash", "promote")
+    steps = {next(k for k in s if k in actions): s for s in data["schedule"]}
+    t1 = parse_duration(steps["partition"]["at"])
+    t2 = parse_duration(steps["crash"]["at"])
+    promote_after = parse_duration(steps["promote"]["at"]) - t2
+    tail = parse_duration(data["workload"]["duration"]) - t2
+    new_t2 = t1 + partition_s
+
+    def ms(seconds: float) -> str:
+        return f"{round(seconds * 1000)}ms"
+
+    steps["crash"]["at"] = ms(new_t2)
+    steps["promote"]["at"] = ms(new_t2 + promote_after)
+    data["workload"]["duration"] = ms(new_t2 + tail)
+    data["name"] = f"bench-partition-{ms(partition_s)}"
+    return str(yaml.safe_dump(data, sort_keys=False))
+
+
+def bench_sweep(base: Path, lengths: list[float]) -> list[SweepRow]:
+    rows: list[SweepRow] = []
+    for length in lengths:
+        scenario = loads(sweep_scenario(length), source=f"<sweep {length:g}s>")
+        say(f"accuracy: partition {length:g} s ({scenario.workload.duration:g} s run)")
+        try:
+            result = run(scenario, out=base / f"sweep-{length:g}s").result
+        except Exception as e:  # a failed run is a row, not the end of the bench
+            say(f"accuracy: partition {length:g} s failed: {e}")
+            rows.append(SweepRow(length, None, None, None, None, 0, 0, "ERROR", None, None, str(e)))
+            continue
+        starts = {f["kind"]: f["start_s"] for f in result["faults"]}
+        outage = result.get("outage_at_s")
+        injected = (
+            round(outage - starts["partition"], 4)
+            if outage is not None and "partition" in starts
+            else None
+        )
+        window = result.get("data_loss_window_s")
+        err = None if window is None or injected is None else round(window - injected, 4)
+        pct = None if err is None or not injected else round(100 * err / injected, 2)
+        rows.append(
+            SweepRow(
+                partition_s=length,
+                injected_s=injected,
+                window_s=window,
+                error_s=err,
+                error_pct=pct,
+                lost=result["writes"]["lost"],
+                acknowledged=result["writes"]["acknowledged"],
+                verdict=result["verdict"],
+                bringup_s=result.get("bringup_s"),
+                rto_s=result.get("rto_s"),
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------
+# Report
+
+
+def _f(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def table(report: dict[str, Any]) -> str:
+    m, cfg = report["machine"], report["config"]
+    lines = [
+        f"rpochaos bench{' --quick' if cfg['quick'] else ''}: {m['nproc']} CPUs ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, {report['postgres_server']}",
+        "",
+        f"1. Throughput: single-row autocommit INSERT, {cfg['clients']} clients, "
+        f"{cfg['seconds']} s per run, synchronous_commit=on, 1 node "
+        f"(pgbench -M {cfg['pgbench_mode']})",
+        f"   {'path':<7} {'ours w/s':>10} {'pgbench tps':>12} {'ours/pgb':>9}"
+        f" {'rows ours':>10} {'rows pgb':>9} {'not ok':>7}",
+    ]
+    for t in report["throughput"]:
+        o, p = t["ours"], t["pgbench"]
+        lines.append(
+            f"   {t['path']:<7} {o['per_s']:>10,.1f} {p['per_s']:>12,.1f} {t['ratio']:>9.3f}"
+            f" {o['rows']:>10,} {p['rows']:>9,} {o['not_ok'] + p['not_ok']:>7}"
+        )
+    lines += [
+        "",
+        "2. Accuracy: async replica, blackhole replica1->primary, crash primary, promote 0.5 s"
+        f" later; {report['sweep_rate']:g} writes/s, rpo 1 s",
+        f"   {'partition':>9} {'injected':>9} {'window':>8} {'error':>9} {'error%':>7}"
+        f" {'lost/acked':>12} {'rto':>6}  verdict",
+    ]
+    for r in report["sweep"]:
+        lines.append(
+            f"   {r['partition_s']:>8g}s {_f(r['injected_s'], '.3f'):>8}s"
+            f" {_f(r['window_s'], '.3f'):>7}s {_f(r['error_s'], '+.3f'):>8}s"
+            f" {_f(r['error_pct'], '+.1f'):>6}% {r['lost']:>5}/{r['acknowledged']:<6}"
+            f" {_f(r['rto_s'], '.2f'):>5}s  {r['verdict']}"
+        )
+    b = report["bringup"]
+    lines += [
+        "",
+        f"3. Bring-up (primary + 1 replica, initdb to streaming): median {_f(b['median_s'], '.2f')}"
+        f" s over {len(b['runs_s'])} runs ({', '.join(f'{x:.2f}' for x in b['runs_s'])})",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="3 s throughput runs; sweep 1 s, 2 s")
+    ap.add_argument("--clients", type=int, default=4, help="concurrency of both writers")
+    ap.add_argument("--seconds", type=int, help="per throughput run (default 10, quick 3)")
+    ap.add_argument(
+        "--pgbench-mode", choices=("simple", "extended", "prepared"), default="prepared",
+        help="pgbench -M (default prepared: psycopg prepares a statement run 5 times)",
+    )  # fmt: skip
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = ap.parse_args(argv)
+    seconds = args.seconds or (3 if args.quick else 10)
+    lengths = [1.0, 2.0] if args.quick else [1.0, 2.0, 5.0]
+
+    base = work_dir()
+    say(f"scratch directory {base}")
+    try:
+        info = machine()
+        throughput, version = bench_throughput(base, seconds, args.clients, args.pgbench_mode)
+        sweep = bench_sweep(base, lengths)
+    finally:
+        if args.keep:
+            say(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    bringups = [r.bringup_s for r in sweep if r.bringup_s is not None]
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": info,
+        "postgres_server": version,
+        "config": {
+            "quick": args.quick,
+            "clients": args.clients,
+            "seconds": seconds,
+            "pgbench_mode": args.pgbench_mode,
+            "partition_lengths_s": lengths,
+            "statement_ours": INSERT_SQL,
+            "script_pgbench": PGBENCH_SCRIPT.format(cap=MAX_WRITES),
+        },
+        "sweep_rate": loads(sweep_scenario(1.0)).workload.rate,
+        "throughput": [asdict(t) for t in throughput],
+        "sweep": [asdict(r) for r in sweep],
+        "bringup": {
+            "runs_s": bringups,
+            "median_s": statistics.median(bringups) if bringups else None,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    say(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Every shipped scenario, run for real through the CLI, against its documented outcome.
+
+Each scenario runs once per session (``shipped``), on real PostgreSQL and Toxiproxy; the
+ground truth of each comes from the schedule that actually ran (fault start times in
+result.json) and from the journal itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rpochaos.history import Outcome, read_history
+from tests.conftest import SCENARIOS
+from tests.integration.helpers import cli, fault, result_of, within
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+Shipped = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
+_cache: Shipped = {}
+
+
+@pytest.fixture(scope="session")
+def shipped(real_pg: None, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """run(name) -> (completed CLI process, run dir); each scenario runs once per session."""
+    root = tmp_path_factory.mktemp("shipped")
+
+    def run(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        if name not in _cache:
+            out = root / name
+            proc = cli("run", str(SCENARIOS / f"{name}.yaml"), "--out", str(out), timeout=150)
+            assert (out / "result.json").exists(), proc.stdout + proc.stderr
+            _cache[name] = (proc, out)
+        return _cache[name]
+
+    return run
+
+
+REQUIRED_KEYS = {
+    "verdict", "rpo_declared_s", "data_loss_window_s", "rto_s", "outage_at_s", "faults",
+    "durability", "writes",
+}
+REQUIRED_WRITES = {"attempted", "acknowledged", "lost", "recovered", "phantom", "unexpected"}
+
+
+def test_async_partition_crash_fails_with_the_partition_to_crash_window(shipped: Any) -> None:
+    proc, out = shipped("pg-async-partition-crash")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert REQUIRED_KEYS <= r.keys() and REQUIRED_WRITES <= r["writes"].keys()
+    assert r["verdict"] == "FAIL"
+    assert r["writes"]["lost"] > 0
+    assert r["writes"]["unexpected"] == 0
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    assert within(r["data_loss_window_s"], t2 - t1), (r["data_loss_window_s"], t2 - t1)
+    # lost ~= rate x (t2 - t1): every ack in the partition, nothing outside it
+    hist = read_history(out / "history.jsonl")
+    acked_in_gap = [o for o in hist if o.outcome is Outcome.OK and o.complete_s is not None
+                    and t1 + 0.05 < o.complete_s < t2 - 0.05]
+    lost = set(r["writes"]["lost_seqs"])
+    assert {o.seq for o in acked_in_gap} <= lost
+    for f in r["faults"]:
+        assert {"kind", "target", "start_s", "end_s"} <= f.keys()
+    d = r["durability"]
+    assert d["synchronous_commit"] == "on" and d["synchronous_standby_names"] == ""
+    assert d["replicas"] == {"replica1": "async"}
+    assert r["rto_s"] is not None and r["rto_s"] > 0
+    # the console summary names the verdict, the durability settings and the reproduction
+    assert "FAIL" in proc.stdout and "synchronous_commit=on" in proc.stdout
+    assert "reproduce: rpochaos run" in proc.stdout
+
+
+def test_sync_partition_crash_loses_nothing_and_stalls_commits(shipped: Any) -> None:
+    proc, out = shipped("pg-sync-partition-crash")
+    r = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["verdict"] == "PASS" and r["writes"]["lost"] == 0
+    assert r["writes"]["acknowledged"] > 100
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    hist = read_history(out / "history.jsonl")
+    acked_during = [o for o in hist if o.outcome is Outcome.OK and o.complete_s is not None
+                    and t1 + 0.2 < o.complete_s < t2]
+    assert acked_during == [], "a synchronous commit returned while its standby was cut off"
+    assert "FIRST 1 (replica1)" in r["durability"]["synchronous_standby_names"]
+
+
+def test_cancelled_sync_waits_are_acknowledged_then_lost(shipped: Any) -> None:
+    proc, out = shipped("pg-sync-cancel-is-not-durable")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    w = r["writes"]
+    assert w["lost"] > 0
+    assert set(w["lost_seqs"]) == set(w["lost_after_cancelled_sync_wait"])
+    assert "cancelled wait for synchronous replication" in proc.stdout
+
+
+def test_async_lag_within_rpo_passes_with_a_bounded_nonzero_window(shipped: Any) -> None:
+    proc, out = shipped("pg-async-lag-within-rpo")
+    r = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    delay = fault(r, "latency")["params"]["delay"]
+    assert r["writes"]["lost"] > 0
+    assert 0 < r["data_loss_window_s"] <= r["rpo_declared_s"]
+    assert within(r["data_loss_window_s"], delay), (r["data_loss_window_s"], delay)
+
+
+def test_split_brain_loses_what_the_old_primary_acknowledged(shipped: Any) -> None:
+    proc, out = shipped("pg-split-brain")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    promoted_at = fault(r, "promote")["start_s"]
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    hist = {o.seq: o for o in read_history(out / "history.jsonl")}
+    lost_after_promotion = [s for s in r["writes"]["lost_seqs"]
+                            if (hist[s].complete_s or 0) > promoted_at + 0.1]
+    assert lost_after_promotion, "no write acknowledged by the old primary after promotion"
+    assert all(hist[s].node == "primary" for s in r["writes"]["lost_seqs"])
+    assert within(r["data_loss_window_s"], t2 - t1)
+    assert r["failover"]["final_read_node"] == "replica1"
+
+
+@pytest.mark.parametrize("name", ["pg-async-partition-crash", "pg-sync-partition-crash"])
+def test_analyze_recomputes_the_same_result_from_the_directory(shipped: Any, name: str) -> None:
+    _, out = shipped(name)
+    before = result_of(out)
+    (out / "result.json").unlink()
+    proc = cli("analyze", str(out), "--json")
+    assert proc.returncode == {"PASS": 0, "FAIL": 1}[before["verdict"]], proc.stderr
+    assert json.loads(proc.stdout) == before == result_of(out)
+
+
+def test_nothing_is_left_running_after_the_runs(shipped: Any) -> None:
+    from rpochaos.backends.local import leftovers
+
+    for name in ("pg-async-partition-crash", "pg-sync-partition-crash"):
+        _, out = shipped(name)
+        assert leftovers(out) == {}
+        assert not (out / "data").exists()
