@@ -10,9 +10,13 @@ prints, it does not pass or fail). The figures also go to ``bench/results/latest
    written_at timestamptz default clock_timestamp()) at the same concurrency for the same
    duration, once directly to the node's port and once through the client->primary proxy:
    - ours: PostgresWriter at an effectively unlimited rate, journaling to a history.jsonl;
-   - pgbench: ``pgbench -n -c C -j J -T S -M prepared -f script.sql``. The script keeps a
+   - psycopg: the same statement from plain psycopg threads, one connection each, with no
+     journal, pacer or clock: what Python and psycopg cost before rpochaos adds anything;
+   - pgbench: ``pgbench -n -c C -j 2 -T S -M prepared -f script.sql``. The script keeps a
      per-client counter (``-D n=0``, ``\\set n :n + 1``) and inserts ``n * 1000 + client_id``:
      unique keys with no server-side sequence, so the statement is the writer's statement.
+   Several rounds (default 3), the order of the three rotated from round to round; the table
+   shows medians, and the range of ours/pgbench within a round.
 2. Accuracy. The shape of scenarios/pg-async-partition-crash.yaml (async replica, blackhole
    replica1->primary at t1, crash the primary at t2, promote the replica 0.5 s later), with
    the partition length t2 - t1 swept, each run through ``rpochaos.run.run``. Printed: the
@@ -27,21 +31,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
 
 from rpochaos import deps
@@ -79,6 +87,10 @@ def say(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------
 # The machine
+
+
+def _indent(msg: str) -> None:
+    say(f"  {msg}")
 
 
 def machine() -> dict[str, Any]:
@@ -121,20 +133,66 @@ def work_dir() -> Path:
 class Side:
     """One throughput measurement."""
 
-    writes: int  # acknowledged writes (ours) or transactions pgbench processed
-    not_ok: int  # ours: fail + info ops; pgbench: failed transactions
+    writes: int  # acknowledged writes (ours, psycopg) or transactions pgbench processed
+    not_ok: int  # ours: fail + info ops; psycopg: errors; pgbench: failed transactions
     elapsed_s: float
-    per_s: float  # ours: writes / elapsed; pgbench: its own "tps" (without connection time)
-    rows: int  # rows in the table afterwards (a cross-check of ``writes``)
+    per_s: float  # writes / elapsed; pgbench: its own "tps" (without connection time)
+    client_cpu_pct: float  # CPU time of the client process(es) / elapsed, % of one CPU
+    machine_busy_pct: float  # all CPUs busy (user+system+...) during the run, % of all
+    rows: int = 0  # rows in the table afterwards (a cross-check of ``writes``)
+
+
+SIDES = ("ours", "psycopg", "pgbench")
 
 
 @dataclass
 class Throughput:
+    """One path's throughput: every round, and the medians over rounds.
+
+    Sides: ``ours`` = PostgresWriter + Journal; ``psycopg`` = the same INSERT from plain
+    psycopg threads (no journal, no pacer); ``pgbench``."""
+
     path: str  # "direct" or "proxy"
     port: int
-    ours: Side
-    pgbench: Side
-    ratio: float  # ours.per_s / pgbench.per_s
+    rounds: list[dict[str, Side]]
+    per_s: dict[str, float]  # median over rounds
+    ratio: float  # median ours / median pgbench
+    ratio_psycopg: float  # median psycopg / median pgbench
+    ratio_range: tuple[float, float]  # min and max of ours/pgbench within one round
+    cpu_us_per_write: dict[str, float]  # median client CPU time per write, microseconds
+    machine_busy_pct: dict[str, float]  # median
+    rows_match: bool  # every run: rows in the table == writes counted, nothing failed
+
+
+class CpuMeter:
+    """CPU used by this process (or by its reaped children) and by the whole machine."""
+
+    def __init__(self, who: int) -> None:
+        self.who = who
+        self.t0 = time.monotonic()
+        self.cpu0 = self._cpu()
+        self.stat0 = self._stat()
+
+    def _cpu(self) -> float:
+        r = resource.getrusage(self.who)
+        return r.ru_utime + r.ru_stime
+
+    @staticmethod
+    def _stat() -> tuple[int, int]:
+        """(idle + iowait, total) jiffies over all CPUs; (0, 0) where /proc/stat is missing."""
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except (OSError, ValueError):
+            return 0, 0
+        return fields[3] + fields[4], sum(fields[:8])
+
+    def done(self, elapsed_s: float | None = None) -> tuple[float, float]:
+        """(client CPU % of one CPU, machine busy % of all CPUs) since construction."""
+        elapsed = elapsed_s or (time.monotonic() - self.t0)
+        idle1, total1 = self._stat()
+        idle0, total0 = self.stat0
+        busy = 100 * (1 - (idle1 - idle0) / (total1 - total0)) if total1 > total0 else 0.0
+        return round(100 * (self._cpu() - self.cpu0) / elapsed, 1), round(busy, 1)
 
 
 @contextlib.contextmanager
@@ -170,9 +228,11 @@ class CountingJournal(Journal):
 
 
 def run_ours(endpoint: Endpoint, seconds: float, clients: int, history: Path) -> Side:
+    """PostgresWriter flat out: the writer, its pacer and its journal, as a run uses them."""
     workload = Workload(
         rate=UNLIMITED_RATE, duration=seconds, concurrency=clients, connect_timeout=2.0
     )
+    meter = CpuMeter(resource.RUSAGE_SELF)
     clock = Clock()
     journal = CountingJournal(history)
     try:
@@ -187,9 +247,50 @@ def run_ours(endpoint: Endpoint, seconds: float, clients: int, history: Path) ->
         elapsed = clock.now()
     finally:
         journal.close()
+    cpu, busy = meter.done(elapsed)
     ops = read_history(history)
     ok = sum(1 for op in ops if op.outcome is Outcome.OK)
-    return Side(ok, len(ops) - ok, round(elapsed, 3), round(ok / elapsed, 1), 0)
+    return Side(ok, len(ops) - ok, round(elapsed, 3), round(ok / elapsed, 1), cpu, busy)
+
+
+def run_psycopg(endpoint: Endpoint, seconds: float, clients: int) -> Side:
+    """The writer's INSERT from plain psycopg threads, one connection each, nothing else:
+    what Python + psycopg cost before rpochaos adds its journal, pacer and clock."""
+    conninfo = (
+        f"host={endpoint.host} port={endpoint.port} dbname={DB_NAME} user={DB_USER} "
+        "connect_timeout=2 application_name=rpochaos-bench"
+    )
+    seqs = itertools.count(1)  # next() on it is atomic under the GIL
+    stop = threading.Event()
+    done = [0] * clients
+    errors = [0] * clients
+    cap = MAX_WRITES // clients
+
+    def work(i: int) -> None:
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                while not stop.is_set() and done[i] < cap:
+                    conn.execute(INSERT_SQL, (next(seqs),))
+                    done[i] += 1
+        except psycopg.Error:
+            errors[i] += 1
+
+    meter = CpuMeter(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        while time.monotonic() - t0 < seconds and any(t.is_alive() for t in threads):
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10.0)
+    elapsed = time.monotonic() - t0
+    cpu, busy = meter.done(elapsed)
+    ok = sum(done)
+    return Side(ok, sum(errors), round(elapsed, 3), round(ok / elapsed, 1), cpu, busy)
 
 
 def _grab(pattern: str, text: str) -> str:
@@ -208,14 +309,16 @@ def run_pgbench(port: int, seconds: int, clients: int, mode: str, script: Path) 
         "-M", mode, "-D", "n=0", "-f", str(script),
         "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER, DB_NAME,
     ]  # fmt: skip
+    meter = CpuMeter(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    cpu, busy = meter.done(float(seconds))
     text = out.stdout + out.stderr
     if out.returncode != 0:
         raise RuntimeError(f"pgbench exited {out.returncode}: {' '.join(argv)}\n{text}")
     tx = int(_grab(r"number of transactions actually processed: (\d+)", text))
     failed = re.search(r"number of failed transactions: (\d+)", text)
     tps = float(_grab(r"tps = ([0-9.]+) \(without initial connection time\)", text))
-    return Side(tx, int(failed.group(1)) if failed else 0, float(seconds), round(tps, 1), 0)
+    return Side(tx, int(failed.group(1)) if failed else 0, float(seconds), round(tps, 1), cpu, busy)
 
 
 def count_and_reset(cluster: PostgresCluster) -> int:
@@ -227,12 +330,40 @@ def count_and_reset(cluster: PostgresCluster) -> int:
     return int(row[0]) if row else 0
 
 
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+def _summary(path: str, port: int, rounds: list[dict[str, Side]]) -> Throughput:
+    def med(key: str, f: Callable[[Side], float]) -> float:
+        return round(statistics.median(f(r[key]) for r in rounds), 1)
+
+    per_s = {k: med(k, lambda x: x.per_s) for k in SIDES}
+    within = [_ratio(r["ours"].per_s, r["pgbench"].per_s) for r in rounds]
+    return Throughput(
+        path=path,
+        port=port,
+        rounds=rounds,
+        per_s=per_s,
+        ratio=_ratio(per_s["ours"], per_s["pgbench"]),
+        ratio_psycopg=_ratio(per_s["psycopg"], per_s["pgbench"]),
+        ratio_range=(min(within), max(within)),
+        cpu_us_per_write={
+            k: med(k, lambda x: 1e6 * x.client_cpu_pct / 100 / x.per_s if x.per_s else 0.0)
+            for k in SIDES
+        },
+        machine_busy_pct={k: med(k, lambda x: x.machine_busy_pct) for k in SIDES},
+        rows_match=all(x.rows == x.writes and x.not_ok == 0 for r in rounds for x in r.values()),
+    )
+
+
 def bench_throughput(
-    base: Path, seconds: int, clients: int, mode: str
+    base: Path, seconds: int, clients: int, mode: str, rounds: int
 ) -> tuple[list[Throughput], str]:
+    """``rounds`` rounds; in each, both paths and on each path the three sides, the order of
+    the sides rotated from round to round so that none always runs first."""
     script = base / "pgbench-insert.sql"
     script.write_text(PGBENCH_SCRIPT.format(cap=MAX_WRITES))
-    out: list[Throughput] = []
     with single_node(base / "throughput") as (cluster, _proxy):
         version = cluster.version()
         primary = cluster.nodes["primary"]
@@ -243,16 +374,26 @@ def bench_throughput(
         say(f"{version} up; warming up (1 s pgbench, not counted)")
         run_pgbench(paths["direct"].port, 1, clients, mode, script)
         count_and_reset(cluster)
-        for name, endpoint in paths.items():
-            say(f"{name} (port {endpoint.port}): our writer, {seconds} s x {clients} clients")
-            ours = run_ours(endpoint, seconds, clients, base / f"history-{name}.jsonl")
-            ours.rows = count_and_reset(cluster)
-            say(f"{name} (port {endpoint.port}): pgbench, {seconds} s x {clients} clients")
-            theirs = run_pgbench(endpoint.port, seconds, clients, mode, script)
-            theirs.rows = count_and_reset(cluster)
-            ratio = round(ours.per_s / theirs.per_s, 3) if theirs.per_s else float("nan")
-            out.append(Throughput(name, endpoint.port, ours, theirs, ratio))
-    return out, version
+        results: dict[str, list[dict[str, Side]]] = {name: [] for name in paths}
+        for r in range(rounds):
+            for name, endpoint in paths.items():
+                got: dict[str, Side] = {}
+                for side in SIDES[r % 3 :] + SIDES[: r % 3]:
+                    say(
+                        f"round {r + 1}/{rounds}, {name} (port {endpoint.port}), "
+                        f"{seconds} s x {clients} clients: {side}"
+                    )
+                    if side == "ours":
+                        history = base / f"history-{name}-{r}.jsonl"
+                        got[side] = run_ours(endpoint, seconds, clients, history)
+                        history.unlink()
+                    elif side == "psycopg":
+                        got[side] = run_psycopg(endpoint, seconds, clients)
+                    else:
+                        got[side] = run_pgbench(endpoint.port, seconds, clients, mode, script)
+                    got[side].rows = count_and_reset(cluster)
+                results[name].append({k: got[k] for k in SIDES})
+    return [_summary(n, paths[n].port, results[n]) for n in paths], version
 
 
 # ------------------------------------------------------------------------------------------
@@ -304,7 +445,7 @@ def bench_sweep(base: Path, lengths: list[float]) -> list[SweepRow]:
         scenario = loads(sweep_scenario(length), source=f"<sweep {length:g}s>")
         say(f"accuracy: partition {length:g} s ({scenario.workload.duration:g} s run)")
         try:
-            result = run(scenario, out=base / f"sweep-{length:g}s").result
+            result = run(scenario, out=base / f"sweep-{length:g}s", log=_indent).result
         except Exception as e:  # a failed run is a row, not the end of the bench
             say(f"accuracy: partition {length:g} s failed: {e}")
             rows.append(SweepRow(length, None, None, None, None, 0, 0, "ERROR", None, None, str(e)))
@@ -351,16 +492,23 @@ def table(report: dict[str, Any]) -> str:
         f"{m['memory_gib']} GiB, {report['postgres_server']}",
         "",
         f"1. Throughput: single-row autocommit INSERT, {cfg['clients']} clients, "
-        f"{cfg['seconds']} s per run, synchronous_commit=on, 1 node "
-        f"(pgbench -M {cfg['pgbench_mode']})",
-        f"   {'path':<7} {'ours w/s':>10} {'pgbench tps':>12} {'ours/pgb':>9}"
-        f" {'rows ours':>10} {'rows pgb':>9} {'not ok':>7}",
+        f"{cfg['seconds']} s per run, median of {cfg['rounds']} rounds, synchronous_commit=on,"
+        f" 1 node (pgbench -M {cfg['pgbench_mode']})",
+        f"   {'path':<7} {'ours w/s':>9} {'psycopg w/s':>11} {'pgbench tps':>11}"
+        f" {'ours/pgb':>8} {'(range)':>11} {'psy/pgb':>7}  {'client CPU us/write':>19}"
+        f"  {'machine busy %':>14}  rows=writes",
+        f"   {'':<7} {'':>9} {'':>11} {'':>11} {'':>8} {'':>11} {'':>7}  {'ours/psy/pgb':>19}"
+        f"  {'ours/psy/pgb':>14}",
     ]
     for t in report["throughput"]:
-        o, p = t["ours"], t["pgbench"]
+        per_s, lo_hi = t["per_s"], t["ratio_range"]
+        cpu = "/".join(f"{t['cpu_us_per_write'][k]:.0f}" for k in SIDES)
+        busy = "/".join(f"{t['machine_busy_pct'][k]:.0f}" for k in SIDES)
         lines.append(
-            f"   {t['path']:<7} {o['per_s']:>10,.1f} {p['per_s']:>12,.1f} {t['ratio']:>9.3f}"
-            f" {o['rows']:>10,} {p['rows']:>9,} {o['not_ok'] + p['not_ok']:>7}"
+            f"   {t['path']:<7} {per_s['ours']:>9,.0f} {per_s['psycopg']:>11,.0f}"
+            f" {per_s['pgbench']:>11,.0f} {t['ratio']:>8.2f} {f'{lo_hi[0]:.2f}-{lo_hi[1]:.2f}':>11}"
+            f" {t['ratio_psycopg']:>7.2f}  {cpu:>19}  {busy:>14}"
+            f"  {'yes' if t['rows_match'] else 'NO'}"
         )
     lines += [
         "",
@@ -387,24 +535,28 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="3 s throughput runs; sweep 1 s, 2 s")
+    ap.add_argument("--quick", action="store_true", help="1 round of 3 s runs; sweep 1 s, 2 s")
     ap.add_argument("--clients", type=int, default=4, help="concurrency of both writers")
     ap.add_argument("--seconds", type=int, help="per throughput run (default 10, quick 3)")
     ap.add_argument(
         "--pgbench-mode", choices=("simple", "extended", "prepared"), default="prepared",
         help="pgbench -M (default prepared: psycopg prepares a statement run 5 times)",
     )  # fmt: skip
+    ap.add_argument("--rounds", type=int, help="throughput rounds (default 3, quick 1)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args(argv)
     seconds = args.seconds or (3 if args.quick else 10)
+    rounds = max(1, args.rounds or (1 if args.quick else 3))
     lengths = [1.0, 2.0] if args.quick else [1.0, 2.0, 5.0]
 
     base = work_dir()
     say(f"scratch directory {base}")
     try:
         info = machine()
-        throughput, version = bench_throughput(base, seconds, args.clients, args.pgbench_mode)
+        throughput, version = bench_throughput(
+            base, seconds, args.clients, args.pgbench_mode, rounds
+        )
         sweep = bench_sweep(base, lengths)
     finally:
         if args.keep:
@@ -420,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "clients": args.clients,
             "seconds": seconds,
+            "rounds": rounds,
             "pgbench_mode": args.pgbench_mode,
             "partition_lengths_s": lengths,
             "statement_ours": INSERT_SQL,

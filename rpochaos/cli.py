@@ -54,8 +54,10 @@ def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
             bad += 1
             con.print(f"{f}: cannot read: {e.strerror}", markup=False)
         else:
-            con.print(f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo:g} s)",
-                      markup=False)
+            con.print(
+                f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo:g} s)",
+                markup=False,
+            )
     return EXIT_BAD_INPUT if bad else 0
 
 
@@ -72,15 +74,22 @@ def _cmd_list(a: argparse.Namespace, con: Console) -> int:
 
 def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
     sc = load(a.scenario)
-    con.print(f"{sc.name}: workload {sc.workload.rate:g}/s x {sc.workload.concurrency} for "
-              f"{sc.workload.duration:g} s; RPO {sc.expect.rpo:g} s", markup=False)
+    con.print(
+        f"{sc.name}: workload {sc.workload.rate:g}/s x {sc.workload.concurrency} for "
+        f"{sc.workload.duration:g} s; RPO {sc.expect.rpo:g} s",
+        markup=False,
+    )
     for s in sc.schedule:
         extra = " ".join(f"{k}={v}" for k, v in s.params.items())
         until = f" until {s.at + s.duration:g}s" if s.duration is not None else ""
-        con.print(f"  t={s.at:7.3f}s  {s.action} {s.target}{until} {extra}"
-                  f"{'  [outage]' if s.outage else ''}", markup=False)
-    con.print(f"  t={sc.workload.duration:7.3f}s  workload stops; heal all; final read",
-              markup=False)
+        con.print(
+            f"  t={s.at:7.3f}s  {s.action} {s.target}{until} {extra}"
+            f"{'  [outage]' if s.outage else ''}",
+            markup=False,
+        )
+    con.print(
+        f"  t={sc.workload.duration:7.3f}s  workload stops; heal all; final read", markup=False
+    )
     return 0
 
 
@@ -91,8 +100,15 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
         if not a.quiet:
             con.print(msg, style="dim", markup=False, highlight=False)
 
-    res = run(a.scenario, backend=a.backend, out=a.out, runs_root=a.runs_root,
-              keep_topology=a.keep_topology, seed=a.seed, log=log)
+    res = run(
+        a.scenario,
+        backend=a.backend,
+        out=a.out,
+        runs_root=a.runs_root,
+        keep_topology=a.keep_topology,
+        seed=a.seed,
+        log=log,
+    )
     render(res.result, con)
     return res.exit_code
 
@@ -139,8 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="run directory (default: runs/<name>/<time>)")
     r.add_argument("--runs-root", type=Path, default=Path("runs"))
     r.add_argument("--seed", type=int)
-    r.add_argument("--keep-topology", action="store_true",
-                   help="leave nodes and proxies running and print how to reach them")
+    r.add_argument(
+        "--keep-topology",
+        action="store_true",
+        help="leave nodes and proxies running and print how to reach them",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
     v = sub.add_parser("validate", help="check scenario files without running anything")
     v.add_argument("files", nargs="+")
@@ -154,8 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="list external dependencies, found or missing")
     g = sub.add_parser("gc", help="kill servers left behind by dead or kept runs")
     g.add_argument("runs_root", nargs="?", default="runs")
-    g.add_argument("--force", action="store_true",
-                   help="also runs whose owner is alive (e.g. kept with --keep-topology)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="also runs whose owner is alive (e.g. kept with --keep-topology)",
+    )
     return p
 
 
@@ -168,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     con = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     signal.signal(signal.SIGTERM, _sigterm)
-    handlers = {"run": _cmd_run, "validate": _cmd_validate, "list": _cmd_list,
-                "plan": _cmd_plan, "analyze": _cmd_analyze, "doctor": _cmd_doctor,
-                "gc": _cmd_gc}
+    handlers = {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "list": _cmd_list,
+        "plan": _cmd_plan,
+        "analyze": _cmd_analyze,
+        "doctor": _cmd_doctor,
+        "gc": _cmd_gc,
+    }
     try:
         return handlers[args.cmd](args, con)
     except (ScenarioError, MissingDependency) as e:
@@ -180,13 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"{e.filename}: no such file", markup=False)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err.print("interrupted: faults healed, processes removed; the journal is kept "
-                  "(rpochaos analyze RUN_DIR answers from it)", markup=False)
+        err.print(
+            "interrupted: faults healed, processes removed; the journal is kept "
+            "(rpochaos analyze RUN_DIR answers from it)",
+            markup=False,
+        )
         return EXIT_INTERRUPTED
     except RpochaosError as e:
         err.print(f"error: {e}", markup=False)
         return EXIT_INTERNAL
-    except Exception:  # noqa: BLE001 - the last line of defence prints the trace
+    except Exception:
         err.print(traceback.format_exc(), markup=False)
         return EXIT_INTERNAL
 

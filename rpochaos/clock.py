@@ -32,4 +32,3 @@ class Clock:
                     return False
             else:
                 time.sleep(min(left, 0.5))
-

@@ -112,7 +112,11 @@ def doctor() -> list[Check]:
     checks: list[Check] = []
     try:
         d = pg_bindir()
-        checks.append(Check("postgresql", True, f"{program_version([str(d / 'postgres'), '--version'])} ({d})"))
+        checks.append(
+            Check(
+                "postgresql", True, f"{program_version([str(d / 'postgres'), '--version'])} ({d})"
+            )
+        )
     except MissingDependency as e:
         checks.append(Check("postgresql", False, e.install))
     try:
@@ -122,11 +126,21 @@ def doctor() -> list[Check]:
         checks.append(Check("toxiproxy", False, e.install))
     try:
         u = db_user()
-        checks.append(Check("postgres-user", True, u.pw_name if u else f"(not root: runs as uid {os.geteuid()})"))
+        checks.append(
+            Check(
+                "postgres-user", True, u.pw_name if u else f"(not root: runs as uid {os.geteuid()})"
+            )
+        )
     except MissingDependency as e:
         checks.append(Check("postgres-user", False, e.install))
     go = shutil.which("go")
     checks.append(
-        Check("go", go is not None, program_version(["go", "version"]) if go else "needed only to build Toxiproxy: install Go >= 1.23")
+        Check(
+            "go",
+            go is not None,
+            program_version(["go", "version"])
+            if go
+            else "needed only to build Toxiproxy: install Go >= 1.23",
+        )
     )
     return checks

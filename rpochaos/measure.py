@@ -203,9 +203,7 @@ def measure(
         else:
             passed.append(f"data-loss window {w} s <= RPO {r} s")
         if unexpected_seqs:
-            failed.append(
-                f"{len(unexpected_seqs)} present values were never written (corruption)"
-            )
+            failed.append(f"{len(unexpected_seqs)} present values were never written (corruption)")
         if expect.max_lost is not None:
             if lost > expect.max_lost:
                 failed.append(f"lost {lost} > max_lost {expect.max_lost}")

@@ -27,12 +27,18 @@ _RESULTS = pytest.StashKey[list[tuple[str, dict[str, Any]]]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("rpochaos", "RPO chaos scenarios")
-    g.addoption("--rpo-scenario", action="append", default=[], metavar="PATH_OR_NAME",
-                help="run a scenario file, folder, glob or name as a test (repeatable)")
+    g.addoption(
+        "--rpo-scenario",
+        action="append",
+        default=[],
+        metavar="PATH_OR_NAME",
+        help="run a scenario file, folder, glob or name as a test (repeatable)",
+    )
     g.addoption("--rpo-backend", default=None, help="backend for scenarios (default: local)")
     g.addoption("--rpo-runs-dir", default=None, help="where run directories go (default: runs)")
-    parser.addini("rpo_scenarios_dir", "folder where scenario names are looked up",
-                  default="scenarios")
+    parser.addini(
+        "rpo_scenarios_dir", "folder where scenario names are looked up", default="scenarios"
+    )
     parser.addini("rpo_backend", "backend for scenarios", default="local")
     parser.addini("rpo_runs_dir", "where run directories go", default="runs")
 
@@ -45,8 +51,11 @@ def _resolve(spec: str, root: Path, scenarios_dir: Path) -> list[Path]:
         return sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
     if p.is_file():
         return [p]
-    for cand in (scenarios_dir / f"{spec}.yaml", scenarios_dir / f"{spec}.yml",
-                 scenarios_dir / spec):
+    for cand in (
+        scenarios_dir / f"{spec}.yaml",
+        scenarios_dir / f"{spec}.yml",
+        scenarios_dir / spec,
+    ):
         if cand.is_file():
             return [cand]
     return []

@@ -65,7 +65,7 @@ def build_result(run: StoredRun) -> dict[str, Any]:
     extra_reasons = [e["message"] for e in run.events if e.get("type") == "error"]
     data = m.to_dict()
     if extra_reasons:
-        data["reasons"] = [*data.get("reasons", []), *extra_reasons]  # type: ignore[list-item]
+        data["reasons"] = [*m.reasons, *extra_reasons]
     failover = [e for e in run.events if e.get("type") == "failover"]
     result: dict[str, Any] = {
         "scenario": sc.name,

@@ -10,6 +10,7 @@ and writes result.json (UNKNOWN when no final read happened). The journal is nev
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import threading
@@ -144,15 +145,23 @@ class _Runner:
         self.events.write(type="phase", name="workload_stop", t=self.now())
         self.heal_all()
         if not self.writer.join(10.0):
-            self.events.write(type="error", t=self.now(),
-                              message="some writes were still stuck 15 s after the workload ended")
+            self.events.write(
+                type="error",
+                t=self.now(),
+                message="some writes were still stuck 15 s after the workload ended",
+            )
         self.log(f"workload done: {self.writer.acknowledged} acknowledged")
 
     def _timeline(self) -> list[tuple[float, str, Step]]:
         items: list[tuple[float, int, int, str, Step]] = []
         for s in self.sc.schedule:
             items.append((s.at, 1, s.index, "start", s))
-            if s.duration is not None and s.action in ("partition", "latency", "bandwidth", "crash"):
+            if s.duration is not None and s.action in (
+                "partition",
+                "latency",
+                "bandwidth",
+                "crash",
+            ):
                 items.append((s.at + s.duration, 0, s.index, "end", s))
         items.sort(key=lambda x: (x[0], x[1], x[2]))
         return [(t, kind, s) for t, _, _, kind, s in items]
@@ -161,11 +170,19 @@ class _Runner:
         assert self.proxy is not None and self.cluster is not None
         p = step.params
         if step.action == "partition":
-            return Partition(self.proxy, step.target, mode=str(p["mode"]),
-                             direction=str(p.get("direction", "both")))
+            return Partition(
+                self.proxy,
+                step.target,
+                mode=str(p["mode"]),
+                direction=str(p.get("direction", "both")),
+            )
         if step.action == "latency":
-            return Latency(self.proxy, step.target, delay_s=float(p["delay"]),
-                           jitter_s=float(p.get("jitter", 0.0)))
+            return Latency(
+                self.proxy,
+                step.target,
+                delay_s=float(p["delay"]),
+                jitter_s=float(p.get("jitter", 0.0)),
+            )
         if step.action == "bandwidth":
             return Bandwidth(self.proxy, step.target, rate_kbps=float(p["rate_kbps"]))
         if step.action == "crash":
@@ -180,12 +197,21 @@ class _Runner:
         instant = step.action in ("restart", "promote") or (
             step.action == "crash" and step.duration is None
         )
-        self.events.write(type="step_start", index=step.index, action=step.action,
-                          target=step.target, t=t, outage=step.outage, instant=instant,
-                          params=step.params)
-        self.log(f"t={t:6.2f}s  {step.action} {step.target}"
-                 + (f" for {step.duration:g}s" if step.duration else "")
-                 + ("  [outage]" if step.outage else ""))
+        self.events.write(
+            type="step_start",
+            index=step.index,
+            action=step.action,
+            target=step.target,
+            t=t,
+            outage=step.outage,
+            instant=instant,
+            params=step.params,
+        )
+        self.log(
+            f"t={t:6.2f}s  {step.action} {step.target}"
+            + (f" for {step.duration:g}s" if step.duration else "")
+            + ("  [outage]" if step.outage else "")
+        )
         if step.action == "restart":
             self.cluster.nodes[step.target].restart()
         elif step.action == "promote":
@@ -213,9 +239,10 @@ class _Runner:
             fault = self.active.pop(index)
             try:
                 fault.heal()
-            except Exception as e:  # noqa: BLE001 - keep healing the rest
-                self.events.write(type="error", t=self.now(),
-                                  message=f"healing {fault.describe()} failed: {e}")
+            except Exception as e:
+                self.events.write(
+                    type="error", t=self.now(), message=f"healing {fault.describe()} failed: {e}"
+                )
             else:
                 self.events.write(type="step_end", index=index, t=self.now())
 
@@ -224,13 +251,16 @@ class _Runner:
         node = self.cluster.primary_name
         try:
             seqs = self.cluster.read_seqs(node)
-        except Exception as e:  # noqa: BLE001 - an unreadable primary means UNKNOWN
-            self.events.write(type="error", t=self.now(),
-                              message=f"final read on {node} failed: {e}")
+        except Exception as e:
+            self.events.write(
+                type="error", t=self.now(), message=f"final read on {node} failed: {e}"
+            )
             self.log(f"final read on {node} failed: {e}")
             return
-        write_json(self.run_dir / FINAL_READ,
-                   {"node": node, "at_s": round(self.now(), 6), "seqs": sorted(seqs)})
+        write_json(
+            self.run_dir / FINAL_READ,
+            {"node": node, "at_s": round(self.now(), 6), "seqs": sorted(seqs)},
+        )
         self.log(f"final read on {node}: {len(seqs)} rows")
 
     def tear_down(self) -> None:
@@ -245,10 +275,8 @@ class _Runner:
             self.cluster.close()
         if self.proxy is not None:
             if not self.keep:
-                try:
+                with contextlib.suppress(RpochaosError):
                     self.proxy.reset()
-                except RpochaosError:
-                    pass
             self.proxy.close()
         if self.backend is not None:
             self.backend.close()

@@ -38,3 +38,6 @@ def real_pg() -> None:
     require(deps.pg_bindir)
     require(deps.db_user)
     require(deps.toxiproxy_server)
+
+
+pytest_plugins = ["pytester"]

@@ -10,10 +10,11 @@ user (see ``rpochaos.deps.db_user``), since it refuses to run as root.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
-import shutil
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,18 +48,14 @@ class LocalServer(Server):
         return self.popen.poll() is None
 
     def _signal_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def kill(self) -> None:
         self._signal_group(signal.SIGCONT)  # a paused group must not stay stopped as zombies
         self._signal_group(signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - kernel did not deliver
-            pass
 
     def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> None:
         if not self.running():
@@ -69,10 +66,8 @@ class LocalServer(Server):
             os.kill(self.popen.pid, sig)
         except ProcessLookupError:
             return
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
     def pause(self) -> None:
@@ -162,7 +157,9 @@ class LocalBackend(Backend):
                 **kw,
             )
         except subprocess.TimeoutExpired as e:
-            raise TopologyError(f"{what} did not finish within {timeout_s:g} s: {' '.join(argv)}") from e
+            raise TopologyError(
+                f"{what} did not finish within {timeout_s:g} s: {' '.join(argv)}"
+            ) from e
         text = out.stdout.decode(errors="replace")
         if out.returncode != 0:
             raise TopologyError(
@@ -178,8 +175,12 @@ class LocalBackend(Backend):
             log = open(log_path, "ab")  # noqa: SIM115 - owned by the child from here on
             try:
                 popen = subprocess.Popen(  # type: ignore[call-overload]
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd="/", **self._popen_kwargs(as_db_user),
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd="/",
+                    **self._popen_kwargs(as_db_user),
                 )
             finally:
                 log.close()

@@ -68,8 +68,10 @@ def render(result: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(highlight=False)
     verdict = str(result.get("verdict", "UNKNOWN"))
     head = Text(verdict, style=_STYLE.get(verdict, "bold"))
-    head.append(f"  {result.get('scenario')}  (seed {result.get('seed')}, "
-                f"backend {result.get('backend')})", style="bold")
+    head.append(
+        f"  {result.get('scenario')}  (seed {result.get('seed')}, backend {result.get('backend')})",
+        style="bold",
+    )
     console.print(head)
     for line in lines(result):
         console.print("  " + line, markup=False)

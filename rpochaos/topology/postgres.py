@@ -152,7 +152,7 @@ class PostgresNode:
     def is_primary(self) -> bool:
         with self.connect() as c:
             row = c.execute("SELECT pg_is_in_recovery()").fetchone()
-        return bool(row) and not row[0]
+        return row is not None and not row[0]
 
 
 class PostgresCluster:
@@ -191,12 +191,29 @@ class PostgresCluster:
         # the primary
         pdir = self.backend.prepare_dir(self.data_dir / "primary")
         self.backend.run(
-            [str(bindir / "initdb"), "-D", str(pdir), "-U", DB_USER, "--auth=trust", "-N",
-             "-E", "UTF8", "--locale=C"],
-            as_db_user=True, timeout_s=120, what="initdb of primary",
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(pdir),
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "-N",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            as_db_user=True,
+            timeout_s=120,
+            what="initdb of primary",
         )
-        primary = PostgresNode("primary", self.backend, pdir, ports["primary"],
-                               self._settings("primary", ports["primary"], True))
+        primary = PostgresNode(
+            "primary",
+            self.backend,
+            pdir,
+            ports["primary"],
+            self._settings("primary", ports["primary"], True),
+        )
         self.nodes["primary"] = primary
         primary.start()
         with primary.connect() as c:
@@ -205,7 +222,7 @@ class PostgresCluster:
             c.execute(SCHEMA_SQL)
         # one proxy per link
         for link in self.topology.links:
-            src, dst = link.split("->")
+            _src, dst = link.split("->")
             listen_port = self.backend.free_port()
             self.proxy.create_proxy(
                 link, f"{self.backend.host}:{listen_port}", f"{self.backend.host}:{ports[dst]}"
@@ -215,13 +232,34 @@ class PostgresCluster:
         for r in self.topology.replicas:
             rdir = self.backend.prepare_dir(self.data_dir / r.name)
             self.backend.run(
-                [str(bindir / "pg_basebackup"), "-h", self.backend.host,
-                 "-p", str(self.link_ports[f"{r.name}->primary"]), "-U", DB_USER,
-                 "-D", str(rdir), "-R", "-X", "stream", "--no-sync", "-c", "fast"],
-                as_db_user=True, timeout_s=120, what=f"pg_basebackup of {r.name}",
+                [
+                    str(bindir / "pg_basebackup"),
+                    "-h",
+                    self.backend.host,
+                    "-p",
+                    str(self.link_ports[f"{r.name}->primary"]),
+                    "-U",
+                    DB_USER,
+                    "-D",
+                    str(rdir),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "--no-sync",
+                    "-c",
+                    "fast",
+                ],
+                as_db_user=True,
+                timeout_s=120,
+                what=f"pg_basebackup of {r.name}",
             )
-            node = PostgresNode(r.name, self.backend, rdir, ports[r.name],
-                                self._settings(r.name, ports[r.name], False))
+            node = PostgresNode(
+                r.name,
+                self.backend,
+                rdir,
+                ports[r.name],
+                self._settings(r.name, ports[r.name], False),
+            )
             self.nodes[r.name] = node
             node.start()
         self.wait_streaming()
@@ -245,7 +283,8 @@ class PostgresCluster:
         _wait(f"replicas {sorted(want)} were not all streaming", timeout_s, probe, logs)
 
     def client_endpoints(self) -> list[Endpoint]:
-        """Where the workload connects: each node through its client-><node> proxy, primary first."""
+        """Where the workload connects: each node through its client-><node> proxy, primary
+        first."""
         return [
             Endpoint(self.backend.host, self.link_ports[f"client->{n}"], n)
             for n in self.topology.nodes

@@ -19,6 +19,7 @@ cancel request for any write still waiting after that long (an application timeo
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -98,8 +99,9 @@ class PostgresWriter:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         for wid in range(self.workload.concurrency):
-            t = threading.Thread(target=self._worker, args=(wid,), name=f"writer-{wid}",
-                                 daemon=True)
+            t = threading.Thread(
+                target=self._worker, args=(wid,), name=f"writer-{wid}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         if self.workload.commit_timeout is not None:
@@ -157,8 +159,9 @@ class PostgresWriter:
                         node = self.by_port.get(int(conn.info.port))
                     except psycopg.Error as e:
                         conn = None
-                        self.journal.complete(seq, self.clock.now(), Outcome.FAIL, None,
-                                              f"connect: {_short(e)}")
+                        self.journal.complete(
+                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
+                        )
                         continue
                 flags["sync_cancel"] = False
                 with self._inflight_lock:
@@ -191,10 +194,8 @@ class PostgresWriter:
         if f.cancelled:
             return
         f.cancelled = True
-        try:
+        with contextlib.suppress(psycopg.Error, OSError):
             f.conn.cancel_safe(timeout=2.0)
-        except (psycopg.Error, OSError):
-            pass
 
     def _watchdog(self) -> None:
         limit = self.workload.commit_timeout
@@ -203,8 +204,9 @@ class PostgresWriter:
             time.sleep(0.02)
             now = self.clock.now()
             with self._inflight_lock:
-                late = [f for f in self._inflight.values()
-                        if not f.cancelled and now - f.since >= limit]
+                late = [
+                    f for f in self._inflight.values() if not f.cancelled and now - f.since >= limit
+                ]
             for f in late:
                 self._cancel(f)
             workers = [t for t in self._threads if t.name != "writer-watchdog"]

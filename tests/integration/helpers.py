@@ -14,11 +14,17 @@ from tests.conftest import ROOT
 RPOCHAOS = [sys.executable, "-m", "rpochaos.cli"]
 
 
-def cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*RPOCHAOS, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, **(env or {})}, check=False,
+        [*RPOCHAOS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 

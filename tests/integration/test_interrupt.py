@@ -20,7 +20,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 def _start(out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*RPOCHAOS, "run", str(SCENARIOS / "pg-async-partition-crash.yaml"), "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -196,7 +196,16 @@ def test_full_scenario_loads_to_the_expected_model(tmp_path: Path) -> None:
                 2, 3.0, "latency", "client->primary", params={"delay": 0.2, "jitter": 0.01}, line=36
             ),
             Step(5, 6.0, "restart", "replica3", line=45),
-            Step(0, 8.0, "crash", "primary", duration=2.0, outage=True, params={"links": "cut"}, line=28),
+            Step(
+                0,
+                8.0,
+                "crash",
+                "primary",
+                duration=2.0,
+                outage=True,
+                params={"links": "cut"},
+                line=28,
+            ),
             Step(4, 8.5, "promote", "replica1", line=43),
         ),
         expect=Expect(rpo=1.0, max_lost=10, min_lost=0, max_rto=5.0),
@@ -1129,12 +1138,27 @@ def test_crash_links_defaults_to_cut_and_accepts_keep() -> None:
         "workload": {"rate": "10/s", "duration": "5s"},
         "expect": {"rpo": "1s"},
     }
-    cut = loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
-                                                      "outage": True}]}))
+    cut = loads(
+        yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary", "outage": True}]})
+    )
     assert cut.schedule[0].params == {"links": "cut"}
-    keep = loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
-                                                       "links": "keep", "outage": True}]}))
+    keep = loads(
+        yaml.safe_dump(
+            {
+                **base,
+                "schedule": [{"at": "1s", "crash": "primary", "links": "keep", "outage": True}],
+            }
+        )
+    )
     assert keep.schedule[0].params == {"links": "keep"}
     with pytest.raises(ScenarioError, match="links"):
-        loads(yaml.safe_dump({**base, "schedule": [{"at": "1s", "crash": "primary",
-                                                    "links": "sever", "outage": True}]}))
+        loads(
+            yaml.safe_dump(
+                {
+                    **base,
+                    "schedule": [
+                        {"at": "1s", "crash": "primary", "links": "sever", "outage": True}
+                    ],
+                }
+            )
+        )

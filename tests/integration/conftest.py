@@ -1,0 +1,31 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from tests.integration.helpers import cli
+
+Shipped = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
+_cache: Shipped = {}
+
+
+@pytest.fixture(scope="session")
+def shipped(real_pg: None, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """run(name) -> (completed CLI process, run dir); each scenario runs once per session."""
+    root = tmp_path_factory.mktemp("shipped")
+
+    def run(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        if name not in _cache:
+            out = root / name
+            proc = cli("run", str(SCENARIOS / f"{name}.yaml"), "--out", str(out), timeout=150)
+            assert (out / "result.json").exists(), proc.stdout + proc.stderr
+            _cache[name] = (proc, out)
+        return _cache[name]
+
+    return run
