@@ -66,7 +66,9 @@ def build_result(run: StoredRun) -> dict[str, Any]:
     data = m.to_dict()
     if extra_reasons:
         data["reasons"] = [*m.reasons, *extra_reasons]
-    failover = [e for e in run.events if e.get("type") == "failover"]
+    failover = [e for e in run.events if e.get("type") in ("failover", "failover_refused")]
+    promoted = [e for e in failover if e["type"] == "failover"]
+    scale = float(getattr(sc, "time_scale", 1.0) or 1.0)
     result: dict[str, Any] = {
         "scenario": sc.name,
         "seed": run.meta.get("seed", sc.seed),
@@ -82,15 +84,37 @@ def build_result(run: StoredRun) -> dict[str, Any]:
             "commit_timeout_s": sc.workload.commit_timeout,
         },
         "failover": {
-            "promoted": failover[-1]["promoted"] if failover else None,
+            "promoted": promoted[-1]["promoted"] if promoted else None,
+            "refused": any(e["type"] == "failover_refused" for e in failover),
+            "reason": failover[-1].get("reason") if failover else None,
             "final_read_node": run.final.node if run.final else None,
         },
+        "time_scale": scale,
+        "real_time": _real_time(data, scale),
         "versions": run.meta.get("versions", {}),
         "bringup_s": run.meta.get("bringup_s"),
         "interrupted": any(e.get("type") == "interrupted" for e in run.events),
         "reproduce": reproduce_command(run.meta),
     }
     return result
+
+
+def _real_time(data: dict[str, Any], scale: float) -> dict[str, float | None]:
+    """The measured times expressed in the incident's own time (x time_scale)."""
+
+    def x(v: Any) -> float | None:
+        return None if v is None else round(float(v) * scale, 6)
+
+    return {
+        k: x(data.get(k))
+        for k in (
+            "data_loss_window_s",
+            "rpo_declared_s",
+            "rto_s",
+            "outage_at_s",
+            "recovery_point_s",
+        )
+    }
 
 
 def analyze(path: Path) -> dict[str, Any]:

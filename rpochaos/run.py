@@ -11,6 +11,7 @@ and writes result.json (UNKNOWN when no final read happened). The journal is nev
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import threading
@@ -24,11 +25,13 @@ from rpochaos import deps
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
+from rpochaos.failover import LsnTracker, decide
 from rpochaos.faults.base import Fault
 from rpochaos.faults.network import Bandwidth, Latency, Partition
-from rpochaos.faults.node import Crash
+from rpochaos.faults.node import Crash, Pause
 from rpochaos.history import Journal
 from rpochaos.measure import Verdict
+from rpochaos.procs import postgres_process
 from rpochaos.proxy import Toxiproxy
 from rpochaos.result import EXIT, analyze
 from rpochaos.scenario import Scenario, Step, load, to_dict
@@ -45,6 +48,8 @@ from rpochaos.topology.postgres import PostgresCluster
 from rpochaos.workload.postgres import PostgresWriter
 
 BACKENDS = ("local",)
+#: actions that last until healed (by their 'for', or at the end of the run)
+LASTING = ("partition", "latency", "bandwidth", "crash", "pause")
 Log = Callable[[str], None]
 
 
@@ -102,6 +107,7 @@ class _Runner:
         self.cluster: PostgresCluster | None = None
         self.writer: PostgresWriter | None = None
         self.journal: Journal | None = None
+        self.lsn: LsnTracker | None = None
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
@@ -133,6 +139,9 @@ class _Runner:
             self.cluster.client_endpoints(), self.sc.workload, self.journal, self.clock
         )
         self.events.write(type="phase", name="workload_start", t=0.0, wall=self.clock.wall_t0)
+        cluster = self.cluster
+        self.lsn = LsnTracker(lambda: cluster.nodes[cluster.primary_name].connect())
+        self.lsn.start()
         self.writer.start()
         for t, kind, step in self._timeline():
             self.clock.sleep_until(t)
@@ -185,11 +194,67 @@ class _Runner:
             )
         if step.action == "bandwidth":
             return Bandwidth(self.proxy, step.target, rate_kbps=float(p["rate_kbps"]))
+        if step.action == "pause":
+            return self._pause_for(step)
         if step.action == "crash":
             cluster, name = self.cluster, step.target
             cut = p.get("links", "cut") == "cut"
             return Crash(name, lambda: cluster.crash(name, cut), lambda: cluster.recover(name))
         raise AssertionError(step.action)
+
+    def _pause_for(self, step: Step) -> Fault:
+        assert self.cluster is not None
+        node = self.cluster.nodes[step.target]
+        role = step.params.get("process")
+        if not role:
+            return Pause(step.target, node.pause, node.resume)
+        server = node.server
+        pid = getattr(server, "pid", None)
+        if pid is None:
+            raise TopologyError(f"pausing one process needs the local backend ({step.target})")
+        stopped: list[int] = []
+
+        def pause() -> None:
+            pids = postgres_process(int(pid), step.target, str(role))
+            if not pids:
+                raise TopologyError(f"{step.target} has no {role} process to pause")
+            for p in pids:
+                os.kill(p, signal.SIGSTOP)
+                stopped.append(p)
+
+        def resume() -> None:
+            while stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(stopped.pop(), signal.SIGCONT)
+
+        return Pause(f"{step.target}:{role}", pause, resume)
+
+    def _promote(self, step: Step) -> None:
+        assert self.cluster is not None
+        cluster = self.cluster
+        p = step.params
+        policy = str(p.get("policy", "named"))
+        max_lag = p.get("max_lag_bytes")
+        if policy == "most_up_to_date":
+            cands = p.get("candidates") or [r.name for r in self.sc.topology.replicas]
+        else:
+            cands = [step.target]
+        assert isinstance(cands, list)
+        decision = decide(
+            lambda n: cluster.nodes[n].connect(),
+            [str(c) for c in cands],
+            self.lsn.last if self.lsn else None,
+            int(max_lag) if isinstance(max_lag, int | float) else None,
+        )
+        if decision.refused or decision.chosen is None:
+            self.events.write(type="failover_refused", t=self.now(), **decision.to_event())
+            self.log(f"t={self.now():6.2f}s  failover {decision.reason}")
+            return
+        cluster.promote(decision.chosen)
+        self.events.write(
+            type="failover", promoted=decision.chosen, t=self.now(), **decision.to_event()
+        )
+        self.log(f"t={self.now():6.2f}s  {decision.chosen} is the primary ({decision.reason})")
 
     def _start(self, step: Step) -> None:
         assert self.cluster is not None
@@ -215,9 +280,7 @@ class _Runner:
         if step.action == "restart":
             self.cluster.nodes[step.target].restart()
         elif step.action == "promote":
-            self.cluster.promote(step.target)
-            self.events.write(type="failover", promoted=step.target, t=self.now())
-            self.log(f"t={self.now():6.2f}s  {step.target} is the primary")
+            self._promote(step)
         elif step.action == "crash" and step.duration is None:
             self.cluster.crash(step.target, step.params.get("links", "cut") == "cut")
         else:
@@ -266,6 +329,8 @@ class _Runner:
     def tear_down(self) -> None:
         if self.writer is not None:
             self.writer.stop_issuing()
+        if self.lsn is not None:
+            self.lsn.stop()
         self.heal_all()
         if self.writer is not None:
             self.writer.join(5.0)

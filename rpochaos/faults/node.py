@@ -26,3 +26,24 @@ class Crash(Fault):
 
     def _heal(self) -> None:
         self._recover()
+
+
+class Pause(Fault):
+    """SIGSTOP a node (every process of it) or one named server process; heal is SIGCONT.
+
+    The processes keep their sockets and state; peers see silence, then their own timeouts
+    (wal_sender_timeout, wal_receiver_timeout). Pausing one process shows which part of
+    replication each commit level depends on (see docs/faults.md)."""
+
+    kind = "pause"
+
+    def __init__(self, target: str, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        super().__init__(target)
+        self._pause = pause
+        self._resume = resume
+
+    def _inject(self) -> None:
+        self._pause()
+
+    def _heal(self) -> None:
+        self._resume()

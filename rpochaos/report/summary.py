@@ -30,11 +30,21 @@ def lines(result: dict[str, Any]) -> list[str]:
         f"{_s(result.get('rpo_declared_s'))}   (recovery point "
         f"{_s(result.get('recovery_point_s'))}, outage at {_s(result.get('outage_at_s'))})",
     ]
+    scale = result.get("time_scale") or 1.0
+    if scale != 1.0:
+        rt = result.get("real_time", {})
+        out.append(
+            f"time scale {scale:g}: in incident time the window is "
+            f"{_s(rt.get('data_loss_window_s'))} vs RPO {_s(rt.get('rpo_declared_s'))}, "
+            f"RTO {_s(rt.get('rto_s'))}"
+        )
     fo = result.get("failover", {})
     out.append(
         f"RTO {_s(result.get('rto_s'))}   (promoted: {fo.get('promoted') or 'none'}; "
         f"final read on: {fo.get('final_read_node') or 'none'})"
     )
+    if fo.get("reason"):
+        out.append(f"failover: {fo['reason']}")
     d = dict(result.get("durability", {}))
     reps = d.pop("replicas", {})
     dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in d.items())

@@ -1,0 +1,122 @@
+"""Failover policy: which replica to promote, or whether to refuse.
+
+``most_up_to_date`` picks the candidate with the highest received WAL position
+(``pg_last_wal_receive_lsn()``), the way Patroni does. With a ``max_lag_bytes`` guard the
+failover is refused when the chosen replica is further behind the last primary position the
+harness saw than that (Patroni's ``maximum_lag_on_failover``): an outage with no recovery,
+rather than a promotion that silently drops data. ``LsnTracker`` remembers that last position
+by sampling the primary's ``pg_current_wal_lsn()`` on the harness side.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+
+def lsn_to_int(lsn: str) -> int:
+    """'16/B374D848' -> byte position."""
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+@dataclass(frozen=True)
+class Decision:
+    chosen: str | None  # None when refused or no candidate answered
+    refused: bool
+    reason: str
+    received: dict[str, int | None] = field(default_factory=dict)  # candidate -> LSN (bytes)
+    last_primary_lsn: int | None = None
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "refused": self.refused,
+            "reason": self.reason,
+            "received_lsn": self.received,
+            "last_primary_lsn": self.last_primary_lsn,
+        }
+
+
+Connect = Callable[[str], "psycopg.Connection[Any]"]
+
+
+def received_lsn(connect: Connect, node: str) -> int | None:
+    """The WAL position a standby has received, or None if it does not answer."""
+    try:
+        with connect(node) as c:
+            row = c.execute(
+                "SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text"
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return lsn_to_int(row[0]) if row and row[0] else None
+
+
+def decide(
+    connect: Connect,
+    candidates: Sequence[str],
+    last_primary_lsn: int | None,
+    max_lag_bytes: int | None,
+) -> Decision:
+    """Pick the most up-to-date candidate; refuse if it lags more than ``max_lag_bytes``."""
+    received = {n: received_lsn(connect, n) for n in candidates}
+    alive = {n: lsn for n, lsn in received.items() if lsn is not None}
+    if not alive:
+        return Decision(None, True, "no candidate replica answered", received, last_primary_lsn)
+    best = max(alive, key=lambda n: (alive[n], -candidates.index(n)))
+    lag = None if last_primary_lsn is None else max(0, last_primary_lsn - alive[best])
+    where = f"{best} received up to byte {alive[best]}"
+    if lag is not None:
+        where += f", {lag} bytes behind the last primary position seen"
+    if max_lag_bytes is not None and lag is not None and lag > max_lag_bytes:
+        return Decision(
+            None,
+            True,
+            f"refused: {where} > max_lag {max_lag_bytes} bytes",
+            received,
+            last_primary_lsn,
+        )
+    return Decision(best, False, f"chose {where}", received, last_primary_lsn)
+
+
+class LsnTracker:
+    """Samples the current primary's WAL position every ``interval_s`` in a thread."""
+
+    def __init__(
+        self, connect_primary: Callable[[], psycopg.Connection[Any]], interval_s: float = 0.1
+    ) -> None:
+        self._connect = connect_primary
+        self.interval_s = interval_s
+        self.last: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lsn-tracker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _loop(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while not self._stop.wait(self.interval_s):
+            try:
+                if conn is None or conn.closed:
+                    conn = self._connect()
+                row = conn.execute(
+                    "SELECT pg_current_wal_lsn()::text WHERE NOT pg_is_in_recovery()"
+                ).fetchone()
+                if row:
+                    self.last = lsn_to_int(row[0])
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,40 @@
+"""Finding a server's own processes by their title (Linux /proc), for pausing one of them.
+
+PostgreSQL names its processes ``postgres: <cluster_name>: <role> ...`` (e.g.
+``postgres: replica1: walreceiver streaming 0/3000148``); with ``cluster_name`` set per node
+that tells nodes apart on one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def children(parent_pid: int) -> list[int]:
+    """Direct children of ``parent_pid``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == parent_pid:
+            out.append(int(d.name))
+    return out
+
+
+def title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def postgres_process(postmaster_pid: int, node: str, role: str) -> list[int]:
+    """PIDs of the postmaster's children whose title is ``postgres: <node>: <role>...``.
+    ``role`` uses underscores for spaces (``background_writer``)."""
+    prefix = f"postgres: {node}: {role.replace('_', ' ')}"
+    return [p for p in children(postmaster_pid) if title(p).startswith(prefix)]
