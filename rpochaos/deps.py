@@ -144,3 +144,30 @@ def doctor() -> list[Check]:
         )
     )
     return checks
+
+
+def node_shim() -> Path:
+    """The LD_PRELOAD shim behind io_stall and clock_skew, compiled from
+    rpochaos/native/nodeshim.c into the cache on first use (keyed by the source's hash, so an
+    edited source is rebuilt)."""
+    import hashlib
+
+    src = Path(__file__).parent / "native" / "nodeshim.c"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    lib = cache_dir() / "lib" / f"librpochaos-node-{digest}.so"
+    if lib.exists():
+        return lib
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise MissingDependency("a C compiler (to build the node-fault shim)",
+                                "apt-get install -y gcc   (or: ./dev setup)")
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(".tmp")
+    out = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src), "-ldl"],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise MissingDependency(f"the node-fault shim (cc failed: {out.stderr.strip()[-300:]})",
+                                "apt-get install -y gcc libc6-dev")
+    os.chmod(tmp, 0o755)
+    tmp.replace(lib)
+    return lib
