@@ -7,6 +7,7 @@ missing program), 255 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from rpochaos import deps
-from rpochaos.errors import MissingDependency, RpochaosError, ScenarioError
+from rpochaos.errors import MissingDependency, Problem, RpochaosError, ScenarioError
 from rpochaos.report.summary import render
 from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL, analyze
 from rpochaos.scenario import load
@@ -94,23 +95,66 @@ def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_run(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.report.index import repeat_lines, repeat_summary
     from rpochaos.run import run  # heavy imports only for run
 
     def log(msg: str) -> None:
         if not a.quiet:
             con.print(msg, style="dim", markup=False, highlight=False)
 
-    res = run(
-        a.scenario,
-        backend=a.backend,
-        out=a.out,
-        runs_root=a.runs_root,
-        keep_topology=a.keep_topology,
-        seed=a.seed,
-        log=log,
-    )
-    render(res.result, con)
-    return res.exit_code
+    if a.repeat < 1:
+        raise ScenarioError([Problem("--repeat", None, "repeat", str(a.repeat), "an integer >= 1")])
+    results: list[dict[str, Any]] = []
+    worst = 0
+    for i in range(a.repeat):
+        out = a.out if a.repeat == 1 or a.out is None else Path(a.out) / f"run-{i + 1}"
+        if a.repeat > 1:
+            con.print(f"run {i + 1} of {a.repeat}", style="bold", highlight=False)
+        res = run(
+            a.scenario,
+            backend=a.backend,
+            out=out,
+            runs_root=a.runs_root,
+            keep_topology=a.keep_topology,
+            seed=a.seed,
+            log=log,
+            observe_rate=a.observe_rate,
+            html=not a.no_html,
+        )
+        render(res.result, con)
+        results.append(res.result)
+        worst = max(worst, res.exit_code, key=lambda c: {0: 0, 2: 1, 1: 2}.get(c, 3))
+        if a.push_gateway:
+            _push(res.run_dir, res.result, a.push_gateway, a.push_job, con)
+    if a.repeat > 1:
+        for line in repeat_lines(repeat_summary(results)):
+            con.print(line, markup=False, highlight=False)
+    if a.junit:
+        from rpochaos.report.junit import write_junit
+
+        write_junit(results, Path(a.junit))
+    return worst
+
+
+def _push(run_dir: Path, result: dict[str, Any], url: str, job: str, con: Console) -> None:
+    from rpochaos.observe.postgres import OBSERVATIONS, max_lag_bytes, read_observations
+    from rpochaos.report.metrics import push
+
+    obs = run_dir / OBSERVATIONS
+    lag = max_lag_bytes(read_observations(obs)) if obs.exists() else None
+    try:
+        push(result, url, job, max_lag_bytes=lag)
+        con.print(f"pushed metrics to {url} (job {job})", style="dim", markup=False)
+    except OSError as e:
+        con.print(f"warning: could not push metrics to {url}: {e}", markup=False)
+
+
+def _cmd_report(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.report.index import write_index
+
+    path = write_index(Path(a.runs_root))
+    con.print(f"wrote {path}", markup=False)
+    return 0
 
 
 def _cmd_analyze(a: argparse.Namespace, con: Console) -> int:
@@ -119,6 +163,10 @@ def _cmd_analyze(a: argparse.Namespace, con: Console) -> int:
         con.print(f"{d} is not a run directory (no resolved.json)", markup=False)
         return EXIT_BAD_INPUT
     result = analyze(d)
+    with contextlib.suppress(Exception):  # the report is a convenience; analyze answers anyway
+        from rpochaos.report.html import write_html
+
+        write_html(d)
     if a.json:
         print(json.dumps(result, indent=2))
     else:
@@ -161,6 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave nodes and proxies running and print how to reach them",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    r.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N times; print meets-RPO %% and the spread of windows",
+    )
+    r.add_argument(
+        "--observe-rate",
+        type=float,
+        default=10.0,
+        metavar="HZ",
+        help="replication-state samples per second (0: off; default 10)",
+    )
+    r.add_argument("--no-html", action="store_true", help="skip report.html")
+    r.add_argument("--junit", metavar="FILE", help="write a JUnit XML file with the results")
+    r.add_argument("--push-gateway", metavar="URL", help="push metrics to a Prometheus Pushgateway")
+    r.add_argument("--push-job", default="rpochaos", metavar="NAME")
     v = sub.add_parser("validate", help="check scenario files without running anything")
     v.add_argument("files", nargs="+")
     ls = sub.add_parser("list", help="list scenarios in folders (default: scenarios/)")
@@ -171,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--json", action="store_true")
     sub.add_parser("doctor", help="list external dependencies, found or missing")
+    rp = sub.add_parser("report", help="write RUNS_DIR/index.html with a row per run")
+    rp.add_argument("runs_root", nargs="?", default="runs")
     g = sub.add_parser("gc", help="kill servers left behind by dead or kept runs")
     g.add_argument("runs_root", nargs="?", default="runs")
     g.add_argument(

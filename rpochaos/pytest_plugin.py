@@ -150,16 +150,10 @@ class ScenarioItem(pytest.Item):
 
 def _record(item: pytest.Item, result: dict[str, Any]) -> None:
     """Attach the headline numbers as JUnit properties and remember them for the summary."""
-    w = result.get("writes", {})
-    props = {
-        "rpo_verdict": result.get("verdict"),
-        "rpo_lost": w.get("lost"),
-        "rpo_acknowledged": w.get("acknowledged"),
-        "rpo_window_s": result.get("data_loss_window_s"),
-        "rpo_declared_s": result.get("rpo_declared_s"),
-        "rpo_rto_s": result.get("rto_s"),
-        "rpo_run_dir": result.get("run_dir"),
-    }
+    from rpochaos.report.junit import properties
+
+    props = properties(result)
+    props["rpo_report"] = str(Path(str(result.get("run_dir"))) / "report.html")
     item.user_properties.extend(props.items())
     item.config.stash[_RESULTS].append((item.nodeid, result))
 

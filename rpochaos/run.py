@@ -31,8 +31,11 @@ from rpochaos.faults.network import Bandwidth, Latency, Partition
 from rpochaos.faults.node import Crash, Pause
 from rpochaos.history import Journal
 from rpochaos.measure import Verdict
+from rpochaos.observe.postgres import OBSERVATIONS, PostgresObserver
 from rpochaos.procs import postgres_process
 from rpochaos.proxy import Toxiproxy
+from rpochaos.report.html import write_html
+from rpochaos.report.metrics import write_run_metrics
 from rpochaos.result import EXIT, analyze
 from rpochaos.scenario import Scenario, Step, load, to_dict
 from rpochaos.store import (
@@ -67,6 +70,12 @@ class RunResult:
         return EXIT[self.verdict.value]
 
 
+def _num(v: object) -> float:
+    if not isinstance(v, int | float):
+        raise TypeError(f"expected a number, got {v!r}")
+    return float(v)
+
+
 def _quiet(_: str) -> None:
     pass
 
@@ -94,8 +103,12 @@ def start_toxiproxy(backend: LocalBackend, timeout_s: float = 15.0) -> Toxiproxy
 
 
 class _Runner:
-    def __init__(self, scenario: Scenario, run_dir: Path, keep: bool, log: Log) -> None:
+    def __init__(
+        self, scenario: Scenario, run_dir: Path, keep: bool, log: Log, observe_rate: float = 10.0
+    ) -> None:
         self.sc = scenario
+        self.observe_rate = observe_rate
+        self.observer: PostgresObserver | None = None
         self.run_dir = run_dir
         self.keep = keep
         self.log = log
@@ -142,6 +155,11 @@ class _Runner:
         cluster = self.cluster
         self.lsn = LsnTracker(lambda: cluster.nodes[cluster.primary_name].connect())
         self.lsn.start()
+        if self.observe_rate > 0:
+            self.observer = PostgresObserver(
+                cluster, self.clock, self.run_dir / OBSERVATIONS, self.observe_rate
+            )
+            self.observer.start()
         self.writer.start()
         for t, kind, step in self._timeline():
             self.clock.sleep_until(t)
@@ -189,11 +207,11 @@ class _Runner:
             return Latency(
                 self.proxy,
                 step.target,
-                delay_s=float(p["delay"]),
-                jitter_s=float(p.get("jitter", 0.0)),
+                delay_s=_num(p["delay"]),
+                jitter_s=_num(p.get("jitter", 0.0)),
             )
         if step.action == "bandwidth":
-            return Bandwidth(self.proxy, step.target, rate_kbps=float(p["rate_kbps"]))
+            return Bandwidth(self.proxy, step.target, rate_kbps=_num(p["rate_kbps"]))
         if step.action == "pause":
             return self._pause_for(step)
         if step.action == "crash":
@@ -327,6 +345,10 @@ class _Runner:
         self.log(f"final read on {node}: {len(seqs)} rows")
 
     def tear_down(self) -> None:
+        if self.observer is not None:
+            with contextlib.suppress(Exception):
+                self.events.write(type="observer", t=self.now(), **self.observer.stop())
+            self.observer = None
         if self.writer is not None:
             self.writer.stop_issuing()
         if self.lsn is not None:
@@ -359,8 +381,14 @@ def run(
     keep_topology: bool = False,
     seed: int | None = None,
     log: Log = _quiet,
+    observe_rate: float = 10.0,
+    html: bool = True,
 ) -> RunResult:
     """Run one scenario end to end and return its result (also written to result.json).
+
+    ``observe_rate`` samples replication state that many times a second into
+    observations.jsonl (0: off); ``html`` writes report.html. Both, and metrics.openmetrics.txt,
+    are written after result.json and never change the verdict.
 
     Raises ScenarioError for bad input before anything starts, MissingDependency when a
     program is not installed, and re-raises KeyboardInterrupt after tearing everything down
@@ -390,7 +418,7 @@ def run(
         "keep_topology": keep_topology,
     }
     write_json(run_dir / RESOLVED, meta)
-    runner = _Runner(sc, run_dir, keep_topology, log)
+    runner = _Runner(sc, run_dir, keep_topology, log, observe_rate)
     interrupted: BaseException | None = None
     try:
         runner.bring_up(meta)
@@ -407,11 +435,26 @@ def run(
         with _signals_deferred():
             runner.tear_down()
             result = analyze(run_dir)
+            _write_reports(run_dir, result, html, log)
     if interrupted is not None:
         raise interrupted
     if keep_topology:
         _print_kept(runner, log)
     return RunResult(run_dir, result)
+
+
+def _write_reports(run_dir: Path, result: dict[str, Any], html: bool, log: Log) -> None:
+    """report.html and metrics.openmetrics.txt; a failure here is logged, never fatal."""
+    jobs: list[tuple[str, Callable[[], object]]] = [
+        ("metrics", lambda: write_run_metrics(run_dir, result))
+    ]
+    if html:
+        jobs.append(("report.html", lambda: write_html(run_dir)))
+    for what, job in jobs:
+        try:
+            job()
+        except Exception as e:
+            log(f"could not write {what}: {e}")
 
 
 def _print_kept(runner: _Runner, log: Log) -> None:

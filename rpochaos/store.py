@@ -8,6 +8,10 @@ Layout of ``runs/<scenario>/<UTC timestamp>/`` (or ``--out DIR``)::
     events.jsonl       phases, fault and action start/end times, on the harness clock
     final_read.json    the node read after recovery and every sequence number present
     result.json        the measurement and the verdict (recomputed by ``analyze``)
+    observations.jsonl replication state sampled during the run (lag bytes/seconds, LSNs)
+    report.html        one self-contained page: timeline, faults, lag, lost writes, summary
+    metrics.openmetrics.txt  the headline numbers as OpenMetrics text
+    pids.json          the servers this run started (for ``rpochaos gc``)
     logs/              one log per server (postgres nodes, toxiproxy)
     data/              data directories (removed at the end unless the topology is kept)
 """
