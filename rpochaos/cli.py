@@ -74,23 +74,13 @@ def _cmd_list(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.schedule import format_plan, format_summary
+
     sc = load(a.scenario)
-    con.print(
-        f"{sc.name}: workload {sc.workload.rate:g}/s x {sc.workload.concurrency} for "
-        f"{sc.workload.duration:g} s; RPO {sc.expect.rpo:g} s",
-        markup=False,
-    )
-    for s in sc.schedule:
-        extra = " ".join(f"{k}={v}" for k, v in s.params.items())
-        until = f" until {s.at + s.duration:g}s" if s.duration is not None else ""
-        con.print(
-            f"  t={s.at:7.3f}s  {s.action} {s.target}{until} {extra}"
-            f"{'  [outage]' if s.outage else ''}",
-            markup=False,
-        )
-    con.print(
-        f"  t={sc.workload.duration:7.3f}s  workload stops; heal all; final read", markup=False
-    )
+    if a.seed is not None:
+        sc = sc.with_seed(a.seed)
+    for line in [format_summary(sc), *format_plan(sc)]:
+        con.print(line, markup=False, highlight=False)
     return 0
 
 
@@ -233,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("dirs", nargs="*")
     pl = sub.add_parser("plan", help="print a scenario's timeline without running it")
     pl.add_argument("scenario")
+    pl.add_argument("--seed", type=int, help="resolve random choices with this seed")
     an = sub.add_parser("analyze", help="recompute result.json from a run directory")
     an.add_argument("run_dir")
     an.add_argument("--json", action="store_true")

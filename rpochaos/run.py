@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,9 @@ class _Runner:
             ):
                 items.append((s.at + s.duration, 0, s.index, "end", s))
         items.sort(key=lambda x: (x[0], x[1], x[2]))
-        return [(t, kind, s) for t, _, _, kind, s in items]
+        # what would end after the workload is healed with everything else when it stops
+        end = self.sc.workload.duration
+        return [(t, kind, s) for t, _, _, kind, s in items if t < end]
 
     def _fault_for(self, step: Step) -> Fault:
         assert self.proxy is not None and self.cluster is not None
@@ -400,7 +402,7 @@ def run(
             [Problem("--backend", None, "backend", repr(backend), f"one of {', '.join(BACKENDS)}")]
         )
     if seed is not None:
-        sc = replace(sc, seed=seed)
+        sc = sc.with_seed(seed)
     # fail fast on missing programs, before creating anything
     deps.pg_bindir()
     deps.toxiproxy_server()

@@ -2,7 +2,7 @@
 
 A scenario is data, validated before anything starts. ``load(path)`` returns a ``Scenario``
 or raises ``ScenarioError`` listing *every* problem at once, each with file, line, key,
-what was given and what was expected.
+what was given and what was expected. docs/scenarios.md is the user's guide to this format.
 
 File format (YAML)::
 
@@ -10,13 +10,15 @@ File format (YAML)::
     name: pg-async-partition-crash      # optional, defaults to the file's stem
     description: ...                    # optional
     system: postgres                    # required; only "postgres" for now
-    seed: 7                             # optional int, default 0
+    seed: 7                             # optional int, default 0: drives every random choice
+    time_scale: 60                      # optional number >= 1, default 1; see below
     topology:
       synchronous_commit: "on"          # required: off | local | remote_write | on | remote_apply
                                         #   (YAML's bare on/off booleans are accepted as "on"/"off")
       num_sync: 1                       # optional int >= 1, default 1: FIRST n / ANY n
       replicas:                         # required list (may be empty)
-        - name: replica1                # [a-z][a-z0-9_]*, unique, not "primary" or "client"
+        - name: replica1                # [a-z][a-z0-9_]*, unique; not primary, client or
+                                        #   most_up_to_date (reserved)
           mode: async                   # required: async | sync | quorum (no sync+quorum mix)
       settings:                         # optional map of extra PostgreSQL settings (str/int/float)
         wal_sender_timeout: 10s
@@ -28,27 +30,43 @@ File format (YAML)::
                                         #   waiting after this long (PostgreSQL cancel request)
       connect_timeout: 1s               # optional duration, default 1s
     schedule:                           # list of steps; each has exactly one action key
-      - at: 3s                          # required duration, < workload.duration
+      - name: cut                       # optional step name, [a-z][a-z0-9_-]*, unique
+        at: 3s                          # duration; the step must start before workload.duration
         partition: replica1->primary    # action: target
         mode: blackhole                 # partition only: blackhole | reset (required)
         direction: both                 # partition: both | upstream | downstream (default both)
         for: 5s                         # optional duration; without it the fault lasts to the end
-      - at: 4s
+      - after: cut.end                  # 'at' is relative to step 'cut''s start (or .end: its
+        at: 500ms                       #   start + for); 'at' defaults to 0s with 'after'
         latency: client->primary
         delay: 200ms                    # latency only, required
         jitter: 0ms                     # latency only, optional
-      - at: 5s
-        bandwidth: replica1->primary
+      - at: {between: [2s, 4s]}         # random, drawn with the seed (also for 'for')
+        bandwidth: {choose: [replica1->primary, client->primary]}   # random target, any action
         rate: 64KB/s                    # bandwidth only, required, KB/s > 0
+        for: 1s
+        every: 2s                       # with repeat: N >= 2, the step happens N times, at
+        repeat: 3                       #   at, at+every, ...; 'for' must be <= every
+      - at: 1s
+        pause: replica1                 # SIGSTOP, then SIGCONT when it ends ('for' allowed)
+        process: walreceiver            # pause only, optional: walreceiver | walsender | startup
+                                        #   | walwriter | checkpointer | background_writer
+                                        #   (default: every process of the node)
       - at: 8s
-        crash: primary                  # crash | restart | promote take a node name
+        crash: primary                  # crash | restart | pause take a node name
         links: cut                      # crash only: cut (default) | keep; see below
-        outage: true                    # exactly one step must declare the outage
+        outage: true                    # exactly one step must declare the outage; it may
+                                        #   not repeat
       - at: 8500ms
-        promote: replica1               # promote takes a replica
+        promote: most_up_to_date        # a replica's name, or the one with the highest
+        candidates: [replica1]          #   received LSN among candidates (only with
+                                        #   most_up_to_date; default every replica)
+        max_lag: 16MB                   # optional: refuse the failover when the chosen replica
+                                        #   is more than this much WAL behind (B, kB, MB, GB;
+                                        #   1kB = 1024 B as in postgresql.conf)
     expect:
       rpo: 1s                           # required duration >= 0
-      max_lost: 0                       # optional int assertions
+      max_lost: 100                     # optional int assertions (min_lost <= max_lost)
       min_lost: 1
       max_rto: 5s                       # optional duration
 
@@ -61,14 +79,26 @@ they had already handed to their sockets (a process crash on a live host).
 Links are named by direction: ``<replica>->primary`` for each replica's replication link and
 ``client-><node>`` for the workload's path to each node. Durations: ``250ms``, ``5s``, ``1.5s``,
 ``2m`` (a bare number is an error). Rates: ``1000/s``, ``60/m``.
+
+``time_scale: N`` says the file is written in real incident time and the run replays it N
+times faster: every timeline duration (step at/for/every and their ``between`` bounds,
+workload.duration, expect.rpo, expect.max_rto) is divided by N and workload.rate multiplied
+by N. Link properties (latency delay/jitter, bandwidth), commit_timeout, connect_timeout,
+max_lag and settings are not scaled. The ``Scenario`` holds the run's (scaled) values;
+``Scenario.declared`` gives the file's own.
+
+Random choices (``between``, ``choose``) are resolved by ``rpochaos.schedule.resolve`` with
+``random.Random(seed)``, in file order: for each step its ``at``, then for each repetition
+its ``for`` and its target. Whether a file is valid never depends on the seed: every check on
+times uses the bounds of the random ranges.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal, cast
@@ -79,10 +109,36 @@ from rpochaos.errors import Problem, ScenarioError
 
 ReplicationMode = Literal["async", "sync", "quorum"]
 SyncCommit = Literal["off", "local", "remote_write", "on", "remote_apply"]
-Action = Literal["partition", "latency", "bandwidth", "crash", "restart", "promote"]
+Action = Literal[
+    "partition",
+    "latency",
+    "bandwidth",
+    "crash",
+    "restart",
+    "promote",
+    "pause",
+    "io_stall",
+    "clock_skew",
+]
+#: a parsed action parameter (see ``Step``)
+ParamValue = str | int | float | list[str]
 #: actions whose target is a link ("a->b"); the others target a node
 LINK_ACTIONS: frozenset[str] = frozenset({"partition", "latency", "bandwidth"})
-NODE_ACTIONS: frozenset[str] = frozenset({"crash", "restart", "promote"})
+NODE_ACTIONS: frozenset[str] = frozenset(
+    {"crash", "restart", "promote", "pause", "io_stall", "clock_skew"}
+)
+#: the most repetitions one step may have
+MAX_REPEAT = 10_000
+#: promote's target meaning "the replica with the highest received LSN"
+MOST_UP_TO_DATE = "most_up_to_date"
+PAUSE_PROCESSES: tuple[str, ...] = (
+    "walreceiver",
+    "walsender",
+    "startup",
+    "walwriter",
+    "checkpointer",
+    "background_writer",
+)
 
 
 @dataclass(frozen=True)
@@ -134,17 +190,98 @@ class Workload:
 
 @dataclass(frozen=True)
 class Step:
-    """One scheduled action. ``params`` holds the action's own keys, already parsed:
-    partition: mode (str), direction (str); latency: delay (s, float), jitter (s, float);
-    bandwidth: rate_kbps (float). Node actions have no params."""
+    """One scheduled action, resolved: fixed time, fixed target, in run (scaled) seconds.
 
-    index: int  # position in the schedule list, 0-based
+    ``params`` holds the action's own keys, already parsed:
+
+    - partition: mode (str), direction (str)
+    - latency: delay (s, float), jitter (s, float) -- never scaled by time_scale
+    - bandwidth: rate_kbps (float)
+    - crash: links (str: cut | keep)
+    - pause: process (str, one of PAUSE_PROCESSES); absent = every process of the node
+    - promote: policy (str: named | most_up_to_date), candidates (list[str]: the one target
+      for named, else the replicas to choose among), max_lag_bytes (int, only when declared)
+    - restart: nothing
+    """
+
+    index: int  # unique in the resolved schedule: file order, each repetition in turn
     at: float  # seconds after the workload starts
     action: Action
-    target: str  # link ("replica1->primary") or node ("primary")
+    target: str  # link ("replica1->primary"), node ("primary"), or most_up_to_date (promote)
     duration: float | None = None  # 'for', seconds; None = until the end of the run
     outage: bool = False
-    params: dict[str, str | float] = field(default_factory=dict)
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    line: int | None = None
+    #: the step's name; NAME#k (or step<source_index>#k if unnamed) for repetition k of N >= 2
+    name: str | None = None
+    #: position of the step in the file's schedule list (0-based); -1 here means ``index``
+    source_index: int = -1
+
+    def __post_init__(self) -> None:
+        if self.source_index < 0:
+            object.__setattr__(self, "source_index", self.index)
+
+    def str_param(self, key: str, default: str | None = None) -> str:
+        """``params[key]`` as text (KeyError without a default, TypeError if not text)."""
+        v = self.params.get(key, default)
+        if v is None:
+            raise KeyError(key)
+        if not isinstance(v, str):
+            raise TypeError(f"step {self.index} param {key} is {v!r}, not text")
+        return v
+
+    def float_param(self, key: str, default: float | None = None) -> float:
+        """``params[key]`` as a number (KeyError without a default, TypeError if not one)."""
+        v = self.params.get(key, default)
+        if v is None:
+            raise KeyError(key)
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise TypeError(f"step {self.index} param {key} is {v!r}, not a number")
+        return float(v)
+
+    def list_param(self, key: str) -> list[str]:
+        """``params[key]`` as a list of text ([] when absent; TypeError if not a list)."""
+        v = self.params.get(key, [])
+        if not isinstance(v, list):
+            raise TypeError(f"step {self.index} param {key} is {v!r}, not a list")
+        return list(v)
+
+
+@dataclass(frozen=True)
+class Between:
+    """A random duration drawn uniformly from [low, high] seconds (as declared)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Choose:
+    """A random target: one of ``options``."""
+
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step as written in the file: declared (unscaled) seconds, random choices unmade.
+
+    ``rpochaos.schedule.resolve`` turns specs into ``Step``s. ``params`` are the resolved
+    step's params, except that a named promote gets ``candidates`` at resolution.
+    """
+
+    source_index: int
+    action: Action
+    target: str | Choose
+    at: float | Between = 0.0  # offset from 'after' when given, else from the workload start
+    duration: float | Between | None = None  # 'for'
+    after: str | None = None  # a step's name
+    after_end: bool = False  # 'after: NAME.end': relative to that step's start + its 'for'
+    every: float | None = None
+    repeat: int = 1
+    outage: bool = False
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    name: str | None = None
     line: int | None = None
 
 
@@ -157,21 +294,58 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Declared:
+    """The file's own timeline values: real incident time, before time_scale compressed them."""
+
+    time_scale: float
+    workload: Workload
+    expect: Expect
+
+
+@dataclass(frozen=True)
 class Scenario:
+    """A validated scenario. ``workload``, ``expect`` and ``schedule`` are in run time: the
+    file's timeline divided by ``time_scale`` (and the rate multiplied by it)."""
+
     name: str
     system: Literal["postgres"]
     topology: Topology
     workload: Workload
-    schedule: tuple[Step, ...]  # sorted by 'at', ties in file order
+    schedule: tuple[Step, ...]  # resolved: sorted by 'at', ties by index (file order)
     expect: Expect
     seed: int = 0
     description: str = ""
     path: Path | None = None  # the file it came from, if any
+    time_scale: float = 1.0  # 1 s of this run stands for time_scale s of the incident
+    #: the steps as written, to re-resolve with another seed; () = the schedule's own steps
+    specs: tuple[StepSpec, ...] = ()
 
     @property
     def outage_step(self) -> Step:
         """The step that declares the outage (validation guarantees exactly one)."""
         return next(s for s in self.schedule if s.outage)
+
+    @property
+    def declared(self) -> Declared:
+        """The workload and expectations in the file's own (real incident) time."""
+        n, w, e = self.time_scale, self.workload, self.expect
+        if n == 1:
+            return Declared(1.0, w, e)
+        return Declared(
+            time_scale=n,
+            workload=replace(w, rate=w.rate / n, duration=w.duration * n),
+            expect=replace(e, rpo=e.rpo * n, max_rto=None if e.max_rto is None else e.max_rto * n),
+        )
+
+    def real(self, seconds: float) -> float:
+        """Run seconds -> the incident's real seconds (``seconds * time_scale``)."""
+        return seconds * self.time_scale
+
+    def with_seed(self, seed: int) -> Scenario:
+        """This scenario with another seed: its random choices drawn again from it."""
+        from rpochaos.schedule import resolve
+
+        return replace(self, seed=seed, schedule=resolve(self, seed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,10 +402,28 @@ def _parse_bandwidth(text: str) -> float:
     return _to_float(value, text)
 
 
+_SIZE_RE = re.compile(_NUMBER + r"(B|kB|KB|MB|GB)")
+#: bytes per unit, binary as in postgresql.conf (16MB is one WAL segment)
+_SIZE_UNITS: dict[str, int] = {"B": 1, "kB": 1024, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """'16MB' -> 16777216, '512kB' -> 524288, '0B' -> 0 (1kB = 1024 B). Raises ValueError."""
+    m = _SIZE_RE.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not a size like '16MB', '512kB' or '0B'")
+    value = Fraction(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    if value.denominator != 1:
+        raise ValueError(f"{text!r} is not a whole number of bytes")
+    return int(value)
+
+
 # --------------------------------------------------------------------------------------------
 # The YAML tree, with lines
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+_STEP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_AFTER_RE = re.compile(r"([a-z][a-z0-9_-]*)(\.end)?")
 _SCENARIO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 #: settings rpochaos sets itself (from the topology, or to run the cluster)
@@ -245,23 +437,41 @@ _MANAGED_SETTINGS = frozenset(
         "cluster_name",
     }
 )
+_RESERVED_NAMES: tuple[str, ...] = ("primary", "client", MOST_UP_TO_DATE)
 _REPLICATION_MODES: tuple[str, ...] = ("async", "sync", "quorum")
 _SYNC_COMMITS: tuple[str, ...] = ("off", "local", "remote_write", "on", "remote_apply")
-_ACTIONS: tuple[str, ...] = ("partition", "latency", "bandwidth", "crash", "restart", "promote")
+_ACTIONS: tuple[str, ...] = (
+    "partition",
+    "latency",
+    "bandwidth",
+    "crash",
+    "restart",
+    "promote",
+    "pause",
+    "io_stall",
+    "clock_skew",
+)
 _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "partition": ("mode", "direction"),
     "latency": ("delay", "jitter"),
     "bandwidth": ("rate",),
     "crash": ("links",),
     "restart": (),
-    "promote": (),
+    "promote": ("candidates", "max_lag"),
+    "pause": ("process",),
+    "io_stall": (),
+    "clock_skew": ("offset", "drift_ppm"),
 }
 #: actions that may last ('for'); restart and promote are instantaneous
-_ACTIONS_WITH_FOR = frozenset({"partition", "latency", "bandwidth", "crash"})
+_ACTIONS_WITH_FOR = frozenset(
+    {"partition", "latency", "bandwidth", "crash", "pause", "io_stall", "clock_skew"}
+)
 _PARTITION_MODES: tuple[str, ...] = ("blackhole", "reset")
 _DIRECTIONS: tuple[str, ...] = ("both", "upstream", "downstream")
+#: keys of a step besides its action and the action's own parameters
+_TIMING_KEYS: tuple[str, ...] = ("name", "at", "after", "every", "repeat")
 _STEP_KEYS: tuple[str, ...] = (
-    "at",
+    *_TIMING_KEYS,
     *_ACTIONS,
     "mode",
     "direction",
@@ -269,20 +479,38 @@ _STEP_KEYS: tuple[str, ...] = (
     "jitter",
     "rate",
     "links",
+    "process",
+    "candidates",
+    "max_lag",
+    "offset",
+    "drift_ppm",
     "for",
     "outage",
 )
 _CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
-_TOP_KEYS = ("name", "description", "system", "seed", "topology", "workload", "schedule", "expect")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "system",
+    "seed",
+    "time_scale",
+    "topology",
+    "workload",
+    "schedule",
+    "expect",
+)
 _TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings")
 _REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = ("rate", "concurrency", "duration", "commit_timeout", "connect_timeout")
 _EXPECT_KEYS = ("rpo", "max_lost", "min_lost", "max_rto")
 
 _DURATION = "a duration like '250ms', '5s' or '2m'"
+_OFFSET = "a signed duration like '30s', '+30s' or '-2m'"
 _POSITIVE_DURATION = "a duration > 0 like '250ms', '5s' or '2m'"
 _RATE = "a rate > 0 like '500/s' or '60/m'"
 _BANDWIDTH = "a bandwidth > 0 like '64KB/s', '64kB/s' or '1MB/s'"
+_SIZE = "a size like '16MB', '512kB' or '0B' (whole bytes; 1kB = 1024 B)"
+_BETWEEN = "{between: [LOW, HIGH]}"
 _MISSING = "nothing"
 
 
@@ -481,6 +709,8 @@ class _Checker:
             "duration": _POSITIVE_DURATION,
             "at": _DURATION,
             "rpo": _DURATION,
+            "between": "[LOW, HIGH]: two durations",
+            "choose": "a list of targets to choose from",
         }.get(key, "a value")
 
     # -- scalars ----------------------------------------------------------------------------
@@ -512,7 +742,9 @@ class _Checker:
             return None
         return v
 
-    def duration(self, y: _Y | None, path: str, positive: bool = False) -> float | None:
+    def duration(
+        self, y: _Y | None, path: str, positive: bool = False, alternative: str = ""
+    ) -> float | None:
         if y is None:
             return None
         v = y.value if y.kind == "scalar" else None
@@ -523,9 +755,78 @@ class _Checker:
         except ValueError:
             seconds = None
         if seconds is None or (positive and seconds <= 0):
-            self.add(y.line, path, _given(y), _POSITIVE_DURATION if positive else _DURATION)
+            expected = _POSITIVE_DURATION if positive else _DURATION
+            self.add(
+                y.line, path, _given(y), expected + (f", or {alternative}" if alternative else "")
+            )
             return None
         return seconds
+
+    def offset(self, y: _Y | None, path: str) -> float | None:
+        """A signed duration: '30s', '+30s', '-2m'."""
+        if y is None:
+            return None
+        v = y.value if y.kind == "scalar" else None
+        try:
+            if not isinstance(v, str):
+                raise ValueError
+            sign = -1.0 if v.startswith("-") else 1.0
+            return sign * parse_duration(v[1:] if v[:1] in "+-" else v)
+        except ValueError:
+            self.add(y.line, path, _given(y), _OFFSET)
+            return None
+
+    def time_value(self, y: _Y | None, path: str, positive: bool) -> float | Between | None:
+        """A duration, or ``{between: [LOW, HIGH]}`` (a random one)."""
+        if y is None:
+            return None
+        if y.kind != "map":
+            return self.duration(y, path, positive, alternative=_BETWEEN + " for a random one")
+        entries = self.mapping(y, path, y.line, ("between",), ("between",))
+        if entries is None or "between" not in entries:
+            return None
+        b = entries["between"][1]
+        bpath = f"{path}.between"
+        low_text = "0 < LOW" if positive else "LOW"
+        expected = f"two durations [LOW, HIGH] with {low_text} <= HIGH, like [2s, 4s]"
+        if b.kind != "seq" or len(b.items) != 2:
+            given = f"a list of {len(b.items)}" if b.kind == "seq" else _given(b)
+            self.add(b.line, bpath, given, expected)
+            return None
+        low = self.duration(b.items[0], f"{bpath}[0]", positive)
+        high = self.duration(b.items[1], f"{bpath}[1]", positive)
+        if low is None or high is None:
+            return None
+        if low > high:
+            self.add(b.line, bpath, f"[{b.items[0].raw}, {b.items[1].raw}]", expected)
+            return None
+        return Between(low, high)
+
+    def size(self, y: _Y | None, path: str) -> int | None:
+        if y is None:
+            return None
+        v = y.value if y.kind == "scalar" else None
+        try:
+            if not isinstance(v, str):
+                raise ValueError
+            return parse_size(v)
+        except ValueError:
+            self.add(y.line, path, _given(y), _SIZE)
+            return None
+
+    def number(self, y: _Y | None, path: str, minimum: float, expected: str) -> float | None:
+        if y is None:
+            return None
+        v = y.value if y.kind == "scalar" else None
+        if (
+            not isinstance(v, int | float)
+            or isinstance(v, bool)
+            or not float("-inf") < v < float("inf")
+            or v < minimum
+        ):
+            self.add(y.line, path, _given(y), expected)
+            return None
+        return float(v)
 
     def rate(self, y: _Y | None, path: str) -> float | None:
         if y is None:
@@ -618,12 +919,12 @@ class _Checker:
                                 self._describe(rpath, "name"),
                             )
                             name = None
-                        elif name in ("primary", "client"):
+                        elif name in _RESERVED_NAMES:
                             self.add(
                                 name_y.line,
                                 f"{rpath}.name",
                                 repr(name),
-                                "a name other than 'primary' and 'client' (they are reserved)",
+                                "a name other than primary, client and most_up_to_date (reserved)",
                             )
                             name = None
                         elif name in seen:
@@ -781,22 +1082,28 @@ class _Checker:
             return None
         return Expect(rpo=rpo, max_lost=max_lost, min_lost=min_lost, max_rto=max_rto)
 
+    # -- schedule ---------------------------------------------------------------------------
+
     def schedule(
         self,
         y: _Y | None,
         line: int | None,
-        topology_names: list[str] | None,
+        replicas: list[str] | None,
         run_for: float | None,
-    ) -> list[Step] | None:
+        time_scale: float,
+    ) -> list[StepSpec] | None:
+        """Every step's spec in file order, or None if any step (or their references) is
+        wrong. ``run_for`` is workload.duration as declared (None if invalid)."""
         path = "schedule"
         if y is None:
             return None
         if y.kind != "seq":
             self.add(y.line, path, _given(y), self._describe("", "schedule"))
             return None
-        steps: list[Step] = []
         ok = True
         outage_at: str | None = None  # path of the first step declaring the outage
+        parsed: list[_Parsed] = []
+        names: dict[str, int] = {}  # step name -> index of the first step with it
         for i, item in enumerate(y.items):
             spath = f"{path}[{i}]"
             if item.kind != "map":
@@ -805,8 +1112,22 @@ class _Checker:
                 )
                 ok = False
                 continue
-            step, is_outage = self.step(item, spath, i, topology_names, run_for)
-            if is_outage:
+            p = self.step(item, spath, i, replicas)
+            parsed.append(p)
+            if p.name is not None:
+                if p.name in names:
+                    ny = item.entries["name"][1]
+                    self.add(
+                        ny.line,
+                        f"{spath}.name",
+                        repr(p.name),
+                        f"a unique step name (schedule[{names[p.name]}] is already {p.name!r})",
+                    )
+                    p.spec = None  # 'after' its name means the first one
+                    ok = False
+                else:
+                    names[p.name] = i
+            if p.outage:
                 if outage_at is None:
                     outage_at = spath
                 else:
@@ -818,10 +1139,7 @@ class _Checker:
                         f"at most one step with outage: true ({outage_at} already declares it)",
                     )
                     ok = False
-            if step is None:
-                ok = False
-            else:
-                steps.append(step)
+            ok = ok and p.spec is not None
         if outage_at is None:
             self.add(
                 line,
@@ -830,17 +1148,158 @@ class _Checker:
                 "exactly one step with outage: true (the moment the outage begins)",
             )
             ok = False
-        return sorted(steps, key=lambda s: s.at) if ok else None
+        specs = {p.index: p.spec for p in parsed if p.spec is not None}
+        ok = self.timeline(parsed, names, specs, run_for, time_scale) and ok
+        return [specs[i] for i in sorted(specs)] if ok else None
 
-    def step(
+    def timeline(
         self,
-        y: _Y,
-        path: str,
-        index: int,
-        topology_names: list[str] | None,
+        parsed: list[_Parsed],
+        names: dict[str, int],
+        specs: dict[int, StepSpec],
         run_for: float | None,
-    ) -> tuple[Step | None, bool]:
-        """One step, and whether it (validly) declares the outage."""
+        time_scale: float,
+    ) -> bool:
+        """Check 'after' references (known, acyclic, .end of a step with 'for', not a repeated
+        step) and that every step can only start before the end of the workload."""
+        from rpochaos.schedule import start_bounds
+
+        ok = True
+        by_index = {p.index: p for p in parsed}
+        bad: set[int] = set()  # steps whose start cannot be computed
+        nxt: dict[int, int] = {}  # step -> the step it is 'after'
+        for p in parsed:
+            if p.after is None:
+                continue
+            ref_name, end = p.after
+            ay = p.y.entries["after"][1]
+            key = f"{p.path}.after"
+            j = names.get(ref_name)
+            if j is None:
+                known = list(names)
+                self.add(
+                    ay.line,
+                    key,
+                    _given(ay),
+                    "the name of a step in this schedule"
+                    + ("; these exist: " + ", ".join(known) if known else ", but no step has one")
+                    + _suggest(ref_name, known),
+                )
+                ok = False
+                bad.add(p.index)
+                continue
+            ref = specs.get(j)
+            if ref is None:  # its own problems are reported where it is
+                bad.add(p.index)
+                continue
+            if end and ref.duration is None:
+                self.add(
+                    ay.line,
+                    key,
+                    _given(ay),
+                    f"'{ref_name}' (its start), or the .end of a step with 'for' "
+                    f"({by_index[j].path} has no 'for', so it has no end)",
+                )
+                ok = False
+                bad.add(p.index)
+                continue
+            if ref.repeat > 1:
+                self.add(
+                    ay.line,
+                    key,
+                    _given(ay),
+                    f"a step that happens once ('{ref_name}' repeats {ref.repeat} times; to "
+                    "follow one repetition, write it as its own step)",
+                )
+                ok = False
+                bad.add(p.index)
+                continue
+            nxt[p.index] = j
+
+        # cycles: each step is 'after' at most one other, so follow the chains
+        state: dict[int, bool] = {}  # True while on the current walk, False once done
+        for first in nxt:
+            walk: list[int] = []
+            cur = first
+            while cur in nxt and cur not in state:
+                state[cur] = True
+                walk.append(cur)
+                cur = nxt[cur]
+            if state.get(cur):
+                cycle = walk[walk.index(cur) :]
+                shown = " -> ".join(str(by_index[c].name) for c in [*cycle, cycle[0]])
+                for c in cycle:
+                    ay = by_index[c].y.entries["after"][1]
+                    self.add(
+                        ay.line,
+                        f"{by_index[c].path}.after",
+                        _given(ay),
+                        f"a step that does not lead back to this one (cycle: {shown})",
+                    )
+                bad.update(cycle)
+                ok = False
+            for w in walk:
+                state[w] = False
+
+        # which steps have a computable start: their whole 'after' chain is sound
+        sound: dict[int, bool] = {}
+        for i in specs:
+            chain: list[int] = []
+            cur = i
+            while cur not in sound:
+                chain.append(cur)
+                if cur in bad or cur not in specs:
+                    verdict = False
+                    break
+                if cur not in nxt:
+                    verdict = True
+                    break
+                cur = nxt[cur]
+                if cur in chain:
+                    verdict = False
+                    break
+            else:
+                verdict = sound[cur]
+            for c in chain:
+                sound[c] = verdict
+
+        if run_for is None:
+            return ok
+        good = [specs[i] for i in sorted(specs) if sound[i]]
+        bounds = start_bounds(good, time_scale)
+        limit = run_for / time_scale
+        for s in good:
+            p = by_index[s.source_index]
+            hi = bounds[s.source_index][1]
+            every = 0.0 if s.every is None else s.every / time_scale
+            if hi >= limit:
+                at_given = "at" in p.y.entries
+                key = "at" if at_given or s.after is None else "after"
+                ky = p.y.entries[key][1]
+                expected = (
+                    f"a time before the end of the workload (workload.duration is {run_for:g}s)"
+                )
+                if s.after is not None or isinstance(s.at, Between):
+                    expected += f"; this step can start as late as {hi * time_scale:g}s"
+                self.add(ky.line, f"{p.path}.{key}", _given(ky), expected)
+                ok = False
+            elif s.repeat > 1 and hi + (s.repeat - 1) * every >= limit:
+                fits = sum(1 for k in range(s.repeat) if hi + k * every < limit)
+                last = (hi + (s.repeat - 1) * every) * time_scale
+                ry = p.y.entries["repeat"][1]
+                self.add(
+                    ry.line,
+                    f"{p.path}.repeat",
+                    _given(ry),
+                    f"at most {fits}: repetition {s.repeat} can start at {last:g}s, not before "
+                    f"the end of the workload (workload.duration is {run_for:g}s)",
+                )
+                ok = False
+        return ok
+
+    def step(self, y: _Y, path: str, index: int, replicas: list[str] | None) -> _Parsed:
+        """One step: its spec (None if it has problems), its name and 'after' if valid."""
+        result = _Parsed(index, path, y)
         entries = y.entries
         ok = True
         actions = [k for k in entries if k in _ACTIONS]
@@ -860,7 +1319,7 @@ class _Checker:
         allowed: tuple[str, ...] = _STEP_KEYS
         if action is not None:
             allowed = (
-                "at",
+                *_TIMING_KEYS,
                 action,
                 *_ACTION_PARAMS[action],
                 *(("for",) if action in _ACTIONS_WITH_FOR else ()),
@@ -894,32 +1353,91 @@ class _Checker:
                 )
 
         def get(key: str) -> _Y | None:
-            return entries[key][1] if key in entries else None
+            return entries[key][1] if key in entries and key in allowed else None
 
-        # at
-        at: float | None = None
+        # name
+        name_y = get("name")
+        if name_y is not None:
+            expected = "a step name like 'cut-link' ([a-z][a-z0-9_-]*)"
+            n = self.string(name_y, f"{path}.name", expected)
+            if n is not None and not _STEP_NAME_RE.fullmatch(n):
+                self.add(name_y.line, f"{path}.name", repr(n), expected)
+                n = None
+            ok = ok and n is not None
+            result.name = n
+
+        # after
+        after_y = get("after")
+        if after_y is not None:
+            expected = "a step's name, or NAME.end (that step's start + its 'for')"
+            a = self.string(after_y, f"{path}.after", expected)
+            m = _AFTER_RE.fullmatch(a) if a is not None else None
+            if a is not None and m is None:
+                self.add(after_y.line, f"{path}.after", repr(a), expected)
+            if m is None:
+                ok = False
+            else:
+                result.after = (m.group(1), m.group(2) is not None)
+
+        # at (defaults to 0s after the step named by 'after')
+        at: float | Between | None = 0.0
         at_y = get("at")
         if at_y is None:
-            self.add(y.line, f"{path}.at", _MISSING, _DURATION)
-            ok = False
+            if after_y is None:
+                self.add(y.line, f"{path}.at", _MISSING, f"{_DURATION}, or {_BETWEEN}")
+                ok = False
         else:
-            at = self.duration(at_y, f"{path}.at")
-            if at is not None and run_for is not None and at >= run_for:
-                self.add(
-                    at_y.line,
-                    f"{path}.at",
-                    _given(at_y),
-                    f"a time before the end of the workload (workload.duration is {run_for:g}s)",
-                )
-                at = None
+            at = self.time_value(at_y, f"{path}.at", positive=False)
             ok = ok and at is not None
 
         # for
-        duration: float | None = None
+        duration: float | Between | None = None
         for_y = get("for")
-        if for_y is not None and "for" in allowed:
-            duration = self.duration(for_y, f"{path}.for", positive=True)
+        if for_y is not None:
+            duration = self.time_value(for_y, f"{path}.for", positive=True)
             ok = ok and duration is not None
+
+        # every / repeat
+        every_y, repeat_y = get("every"), get("repeat")
+        every = self.duration(every_y, f"{path}.every", positive=True)
+        repeat = self.integer(repeat_y, f"{path}.repeat", 1)
+        if repeat is not None and repeat_y is not None and repeat > MAX_REPEAT:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                f"an integer from 1 to {MAX_REPEAT} (each repetition is a step of its own)",
+            )
+            repeat = None
+        ok = ok and (every_y is None or every is not None)
+        ok = ok and (repeat_y is None or repeat is not None)
+        if every_y is not None and repeat_y is None:
+            self.add(
+                every_y.line,
+                f"{path}.every",
+                _given(every_y),
+                "every together with repeat: N (N >= 2, how many times the step happens)",
+            )
+            ok = False
+        if repeat_y is not None and repeat is not None:
+            if repeat >= 2 and every_y is None:
+                self.add(
+                    repeat_y.line,
+                    f"{path}.repeat",
+                    _given(repeat_y),
+                    "repeat: N >= 2 together with every: DURATION (the time between the "
+                    "starts of repetitions), or repeat: 1",
+                )
+                ok = False
+            elif repeat == 1 and every_y is not None:
+                self.add(
+                    repeat_y.line,
+                    f"{path}.repeat",
+                    _given(repeat_y),
+                    "repeat >= 2 with every (repeat: 1 happens once: drop every)",
+                )
+                ok = False
+        times = repeat if repeat is not None else 1
 
         # outage
         outage = False
@@ -928,27 +1446,83 @@ class _Checker:
             b = self.boolean(outage_y, f"{path}.outage")
             ok = ok and b is not None
             outage = bool(b)
+        result.outage = outage
+        if outage and times > 1 and repeat_y is not None:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                "no repeat on the outage step (the outage begins once)",
+            )
+            ok = False
+
+        # a repeated fault must heal before it recurs
+        if times > 1 and every is not None and every_y is not None and action in _ACTIONS_WITH_FOR:
+            heal = f"a repeated {action} must heal before it recurs"
+            if for_y is None:
+                self.add(
+                    y.line, f"{path}.for", _MISSING, f"a 'for' <= every ({every_y.raw}): {heal}"
+                )
+                ok = False
+            elif duration is not None:
+                longest = duration.high if isinstance(duration, Between) else duration
+                if longest > every:
+                    given = (
+                        f"between {duration.low:g}s and {duration.high:g}s"
+                        if isinstance(duration, Between)
+                        else _given(for_y)
+                    )
+                    self.add(
+                        for_y.line,
+                        f"{path}.for",
+                        given,
+                        f"a duration <= every ({every_y.raw}): {heal}",
+                    )
+                    ok = False
 
         if action is None:
-            return None, outage
+            return result
 
         # target
         target_y = entries[action][1]
-        target = self.string(target_y, f"{path}.{action}", self._target_expected(action, None))
-        if target is not None and topology_names is not None:
-            valid = self._targets(action, topology_names)
-            if target not in valid:
-                self.add(
-                    target_y.line,
-                    f"{path}.{action}",
-                    repr(target),
-                    self._target_expected(action, valid) + _suggest(target, valid),
-                )
-                target = None
+        target = self.target(target_y, f"{path}.{action}", action, replicas)
         ok = ok and target is not None
 
-        # params
-        params: dict[str, str | float] = {}
+        params, params_ok = self.params(y, path, action, get, replicas)
+        ok = ok and params_ok
+
+        if not ok or target is None or at is None:
+            return result
+        result.spec = StepSpec(
+            source_index=index,
+            action=cast(Action, action),
+            target=target,
+            at=at,
+            duration=duration,
+            after=result.after[0] if result.after else None,
+            after_end=result.after[1] if result.after else False,
+            every=every,
+            repeat=times,
+            outage=outage,
+            params=params,
+            name=result.name,
+            line=y.line,
+        )
+        return result
+
+    def params(
+        self,
+        y: _Y,
+        path: str,
+        action: str,
+        get: Callable[[str], _Y | None],
+        replicas: list[str] | None,
+    ) -> tuple[dict[str, ParamValue], bool]:
+        """The action's own keys, parsed (see ``Step``), and whether they are all valid."""
+        ok = True
+        entries = y.entries
+        target_y = entries[action][1]
+        params: dict[str, ParamValue] = {}
         if action == "partition":
             if get("mode") is None:
                 self.add(y.line, f"{path}.mode", _MISSING, _one_of(_PARTITION_MODES))
@@ -992,36 +1566,147 @@ class _Checker:
                 ok = ok and lk is not None
                 links = lk or ""
             params["links"] = links
+        elif action == "pause":
+            if get("process") is not None:
+                proc = self.choice(get("process"), f"{path}.process", PAUSE_PROCESSES)
+                ok = ok and proc is not None
+                if proc is not None:
+                    params["process"] = proc
+        elif action == "clock_skew":
+            off_y = get("offset")
+            if off_y is None:
+                self.add(y.line, f"{path}.offset", _MISSING, _OFFSET)
+                ok = False
+            else:
+                off = self.offset(off_y, f"{path}.offset")
+                ok = ok and off is not None
+                params["offset"] = off or 0.0
+            params["drift_ppm"] = 0.0
+            if get("drift_ppm") is not None:
+                d_ppm = self.number(
+                    get("drift_ppm"),
+                    f"{path}.drift_ppm",
+                    -1e6,
+                    "a number of microseconds per second (ppm), e.g. 50 or -20",
+                )
+                ok = ok and d_ppm is not None
+                params["drift_ppm"] = d_ppm or 0.0
+        elif action == "promote":
+            raw = target_y.value if target_y.kind == "scalar" else None
+            policy = MOST_UP_TO_DATE if raw == MOST_UP_TO_DATE else "named"
+            params["policy"] = policy
+            cand_y = get("candidates")
+            if cand_y is not None and policy != MOST_UP_TO_DATE:
+                self.add(
+                    entries["candidates"][0],
+                    f"{path}.candidates",
+                    _given(cand_y),
+                    "no candidates on a promote of a named replica (candidates go with "
+                    "promote: most_up_to_date)",
+                )
+                ok = False
+            elif cand_y is not None:
+                cands = self.candidates(cand_y, f"{path}.candidates", replicas)
+                ok = ok and cands is not None
+                params["candidates"] = cands or []
+            elif policy == MOST_UP_TO_DATE:
+                params["candidates"] = list(replicas or [])
+            lag_y = get("max_lag")
+            if lag_y is not None:
+                lag = self.size(lag_y, f"{path}.max_lag")
+                ok = ok and lag is not None
+                params["max_lag_bytes"] = lag or 0
+        return params, ok
 
-        if not ok or at is None or target is None:
-            return None, outage
-        step = Step(
-            index=index,
-            at=at,
-            action=cast(Action, action),
-            target=target,
-            duration=duration,
-            outage=outage,
-            params=params,
-            line=y.line,
-        )
-        return step, outage
+    def target(
+        self, y: _Y, path: str, action: str, replicas: list[str] | None
+    ) -> str | Choose | None:
+        """A plain target, or ``{choose: [A, B]}``: each choice checked like a plain one."""
+        if y.kind != "map":
+            return self.plain_target(y, path, action, replicas, chosen=False)
+        entries = self.mapping(y, path, y.line, ("choose",), ("choose",))
+        if entries is None or "choose" not in entries:
+            return None
+        c = entries["choose"][1]
+        cpath = f"{path}.choose"
+        if c.kind != "seq" or not c.items:
+            self.add(
+                c.line,
+                cpath,
+                _given(c),
+                "a non-empty list to choose from, each "
+                + self._target_expected(action, None, chosen=True),
+            )
+            return None
+        options = [
+            self.plain_target(item, f"{cpath}[{j}]", action, replicas, chosen=True)
+            for j, item in enumerate(c.items)
+        ]
+        if any(o is None for o in options):
+            return None
+        return Choose(tuple(o for o in options if o is not None))
+
+    def plain_target(
+        self, y: _Y, path: str, action: str, replicas: list[str] | None, chosen: bool
+    ) -> str | None:
+        alternative = "" if chosen else ", or {choose: [A, B]} for a random one"
+        target = self.string(y, path, self._target_expected(action, None, chosen) + alternative)
+        if target is None or replicas is None:
+            return target
+        valid = self._targets(action, replicas, chosen)
+        if target not in valid:
+            self.add(
+                y.line,
+                path,
+                repr(target),
+                self._target_expected(action, valid, chosen) + _suggest(target, valid),
+            )
+            return None
+        return target
+
+    def candidates(self, y: _Y, path: str, replicas: list[str] | None) -> list[str] | None:
+        expected = "a non-empty list of replica names"
+        if y.kind != "seq" or not y.items:
+            self.add(y.line, path, _given(y), expected)
+            return None
+        out: list[str] = []
+        ok = True
+        for j, item in enumerate(y.items):
+            ipath = f"{path}[{j}]"
+            name = self.string(item, ipath, "a replica's name")
+            if name is None:
+                ok = False
+            elif replicas is not None and name not in replicas:
+                self.add(
+                    item.line,
+                    ipath,
+                    repr(name),
+                    self._target_expected("promote", replicas, chosen=True)
+                    + _suggest(name, replicas),
+                )
+                ok = False
+            elif name in out:
+                self.add(item.line, ipath, repr(name), "each replica once")
+                ok = False
+            else:
+                out.append(name)
+        return out if ok else None
 
     @staticmethod
-    def _targets(action: str, replicas: list[str]) -> list[str]:
+    def _targets(action: str, replicas: list[str], chosen: bool = False) -> list[str]:
         if action in LINK_ACTIONS:
             topo = Topology("on", tuple(Replica(n, "async") for n in replicas))
             return list(topo.links)
         if action == "promote":
-            return list(replicas)
+            return [*replicas, *((MOST_UP_TO_DATE,) if replicas and not chosen else ())]
         return ["primary", *replicas]
 
     @staticmethod
-    def _target_expected(action: str, valid: list[str] | None) -> str:
+    def _target_expected(action: str, valid: list[str] | None, chosen: bool = False) -> str:
         if action in LINK_ACTIONS:
             what = "a link like 'replica1->primary' or 'client->primary'"
         elif action == "promote":
-            what = "a replica's name"
+            what = "a replica's name" + ("" if chosen else f" or {MOST_UP_TO_DATE}")
         else:
             what = "a node's name ('primary' or a replica's)"
         if valid is None:
@@ -1072,25 +1757,56 @@ class _Checker:
                     "'postgres' (the only system supported for now)",
                 )
         seed = self.integer(get("seed"), "seed", None) or 0
+        time_scale = self.number(
+            get("time_scale"),
+            "time_scale",
+            1.0,
+            "a number >= 1: how many times faster than real time the run replays the file's "
+            "timeline (60 replays 10 minutes in 10 s)",
+        )
+        scale = time_scale if time_scale is not None else 1.0
         topology, names = self.topology(get("topology"), key_line("topology"))
         workload = self.workload(get("workload"), key_line("workload"))
-        schedule = self.schedule(get("schedule"), key_line("schedule"), names, self.run_for)
+        specs = self.schedule(get("schedule"), key_line("schedule"), names, self.run_for, scale)
         expect = self.expect(get("expect"), key_line("expect"))
         if self.problems:
             return None
         assert topology is not None and workload is not None
-        assert schedule is not None and expect is not None
+        assert specs is not None and expect is not None
+        from rpochaos.schedule import resolve
+
         return Scenario(
             name=name,
             system="postgres",
             topology=topology,
-            workload=workload,
-            schedule=tuple(schedule),
-            expect=expect,
+            workload=replace(
+                workload, rate=workload.rate * scale, duration=workload.duration / scale
+            ),
+            schedule=resolve(specs, seed, time_scale=scale),
+            expect=replace(
+                expect,
+                rpo=expect.rpo / scale,
+                max_rto=None if expect.max_rto is None else expect.max_rto / scale,
+            ),
             seed=seed,
             description=description,
             path=path,
+            time_scale=scale,
+            specs=tuple(specs),
         )
+
+
+@dataclass
+class _Parsed:
+    """One step as the checker saw it: what is known even when the step has problems."""
+
+    index: int
+    path: str
+    y: _Y
+    spec: StepSpec | None = None
+    name: str | None = None  # when valid
+    after: tuple[str, bool] | None = None  # (step name, .end) when well-formed
+    outage: bool = False
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
@@ -1125,16 +1841,25 @@ def load(path: str | Path) -> Scenario:
 
 # --------------------------------------------------------------------------------------------
 # Plain data, for the run record
+# --------------------------------------------------------------------------------------------
+# Plain data, for the run record
 
 
 def to_dict(scenario: Scenario) -> dict[str, object]:
-    """The resolved scenario as plain JSON-able data (seconds as floats), for the run record."""
+    """The resolved scenario as plain JSON-able data (seconds as floats), for the run record.
+
+    ``schedule``, ``workload`` and ``expect`` are in run time; ``declared`` (informative,
+    ignored by ``from_dict``) has the file's own workload and expectations; ``specs`` are the
+    steps as written, so that ``from_dict(...).with_seed(n)`` re-resolves them.
+    """
     t, w, e = scenario.topology, scenario.workload, scenario.expect
+    d = scenario.declared
     return {
         "name": scenario.name,
         "description": scenario.description,
         "system": scenario.system,
         "seed": scenario.seed,
+        "time_scale": float(scenario.time_scale),
         "path": str(scenario.path) if scenario.path is not None else None,
         "topology": {
             "synchronous_commit": t.synchronous_commit,
@@ -1143,32 +1868,83 @@ def to_dict(scenario: Scenario) -> dict[str, object]:
             "settings": dict(t.settings),
             "synchronous_standby_names": t.synchronous_standby_names,  # informative only
         },
-        "workload": {
-            "rate": float(w.rate),
-            "duration": float(w.duration),
-            "concurrency": w.concurrency,
-            "commit_timeout": _opt_float(w.commit_timeout),
-            "connect_timeout": float(w.connect_timeout),
-        },
+        "workload": _workload_dict(w),
         "schedule": [
             {
                 "index": s.index,
+                "source_index": s.source_index,
+                "name": s.name,
                 "at": float(s.at),
                 "action": s.action,
                 "target": s.target,
                 "duration": _opt_float(s.duration),
                 "outage": s.outage,
-                "params": {k: (v if isinstance(v, str) else float(v)) for k, v in s.params.items()},
+                "params": _params_dict(s.params),
                 "line": s.line,
             }
             for s in scenario.schedule
         ],
-        "expect": {
-            "rpo": float(e.rpo),
-            "max_lost": e.max_lost,
-            "min_lost": e.min_lost,
-            "max_rto": _opt_float(e.max_rto),
+        "expect": _expect_dict(e),
+        "declared": {  # informative only
+            "workload": _workload_dict(d.workload),
+            "expect": _expect_dict(d.expect),
         },
+        "specs": [_spec_dict(s) for s in scenario.specs],
+    }
+
+
+def _workload_dict(w: Workload) -> dict[str, object]:
+    return {
+        "rate": float(w.rate),
+        "duration": float(w.duration),
+        "concurrency": w.concurrency,
+        "commit_timeout": _opt_float(w.commit_timeout),
+        "connect_timeout": float(w.connect_timeout),
+    }
+
+
+def _expect_dict(e: Expect) -> dict[str, object]:
+    return {
+        "rpo": float(e.rpo),
+        "max_lost": e.max_lost,
+        "min_lost": e.min_lost,
+        "max_rto": _opt_float(e.max_rto),
+    }
+
+
+def _params_dict(params: dict[str, ParamValue]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in params.items():
+        if isinstance(v, list):
+            out[k] = list(v)
+        elif isinstance(v, str | int):
+            out[k] = v
+        else:
+            out[k] = float(v)
+    return out
+
+
+def _time_dict(v: float | Between) -> object:
+    if isinstance(v, Between):
+        return {"between": [float(v.low), float(v.high)]}
+    return float(v)
+
+
+def _spec_dict(s: StepSpec) -> dict[str, object]:
+    return {
+        "source_index": s.source_index,
+        "name": s.name,
+        "action": s.action,
+        "target": {"choose": list(s.target.options)} if isinstance(s.target, Choose) else s.target,
+        "at": _time_dict(s.at),
+        "after": s.after,
+        "after_end": s.after_end,
+        "duration": None if s.duration is None else _time_dict(s.duration),
+        "every": _opt_float(s.every),
+        "repeat": s.repeat,
+        "outage": s.outage,
+        "params": _params_dict(s.params),
+        "line": s.line,
     }
 
 
@@ -1201,6 +1977,10 @@ def _s(data: dict[str, object], key: str, where: str, options: Sequence[str] = (
     return v
 
 
+def _os(data: dict[str, object], key: str, where: str) -> str | None:
+    return None if data.get(key) is None else _s(data, key, where)
+
+
 def _i(data: dict[str, object], key: str, where: str) -> int:
     v = data.get(key)
     if not isinstance(v, int) or isinstance(v, bool):
@@ -1223,12 +2003,77 @@ def _of(data: dict[str, object], key: str, where: str) -> float | None:
     return None if data.get(key) is None else _f(data, key, where)
 
 
+def _b(data: dict[str, object], key: str, where: str) -> bool:
+    v = data.get(key)
+    if not isinstance(v, bool):
+        raise _bad(_join(where, key), v, "true or false")
+    return v
+
+
 def _as_dict(v: object, where: str) -> dict[str, object]:
     return _d({"": v}, "", where)
 
 
+def _params(data: dict[str, object], where: str) -> dict[str, ParamValue]:
+    params: dict[str, ParamValue] = {}
+    for k, v in _d(data, "params", where).items():
+        if isinstance(v, str):
+            params[k] = v
+        elif isinstance(v, list):
+            if not all(isinstance(x, str) for x in v):
+                raise _bad(f"{where}.params.{k}", v, "a list of strings")
+            params[k] = [str(x) for x in v]
+        elif isinstance(v, int) and not isinstance(v, bool):
+            params[k] = v
+        else:
+            params[k] = _f({k: v}, k, f"{where}.params")
+    return params
+
+
+def _time(data: dict[str, object], key: str, where: str) -> float | Between:
+    v = data.get(key)
+    if isinstance(v, dict):
+        pair = _l(_as_dict(v, _join(where, key)), "between", _join(where, key))
+        if len(pair) != 2:
+            raise _bad(f"{_join(where, key)}.between", pair, "[low, high]")
+        bounds = {"low": pair[0], "high": pair[1]}
+        low = _f(bounds, "low", f"{_join(where, key)}.between")
+        high = _f(bounds, "high", f"{_join(where, key)}.between")
+        return Between(low, high)
+    return _f(data, key, where)
+
+
+def _spec(v: object, where: str) -> StepSpec:
+    sd = _as_dict(v, where)
+    target_v = sd.get("target")
+    target: str | Choose
+    if isinstance(target_v, dict):
+        options = _l(_as_dict(target_v, f"{where}.target"), "choose", f"{where}.target")
+        if not options or not all(isinstance(o, str) for o in options):
+            raise _bad(f"{where}.target.choose", options, "a non-empty list of strings")
+        target = Choose(tuple(str(o) for o in options))
+    else:
+        target = _s(sd, "target", where)
+    return StepSpec(
+        source_index=_i(sd, "source_index", where),
+        action=cast(Action, _s(sd, "action", where, _ACTIONS)),
+        target=target,
+        at=_time(sd, "at", where),
+        duration=None if sd.get("duration") is None else _time(sd, "duration", where),
+        after=_os(sd, "after", where),
+        after_end=_b(sd, "after_end", where),
+        every=_of(sd, "every", where),
+        repeat=_i(sd, "repeat", where),
+        outage=_b(sd, "outage", where),
+        params=_params(sd, where),
+        name=_os(sd, "name", where),
+        line=_oi(sd, "line", where),
+    )
+
+
 def from_dict(data: dict[str, object]) -> Scenario:
-    """Inverse of ``to_dict`` (used by ``analyze`` on a stored run)."""
+    """Inverse of ``to_dict`` (used by ``analyze`` on a stored run). Data written before
+    time_scale, step names and specs existed reads as time_scale 1, no names, no specs."""
     t = _d(data, "topology", "")
     w = _d(data, "workload", "")
     e = _d(data, "expect", "")
@@ -1246,27 +2091,30 @@ def from_dict(data: dict[str, object]) -> Scenario:
     for i, s in enumerate(_l(data, "schedule", "")):
         where = f"schedule[{i}]"
         sd = _as_dict(s, where)
-        params: dict[str, str | float] = {}
-        for k, v in _d(sd, "params", where).items():
-            params[k] = v if isinstance(v, str) else _f({k: v}, k, f"{where}.params")
-        outage = sd.get("outage")
-        if not isinstance(outage, bool):
-            raise _bad(f"{where}.outage", outage, "true or false")
+        index = _i(sd, "index", where)
+        source_index = _oi(sd, "source_index", where)
         steps.append(
             Step(
-                index=_i(sd, "index", where),
+                index=index,
                 at=_f(sd, "at", where),
                 action=cast(Action, _s(sd, "action", where, _ACTIONS)),
                 target=_s(sd, "target", where),
                 duration=_of(sd, "duration", where),
-                outage=outage,
-                params=params,
+                outage=_b(sd, "outage", where),
+                params=_params(sd, where),
                 line=_oi(sd, "line", where),
+                name=_os(sd, "name", where),
+                source_index=index if source_index is None else source_index,
             )
         )
+    specs = tuple(
+        _spec(s, f"specs[{i}]")
+        for i, s in enumerate(_l(data, "specs", "") if data.get("specs") is not None else [])
+    )
     path = data.get("path")
     if path is not None and not isinstance(path, str):
         raise _bad("path", path, "a string or null")
+    time_scale = _of(data, "time_scale", "")
     return Scenario(
         name=_s(data, "name", ""),
         system=cast(Literal["postgres"], _s(data, "system", "", ("postgres",))),
@@ -1295,4 +2143,6 @@ def from_dict(data: dict[str, object]) -> Scenario:
         seed=_i(data, "seed", ""),
         description=_s(data, "description", ""),
         path=Path(path) if path is not None else None,
+        time_scale=1.0 if time_scale is None else time_scale,
+        specs=specs,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,18 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rpochaos import scenario as scenario_module
 from rpochaos.errors import Problem, ScenarioError
 from rpochaos.scenario import (
     Action,
+    Between,
+    Choose,
     Expect,
+    ParamValue,
     Replica,
     Scenario,
     Step,
+    StepSpec,
     Topology,
     Workload,
     from_dict,
@@ -26,6 +32,7 @@ from rpochaos.scenario import (
     loads,
     parse_duration,
     parse_rate,
+    parse_size,
     to_dict,
 )
 
@@ -206,13 +213,34 @@ def test_full_scenario_loads_to_the_expected_model(tmp_path: Path) -> None:
                 params={"links": "cut"},
                 line=28,
             ),
-            Step(4, 8.5, "promote", "replica1", line=43),
+            Step(
+                4,
+                8.5,
+                "promote",
+                "replica1",
+                params={"policy": "named", "candidates": ["replica1"]},
+                line=43,
+            ),
         ),
         expect=Expect(rpo=1.0, max_lost=10, min_lost=0, max_rto=5.0),
         seed=7,
         description="every feature at once",
         path=path,
+        specs=sc.specs,  # the steps as written: checked below
     )
+    assert [s.source_index for s in sc.specs] == list(range(7))
+    assert [s.line for s in sc.specs] == [28, 32, 36, 40, 43, 45, 47]
+    assert sc.specs[1] == StepSpec(
+        source_index=1,
+        action="partition",
+        target="replica1->primary",
+        at=3.0,
+        duration=5.0,
+        params={"mode": "blackhole", "direction": "both"},
+        line=32,
+    )
+    assert sc.time_scale == 1.0
+    assert all(s.name is None and s.source_index == s.index for s in sc.schedule)
     assert sc.outage_step.index == 0
     assert sc.topology.synchronous_standby_names == "FIRST 2 (replica1, replica2)"
 
@@ -1063,7 +1091,47 @@ _names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
 )
 
 
-_ACTIONS: list[Action] = ["partition", "latency", "bandwidth", "crash", "restart", "promote"]
+_ACTIONS: list[Action] = [
+    "partition",
+    "latency",
+    "bandwidth",
+    "crash",
+    "restart",
+    "promote",
+    "pause",
+]
+_times = _seconds | st.builds(lambda a, b: Between(min(a, b), max(a, b)), _seconds, _seconds)
+
+
+_params = st.dictionaries(
+    _names,
+    st.text(max_size=5) | st.integers(0, 2**40) | st.floats(0, 1e6) | st.lists(_names, max_size=3),
+    max_size=3,
+)
+
+
+@st.composite
+def step_specs(draw: st.DrawFn, i: int, targets: tuple[str, ...]) -> StepSpec:
+    return StepSpec(
+        source_index=i,
+        action=draw(st.sampled_from(_ACTIONS)),
+        target=draw(
+            st.sampled_from(targets)
+            | st.lists(st.sampled_from(targets), min_size=1, max_size=3).map(
+                lambda o: Choose(tuple(o))
+            )
+        ),
+        at=draw(_times),
+        duration=draw(st.none() | _times),
+        after=draw(st.none() | _names),
+        after_end=draw(st.booleans()),
+        every=draw(st.none() | _seconds),
+        repeat=draw(st.integers(1, 5)),
+        outage=draw(st.booleans()),
+        params=draw(_params),
+        name=draw(st.none() | _names),
+        line=draw(st.none() | st.integers(1, 1000)),
+    )
 
 
 @st.composite
@@ -1082,13 +1150,17 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     steps = []
     for i in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(_ACTIONS))
-        params: dict[str, str | float] = {}
+        params: dict[str, ParamValue] = {}
         if action == "partition":
             params = {"mode": "reset", "direction": draw(st.sampled_from(["both", "upstream"]))}
         elif action == "latency":
             params = {"delay": draw(_seconds), "jitter": draw(_seconds)}
         elif action == "bandwidth":
             params = {"rate_kbps": draw(st.floats(0.001, 1e6))}
+        elif action == "promote":
+            params = {"policy": "most_up_to_date", "candidates": list(names)}
+            if draw(st.booleans()):
+                params["max_lag_bytes"] = draw(st.integers(0, 2**40))
         steps.append(
             Step(
                 index=i,
@@ -1099,8 +1171,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 outage=i == 0,
                 params=params,
                 line=draw(st.none() | st.integers(1, 1000)),
+                name=draw(st.none() | _names),
+                source_index=draw(st.integers(-1, 10)),
             )
         )
+    targets = topology.links + topology.nodes
+    specs = [draw(step_specs(i, targets)) for i in range(draw(st.integers(0, 3)))]
     return Scenario(
         name=draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)),
         system="postgres",
@@ -1122,6 +1198,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         seed=draw(st.integers(-(2**63), 2**63)),
         description=draw(st.text(max_size=20)),
         path=draw(st.none() | st.just(Path("scenarios/x.yaml"))),
+        time_scale=draw(st.floats(1, 1e6)),
+        specs=tuple(specs),
     )
 
 
@@ -1129,6 +1207,54 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 def test_to_dict_from_dict_round_trip(sc: Scenario) -> None:
     data = to_dict(sc)
     assert from_dict(json.loads(json.dumps(data))) == sc
+
+
+def test_round_trip_of_the_schedule_language_through_json() -> None:
+    sc = loads(SCALED)
+    data = json.loads(json.dumps(to_dict(sc)))
+    back = from_dict(data)
+    assert back == sc
+    assert back.time_scale == 60.0 and back.specs == sc.specs
+    assert back.with_seed(5) == sc.with_seed(5)
+    assert data["declared"] == {
+        "workload": {
+            "rate": pytest.approx(10.0),
+            "duration": pytest.approx(600.0),
+            "concurrency": 1,
+            "commit_timeout": 1.0,
+            "connect_timeout": 2.0,
+        },
+        "expect": {"rpo": 60.0, "max_lost": 5, "min_lost": None, "max_rto": 120.0},
+    }
+    promote = next(s for s in data["schedule"] if s["action"] == "promote")
+    assert promote["params"]["max_lag_bytes"] == 16 * 2**20
+    assert promote["params"]["candidates"] == ["replica1"]
+    stall = next(s for s in data["specs"] if s["name"] == "stall")
+    assert stall["duration"] == {"between": [300.0, 360.0]}
+
+
+def test_from_dict_reads_a_run_record_written_before_the_schedule_language() -> None:
+    sc = loads(FULL)
+    data = to_dict(sc)
+    for key in ("time_scale", "specs", "declared"):
+        del data[key]
+    schedule = data["schedule"]
+    assert isinstance(schedule, list)
+    for step in schedule:
+        del step["name"], step["source_index"]
+    old = from_dict(json.loads(json.dumps(data)))
+    assert old.time_scale == 1.0 and old.specs == ()
+    assert old.schedule == sc.schedule
+    assert old.with_seed(99).schedule == sc.schedule  # nothing random to draw again
+    assert old == Scenario(**{**sc.__dict__, "specs": ()})
+
+
+def test_from_dict_rejects_malformed_new_keys() -> None:
+    for key, value in [("time_scale", "60"), ("specs", [{"action": "crash"}]), ("specs", 3)]:
+        data = to_dict(loads(SCALED))
+        data[key] = value
+        with pytest.raises(ValueError):
+            from_dict(data)
 
 
 def test_crash_links_defaults_to_cut_and_accepts_keep() -> None:
@@ -1162,3 +1288,671 @@ def test_crash_links_defaults_to_cut_and_accepts_keep() -> None:
                 }
             )
         )
+
+
+# -- the schedule language: shared text ------------------------------------------------------
+
+HEAD = """\
+system: postgres
+topology:
+  synchronous_commit: "on"
+  replicas:
+    - name: replica1
+      mode: async
+    - name: replica2
+      mode: async
+workload:
+  rate: 100/s
+  duration: 10s
+expect:
+  rpo: 1s
+schedule:
+"""
+OUTAGE = """\
+  - at: 5s
+    crash: primary
+    outage: true
+"""
+
+
+def steps(text: str, outage: bool = True) -> str:
+    """HEAD, then ``text`` (steps indented by two spaces), then the outage step."""
+    return HEAD + text + (OUTAGE if outage else "")
+
+
+def line(text: str, needle: str, nth: int = 1) -> int:
+    """The 1-based line of the nth line of ``text`` containing ``needle``."""
+    found = [i for i, ln in enumerate(text.splitlines(), 1) if needle in ln]
+    assert len(found) >= nth, (needle, found)
+    return found[nth - 1]
+
+
+def one(text: str) -> Problem:
+    found = problems(text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- step names ------------------------------------------------------------------------------
+
+
+def test_step_names_are_kept_and_optional() -> None:
+    sc = loads(steps("  - name: cut-1_a\n    at: 1s\n    restart: replica1\n"))
+    assert [s.name for s in sc.schedule] == ["cut-1_a", None]
+    assert [s.source_index for s in sc.schedule] == [0, 1]
+
+
+@pytest.mark.parametrize("bad", ["Cut", "1cut", "cut link", "cut#1", "cut.end", "", 5])
+def test_step_names_follow_the_pattern(bad: object) -> None:
+    text = steps(f"  - name: {json.dumps(bad)}\n    at: 1s\n    restart: replica1\n")
+    p = one(text)
+    assert p.key == "schedule[0].name"
+    assert p.line == line(text, "- name:", 3)  # after replica1's and replica2's
+    assert "[a-z][a-z0-9_-]*" in p.expected
+
+
+def test_step_names_are_unique() -> None:
+    text = steps(
+        "  - name: x\n    at: 1s\n    restart: replica1\n"
+        "  - name: x\n    at: 2s\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].name", line(text, "name: x", 2))
+    assert "schedule[0] is already 'x'" in p.expected
+
+
+# -- after -----------------------------------------------------------------------------------
+
+
+def test_after_is_relative_to_the_named_steps_start_or_end() -> None:
+    text = steps(
+        "  - after: cut\n    at: 500ms\n    restart: replica1\n"  # forward reference
+        "  - name: cut\n    at: 2s\n    partition: replica1->primary\n    mode: blackhole\n"
+        "    for: 3s\n"
+        "  - after: cut.end\n    restart: replica2\n"  # at defaults to 0s
+        "  - after: cut.end\n    at: 1s\n    promote: replica1\n"
+    )
+    sc = loads(text)
+    by_source = {s.source_index: s for s in sc.schedule}
+    assert by_source[0].at == 2.5
+    assert by_source[1].at == 2.0
+    assert by_source[2].at == 5.0
+    assert by_source[3].at == 6.0
+    assert [s.source_index for s in sc.schedule] == [1, 0, 2, 4, 3]  # 2 and 4 tie at 5s
+
+
+def test_after_chains_add_up() -> None:
+    text = steps(
+        "  - name: a\n    at: 1s\n    crash: replica1\n    for: 1s\n"
+        "  - name: b\n    after: a.end\n    at: 1s\n    latency: client->primary\n"
+        "    delay: 1ms\n    for: 2s\n"
+        "  - after: b.end\n    at: 250ms\n    restart: replica1\n"
+    )
+    ats = {s.source_index: s.at for s in loads(text).schedule}
+    assert ats == {0: 1.0, 1: 3.0, 2: 5.25, 3: 5.0}
+
+
+def test_at_is_required_without_after() -> None:
+    text = steps("  - restart: replica1\n")
+    p = one(text)
+    assert (p.key, p.given, p.line) == ("schedule[0].at", "nothing", line(text, "restart:"))
+
+
+def test_after_an_unknown_step_is_a_problem_with_a_suggestion() -> None:
+    text = steps(
+        "  - name: cut\n    at: 1s\n    restart: replica1\n  - after: cutt\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].after", line(text, "after: cutt"))
+    assert p.given == "'cutt'"
+    assert "these exist: cut" in p.expected and "did you mean 'cut'?" in p.expected
+
+
+def test_after_without_any_named_step() -> None:
+    p = one(steps("  - after: x\n    restart: replica2\n"))
+    assert "no step has one" in p.expected
+
+
+@pytest.mark.parametrize("bad", ["cut.start", "cut.end.end", "Cut", "cut end", 3])
+def test_after_syntax(bad: object) -> None:
+    text = steps(
+        "  - name: cut\n    at: 1s\n    restart: replica1\n"
+        f"  - after: {json.dumps(bad)}\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].after", line(text, "after:"))
+    assert "NAME.end" in p.expected
+
+
+def test_after_cycles_are_problems_on_every_step_of_the_cycle() -> None:
+    text = steps(
+        "  - name: a\n    after: c\n    restart: replica1\n"
+        "  - name: b\n    after: a\n    crash: replica1\n    for: 1s\n"
+        "  - name: c\n    after: b.end\n    restart: replica1\n"
+        "  - after: c\n    restart: replica2\n"  # leads into the cycle: not reported again
+        "  - name: me\n    after: me\n    restart: replica2\n"
+    )
+    found = problems(text)
+    assert [(p.key, p.line) for p in found] == [
+        ("schedule[0].after", line(text, "after: c")),
+        ("schedule[1].after", line(text, "after: a")),
+        ("schedule[2].after", line(text, "after: b.end")),
+        ("schedule[4].after", line(text, "after: me")),
+    ]
+    assert all("cycle" in p.expected for p in found)
+    assert "cycle: a -> c -> b -> a" in found[0].expected  # a is after c, c after b, ...
+    assert "cycle: me -> me" in found[3].expected
+
+
+def test_after_the_end_of_a_step_without_for() -> None:
+    text = steps(
+        "  - name: cut\n    at: 1s\n    partition: replica1->primary\n    mode: reset\n"
+        "  - after: cut.end\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].after", line(text, "after: cut.end"))
+    assert "schedule[0] has no 'for'" in p.expected
+    # its start is fine
+    assert loads(text.replace("after: cut.end", "after: cut")).schedule[1].at == 1.0
+
+
+def test_after_a_repeated_step_is_a_problem() -> None:
+    text = steps(
+        "  - name: flap\n    at: 1s\n    restart: replica1\n    every: 1s\n    repeat: 2\n"
+        "  - after: flap\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].after", line(text, "after: flap"))
+    assert "repeats 2 times" in p.expected
+
+
+def test_a_step_after_a_broken_step_adds_no_problem_of_its_own() -> None:
+    text = steps(
+        "  - name: cut\n    at: 1s\n    restart: replica9\n  - after: cut\n    restart: replica2\n"
+    )
+    assert one(text).key == "schedule[0].restart"
+
+
+def test_after_chains_must_start_before_the_end_of_the_workload() -> None:
+    text = steps(
+        "  - name: cut\n    at: 6s\n    crash: replica1\n    for: 3s\n"
+        "  - after: cut.end\n    restart: replica2\n"  # 9s: fine
+        "  - after: cut.end\n    at: 1s\n    restart: replica2\n"  # 10s: too late
+        "  - after: cut.end\n    at: {between: [500ms, 1500ms]}\n    restart: replica2\n"
+    )
+    found = problems(text)
+    assert [(p.key, p.line) for p in found] == [
+        ("schedule[2].at", line(text, "at: 1s", 1)),
+        ("schedule[3].at", line(text, "between: [500ms")),
+    ]
+    assert "workload.duration is 10s" in found[0].expected
+    assert "as late as 10s" in found[0].expected
+    assert "as late as 10.5s" in found[1].expected
+    # without 'at', the problem is on 'after'
+    text = steps("  - name: cut\n    at: 9s\n    crash: replica1\n    for: 1s\n") + (
+        "  - after: cut.end\n    restart: replica2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[2].after", line(text, "after: cut.end"))
+
+
+# -- every / repeat --------------------------------------------------------------------------
+
+
+def test_repeat_expands_into_named_instances_with_distinct_indices() -> None:
+    text = steps(
+        "  - name: flap\n    at: 1s\n    partition: replica1->primary\n    mode: reset\n"
+        "    for: 500ms\n    every: 2s\n    repeat: 3\n"
+        "  - at: 1500ms\n    restart: replica2\n    every: 1s\n    repeat: 2\n"
+    )
+    sc = loads(text)
+    got = [(s.at, s.name, s.index, s.source_index, s.duration) for s in sc.schedule]
+    assert got == [
+        (1.0, "flap#1", 0, 0, 0.5),
+        (1.5, "step1#1", 3, 1, None),
+        (2.5, "step1#2", 4, 1, None),
+        (3.0, "flap#2", 1, 0, 0.5),
+        (5.0, "flap#3", 2, 0, 0.5),
+        (5.0, None, 5, 2, None),
+    ]
+    assert len({s.index for s in sc.schedule}) == len(sc.schedule)
+    assert all(s.line == line(text, "name: flap") for s in sc.schedule if s.source_index == 0)
+    assert sc.outage_step.index == 5
+
+
+def test_repeat_one_means_once_with_its_plain_name() -> None:
+    sc = loads(steps("  - name: once\n    at: 1s\n    restart: replica1\n    repeat: 1\n"))
+    assert [s.name for s in sc.schedule] == ["once", None]
+
+
+def test_every_needs_repeat() -> None:
+    text = steps("  - at: 1s\n    restart: replica1\n    every: 2s\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].every", line(text, "every:"))
+    assert "repeat" in p.expected
+
+
+def test_repeat_above_one_needs_every() -> None:
+    text = steps("  - at: 1s\n    restart: replica1\n    repeat: 3\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].repeat", line(text, "repeat:"))
+    assert "every" in p.expected
+
+
+def test_every_with_repeat_one_is_a_problem() -> None:
+    text = steps("  - at: 1s\n    restart: replica1\n    every: 2s\n    repeat: 1\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].repeat", line(text, "repeat:"))
+    assert "repeat >= 2" in p.expected
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [("repeat", 0), ("repeat", '"3"'), ("repeat", 10_001), ("every", "0s"), ("every", 1)],
+)
+def test_every_and_repeat_values(key: str, bad: object) -> None:
+    values = {"every": "1s", "repeat": "2", key: bad}
+    text = steps(
+        f"  - at: 1s\n    restart: replica1\n    every: {values['every']}\n"
+        f"    repeat: {values['repeat']}\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == (f"schedule[0].{key}", line(text, f"{key}:"))
+
+
+def test_the_outage_step_may_not_repeat() -> None:
+    text = HEAD + "  - at: 1s\n    crash: primary\n    for: 1s\n    outage: true\n"
+    text += "    every: 2s\n    repeat: 2\n"
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].repeat", line(text, "repeat:"))
+    assert "outage" in p.expected
+
+
+def test_a_repeated_fault_must_heal_before_it_recurs() -> None:
+    text = steps(
+        "  - at: 1s\n    partition: replica1->primary\n    mode: reset\n"
+        "    for: 3s\n    every: 2s\n    repeat: 2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line, p.given) == ("schedule[0].for", line(text, "for: 3s"), "'3s'")
+    assert "<= every (2s)" in p.expected and "heal" in p.expected
+    assert loads(text.replace("for: 3s", "for: 2s")).schedule[1].at == 3.0  # for == every: ok
+
+
+def test_a_repeated_random_fault_must_heal_before_it_recurs_at_its_longest() -> None:
+    text = steps(
+        "  - at: 1s\n    latency: replica1->primary\n    delay: 1ms\n"
+        "    for: {between: [1s, 2500ms]}\n    every: 2s\n    repeat: 2\n"
+    )
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].for", line(text, "for:"))
+    assert p.given == "between 1s and 2.5s"
+
+
+def test_a_repeated_lasting_fault_needs_a_for() -> None:
+    text = steps("  - at: 1s\n    pause: replica1\n    every: 2s\n    repeat: 2\n")
+    p = one(text)
+    assert (p.key, p.given, p.line) == ("schedule[0].for", "nothing", line(text, "at: 1s"))
+
+
+def test_every_repetition_must_start_before_the_end_of_the_workload() -> None:
+    text = steps("  - at: 6s\n    restart: replica1\n    every: 2s\n    repeat: 3\n")
+    p = one(text)
+    assert (p.key, p.line, p.given) == ("schedule[0].repeat", line(text, "repeat:"), "3")
+    assert "at most 2" in p.expected and "10s" in p.expected
+    assert len(loads(text.replace("repeat: 3", "repeat: 2")).schedule) == 3
+
+
+# -- random choices --------------------------------------------------------------------------
+
+
+def test_between_and_choose_resolve_within_their_ranges() -> None:
+    text = steps(
+        "  - at: {between: [1s, 2s]}\n    partition: {choose: [replica1->primary, "
+        "replica2->primary]}\n    mode: reset\n    for: {between: [100ms, 200ms]}\n"
+    )
+    sc = loads(text)
+    s = sc.schedule[0]
+    assert 1.0 <= s.at <= 2.0
+    assert s.duration is not None and 0.1 <= s.duration <= 0.2
+    assert s.target in ("replica1->primary", "replica2->primary")
+    spec = sc.specs[0]
+    assert spec.at == Between(1.0, 2.0) and spec.duration == Between(0.1, 0.2)
+    assert spec.target == Choose(("replica1->primary", "replica2->primary"))
+
+
+@pytest.mark.parametrize(
+    ("value", "given"),
+    [
+        ("{between: [4s, 2s]}", "[4s, 2s]"),
+        ("{between: [2s]}", "a list of 1"),
+        ("{between: [1s, 2s, 3s]}", "a list of 3"),
+        ("{between: 2s}", "'2s'"),
+    ],
+)
+def test_between_needs_two_ordered_durations(value: str, given: str) -> None:
+    text = steps(f"  - at: {value}\n    restart: replica1\n")
+    p = one(text)
+    assert (p.key, p.line, p.given) == ("schedule[0].at.between", line(text, "between"), given)
+    assert "[LOW, HIGH]" in p.expected
+
+
+def test_between_checks_each_bound() -> None:
+    text = steps("  - at: 1s\n    crash: replica1\n    for: {between: [0s, 2 s]}\n")
+    assert [(p.key, p.line) for p in problems(text)] == [
+        ("schedule[0].for.between[0]", line(text, "between")),
+        ("schedule[0].for.between[1]", line(text, "between")),
+    ]
+
+
+def test_a_random_time_takes_only_between() -> None:
+    text = steps("  - at: {from: 1s}\n    restart: replica1\n")
+    assert [p.key for p in problems(text)] == ["schedule[0].at.from", "schedule[0].at.between"]
+
+
+def test_a_bare_number_time_suggests_between() -> None:
+    text = steps("  - at: [1s, 2s]\n    restart: replica1\n")
+    p = one(text)
+    assert p.key == "schedule[0].at" and "between" in p.expected
+
+
+def test_a_random_at_must_end_before_the_workload_whatever_the_seed() -> None:
+    text = steps("  - at: {between: [1s, 10s]}\n    restart: replica1\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].at", line(text, "between"))
+    assert "as late as 10s" in p.expected
+
+
+def test_choose_checks_every_choice_like_a_plain_target() -> None:
+    text = steps("  - at: 1s\n    crash: {choose: [replica1, replica9, primary]}\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].crash.choose[1]", line(text, "choose"))
+    assert p.given == "'replica9'" and "primary, replica1, replica2" in p.expected
+
+
+@pytest.mark.parametrize("value", ["{choose: []}", "{choose: replica1}", "{pick: [replica1]}"])
+def test_choose_needs_a_non_empty_list(value: str) -> None:
+    text = steps(f"  - at: 1s\n    restart: {value}\n")
+    assert any(p.key.startswith("schedule[0].restart.") for p in problems(text))
+
+
+def test_choose_works_for_every_action() -> None:
+    text = steps(
+        "  - at: 1s\n    promote: {choose: [replica1, replica2]}\n"
+        "  - at: 1s\n    pause: {choose: [primary, replica2]}\n"
+        "  - at: 1s\n    latency: {choose: [client->primary]}\n    delay: 1ms\n"
+    )
+    sc = loads(text)
+    promote = next(s for s in sc.schedule if s.action == "promote")
+    assert promote.params == {"policy": "named", "candidates": [promote.target]}
+    assert next(s for s in sc.schedule if s.action == "latency").target == "client->primary"
+
+
+def test_most_up_to_date_cannot_be_chosen_at_random() -> None:
+    text = steps("  - at: 1s\n    promote: {choose: [replica1, most_up_to_date]}\n")
+    assert one(text).key == "schedule[0].promote.choose[1]"
+
+
+def test_a_file_is_valid_or_not_whatever_its_seed() -> None:
+    text = steps("  - at: {between: [1s, 9s]}\n    restart: {choose: [replica1, replica2]}\n")
+    for seed in range(20):
+        assert loads(f"seed: {seed}\n" + text).seed == seed
+
+
+# -- time_scale ------------------------------------------------------------------------------
+
+
+SCALED = """\
+system: postgres
+time_scale: 60
+topology:
+  synchronous_commit: "on"
+  replicas:
+    - name: replica1
+      mode: async
+  settings:
+    wal_sender_timeout: 10s
+workload:
+  rate: 10/s
+  duration: 10m
+  commit_timeout: 1s
+  connect_timeout: 2s
+schedule:
+  - name: stall
+    at: 1m
+    latency: replica1->primary
+    delay: 300ms
+    jitter: 30ms
+    for: {between: [5m, 6m]}
+  - at: 30s
+    bandwidth: client->primary
+    rate: 64KB/s
+    for: 1m
+    every: 2m
+    repeat: 2
+  - after: stall.end
+    crash: primary
+    outage: true
+  - after: stall.end
+    at: 30s
+    promote: most_up_to_date
+    max_lag: 16MB
+expect:
+  rpo: 1m
+  max_rto: 2m
+  max_lost: 5
+"""
+
+
+def test_time_scale_compresses_the_timeline_and_only_the_timeline() -> None:
+    sc = loads(SCALED)
+    assert sc.time_scale == 60.0
+    assert sc.workload == Workload(
+        rate=600.0, duration=10.0, commit_timeout=1.0, connect_timeout=2.0
+    )
+    assert sc.expect == Expect(rpo=1.0, max_rto=2.0, max_lost=5)
+    assert sc.topology.settings == {"wal_sender_timeout": "10s"}
+    by_name = {s.name: s for s in sc.schedule}
+    stall = by_name["stall"]
+    assert stall.at == 1.0
+    assert stall.duration is not None and 5.0 <= stall.duration <= 6.0
+    assert stall.params == {"delay": 0.3, "jitter": 0.03}  # link properties: not scaled
+    assert (by_name["step1#1"].at, by_name["step1#2"].at) == (0.5, 2.5)
+    assert by_name["step1#1"].duration == 1.0
+    assert by_name["step1#1"].params == {"rate_kbps": 64.0}
+    crash = sc.outage_step
+    assert crash.at == pytest.approx(stall.at + stall.duration)
+    promote = next(s for s in sc.schedule if s.action == "promote")
+    assert promote.at == pytest.approx(crash.at + 0.5)
+    assert promote.params["max_lag_bytes"] == 16 * 1024 * 1024  # not scaled
+
+
+def test_declared_keeps_the_files_own_values() -> None:
+    d = loads(SCALED).declared
+    assert d.time_scale == 60.0
+    assert d.workload.rate == pytest.approx(10.0) and d.workload.duration == pytest.approx(600.0)
+    assert d.workload.commit_timeout == 1.0
+    assert d.expect.rpo == pytest.approx(60.0) and d.expect.max_rto == pytest.approx(120.0)
+    plain = loads(dump(minimal()))
+    assert plain.time_scale == 1.0
+    assert plain.declared.workload == plain.workload and plain.declared.expect == plain.expect
+    assert loads(SCALED).real(2.5) == 150.0
+
+
+def test_time_scale_checks_start_times_on_the_scaled_values() -> None:
+    text = SCALED.replace("  - at: 30s\n    bandwidth", "  - at: 10m\n    bandwidth")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[1].at", line(text, "at: 10m"))
+    assert "workload.duration is 600s" in p.expected
+
+
+@pytest.mark.parametrize("bad", [0.5, 0, -2, '"60"', "true", "60x", ".inf", ".nan"])
+def test_time_scale_is_a_number_at_least_one(bad: object) -> None:
+    text = SCALED.replace("time_scale: 60", f"time_scale: {bad}")
+    p = one(text)
+    assert (p.key, p.line) == ("time_scale", 2)
+    assert ">= 1" in p.expected
+
+
+def test_time_scale_may_be_fractional() -> None:
+    sc = loads(SCALED.replace("time_scale: 60", "time_scale: 1.5"))
+    assert sc.workload.duration == 400.0 and sc.workload.rate == 15.0
+
+
+# -- promote policy --------------------------------------------------------------------------
+
+
+def test_promote_a_named_replica() -> None:
+    sc = loads(steps("  - at: 6s\n    promote: replica2\n    max_lag: 512kB\n"))
+    s = next(s for s in sc.schedule if s.action == "promote")
+    assert s.target == "replica2"
+    assert s.params == {"policy": "named", "candidates": ["replica2"], "max_lag_bytes": 524288}
+
+
+def test_promote_the_most_up_to_date_of_every_replica_by_default() -> None:
+    sc = loads(steps("  - at: 6s\n    promote: most_up_to_date\n"))
+    s = next(s for s in sc.schedule if s.action == "promote")
+    assert s.target == "most_up_to_date"
+    assert s.params == {"policy": "most_up_to_date", "candidates": ["replica1", "replica2"]}
+
+
+def test_promote_the_most_up_to_date_of_some_candidates() -> None:
+    text = steps(
+        "  - at: 6s\n    promote: most_up_to_date\n    candidates: [replica2]\n    max_lag: 0B\n"
+    )
+    s = next(s for s in loads(text).schedule if s.action == "promote")
+    assert s.params == {
+        "policy": "most_up_to_date",
+        "candidates": ["replica2"],
+        "max_lag_bytes": 0,
+    }
+
+
+def test_candidates_only_go_with_most_up_to_date() -> None:
+    text = steps("  - at: 6s\n    promote: replica1\n    candidates: [replica1]\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].candidates", line(text, "candidates"))
+    assert "most_up_to_date" in p.expected
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("[replica1, replica1]", "schedule[0].candidates[1]"),
+        ("[replica1, replica3]", "schedule[0].candidates[1]"),
+        ("[primary]", "schedule[0].candidates[0]"),
+        ("[]", "schedule[0].candidates"),
+        ("replica1", "schedule[0].candidates"),
+    ],
+)
+def test_candidates_are_distinct_replicas(value: str, key: str) -> None:
+    text = steps(f"  - at: 6s\n    promote: most_up_to_date\n    candidates: {value}\n")
+    p = one(text)
+    assert (p.key, p.line) == (key, line(text, "candidates"))
+
+
+@pytest.mark.parametrize("bad", ["16 MB", "16", "16mb", "-1MB", "0.5B", "1TB", 16])
+def test_max_lag_is_a_size(bad: object) -> None:
+    text = steps(f"  - at: 6s\n    promote: most_up_to_date\n    max_lag: {bad}\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].max_lag", line(text, "max_lag"))
+    assert "16MB" in p.expected
+
+
+def test_most_up_to_date_needs_replicas() -> None:
+    data = minimal()
+    data["topology"]["replicas"] = []
+    data["schedule"] = [
+        {"at": "1s", "crash": "primary", "outage": True, "for": "1s"},
+        {"at": "2s", "promote": "most_up_to_date"},
+    ]
+    assert "no replicas" in only(data).expected
+
+
+def test_most_up_to_date_is_a_reserved_replica_name() -> None:
+    data = minimal()
+    data["topology"]["replicas"].append({"name": "most_up_to_date", "mode": "async"})
+    p = only(data)
+    assert p.key == "topology.replicas[1].name" and "reserved" in p.expected
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0B", 0),
+        ("100B", 100),
+        ("1kB", 1024),
+        ("1KB", 1024),
+        ("16MB", 16 * 2**20),
+        ("1.5GB", 3 * 2**29),
+        ("0.5kB", 512),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "16", "16 MB", "16mb", "1TB", "0.3B", "-1B", "1e3B"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+# -- pause -----------------------------------------------------------------------------------
+
+
+def test_pause_a_node_or_one_of_its_processes() -> None:
+    text = steps(
+        "  - at: 1s\n    pause: replica1\n    for: 2s\n"
+        "  - at: 2s\n    pause: primary\n    process: walsender\n"
+        "  - at: 3s\n    pause: replica2\n    process: background_writer\n    for: 1s\n"
+    )
+    got = [(s.target, s.params, s.duration) for s in loads(text).schedule if s.action == "pause"]
+    assert got == [
+        ("replica1", {}, 2.0),
+        ("primary", {"process": "walsender"}, None),
+        ("replica2", {"process": "background_writer"}, 1.0),
+    ]
+
+
+def test_pause_process_is_checked() -> None:
+    text = steps("  - at: 1s\n    pause: replica1\n    process: postmaster\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].process", line(text, "process"))
+    assert p.expected.startswith("one of walreceiver, walsender, startup, walwriter")
+
+
+@pytest.mark.parametrize(
+    ("step", "key"),
+    [
+        ("pause: replica1->primary", "schedule[0].pause"),
+        ("pause: replica1\n    mode: reset", "schedule[0].mode"),
+        ("crash: replica1\n    process: walwriter", "schedule[0].process"),
+    ],
+)
+def test_pause_targets_nodes_and_process_belongs_to_pause(step: str, key: str) -> None:
+    assert one(steps(f"  - at: 1s\n    {step}\n")).key == key
+
+
+def test_the_format_spec_in_the_module_docstring_is_a_valid_scenario() -> None:
+    doc = scenario_module.__doc__
+    assert doc is not None
+    block = doc.split("File format (YAML)::\n\n", 1)[1].split("\n\nA crash kills", 1)[0]
+    sc = loads(textwrap.dedent(block))
+    assert {s.action for s in sc.schedule} == {
+        "partition",
+        "latency",
+        "bandwidth",
+        "pause",
+        "crash",
+        "promote",
+    }
+
+
+def test_after_a_duplicated_name_refers_to_the_first_step_with_it() -> None:
+    text = steps(
+        "  - name: x\n    at: 1s\n    crash: replica1\n    for: 1s\n"
+        "  - name: x\n    at: 9s\n    crash: replica2\n    for: 5s\n"
+        "  - after: x.end\n    at: 1s\n    restart: replica2\n"  # 3s after the first x: fine
+    )
+    assert [p.key for p in problems(text)] == ["schedule[1].name"]
