@@ -67,7 +67,8 @@ def _cmd_list(a: argparse.Namespace, con: Console) -> int:
         try:
             sc = load(f)
             desc = sc.description or ""
-            con.print(f"{sc.name:40s} RPO {sc.expect.rpo:>6g} s  {desc}", markup=False)
+            rpo = sc.expect.rpo * sc.time_scale
+            con.print(f"{sc.name:40s} RPO {rpo:>6g} s  {desc}", markup=False)
         except (ScenarioError, OSError):
             con.print(f"{f}  (invalid: run 'rpochaos validate {f}')", markup=False)
     return 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rpochaos import deps
+from rpochaos import deps, schedule
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
@@ -52,7 +52,7 @@ from rpochaos.workload.postgres import PostgresWriter
 
 BACKENDS = ("local",)
 #: actions that last until healed (by their 'for', or at the end of the run)
-LASTING = ("partition", "latency", "bandwidth", "crash", "pause")
+LASTING = tuple(sorted(schedule.LASTING))
 Log = Callable[[str], None]
 
 

@@ -33,7 +33,9 @@ from rpochaos.scenario import (
 )
 
 #: actions that last until healed (a 'for' makes them end); the others are instantaneous
-LASTING: frozenset[str] = frozenset({"partition", "latency", "bandwidth", "crash", "pause"})
+LASTING: frozenset[str] = frozenset(
+    {"partition", "latency", "bandwidth", "crash", "pause", "io_stall", "clock_skew"}
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,6 +280,13 @@ def _details(s: Step) -> list[str]:
         return [f"links {p.get('links', 'cut')}"]
     if s.action == "pause":
         return [str(p["process"]) if "process" in p else "every process"]
+    if s.action == "clock_skew":
+        offset = s.float_param("offset", 0.0)
+        drift = s.float_param("drift_ppm", 0.0)
+        return [
+            f"{'+' if offset >= 0 else '-'}{_short(abs(offset))}"
+            + (f", drift {drift:g} ppm" if drift else "")
+        ]
     if s.action == "promote":
         parts = []
         if s.target == MOST_UP_TO_DATE:
