@@ -28,10 +28,10 @@ from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
 from rpochaos.failover import LsnTracker, decide
 from rpochaos.faults.base import Fault
 from rpochaos.faults.network import Bandwidth, Latency, Partition
-from rpochaos.faults.node import Crash, Pause
+from rpochaos.faults.node import Crash, FaultGroup, Pause
+from rpochaos.faults.shim import ClockControl, ClockSkew, IoStall, IoStallSwitch, node_env
 from rpochaos.history import Journal
 from rpochaos.measure import Verdict
-from rpochaos.observe.postgres import OBSERVATIONS, PostgresObserver
 from rpochaos.procs import postgres_process
 from rpochaos.proxy import Toxiproxy
 from rpochaos.report.html import write_html
@@ -47,8 +47,7 @@ from rpochaos.store import (
     new_run_dir,
     write_json,
 )
-from rpochaos.topology.postgres import PostgresCluster
-from rpochaos.workload.postgres import PostgresWriter
+from rpochaos.systems import for_scenario
 
 BACKENDS = ("local",)
 #: actions that last until healed (by their 'for', or at the end of the run)
@@ -107,8 +106,9 @@ class _Runner:
         self, scenario: Scenario, run_dir: Path, keep: bool, log: Log, observe_rate: float = 10.0
     ) -> None:
         self.sc = scenario
+        self.system = for_scenario(scenario)
         self.observe_rate = observe_rate
-        self.observer: PostgresObserver | None = None
+        self.observer: Any = None
         self.run_dir = run_dir
         self.keep = keep
         self.log = log
@@ -117,47 +117,79 @@ class _Runner:
         self.active: dict[int, Fault] = {}
         self.backend: LocalBackend | None = None
         self.proxy: Toxiproxy | None = None
-        self.cluster: PostgresCluster | None = None
-        self.writer: PostgresWriter | None = None
+        self.cluster: Any = None
+        self.writer: Any = None
         self.journal: Journal | None = None
         self.lsn: LsnTracker | None = None
+        self.iostall: dict[str, IoStallSwitch] = {}
+        self.clocks: dict[str, ClockControl] = {}
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
 
     # -- phases --------------------------------------------------------------------------
+    def _shim_env(self, data_root: Path) -> dict[str, dict[str, str]]:
+        """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target."""
+        wanted: dict[str, set[str]] = {}
+        for spec in self.sc.specs or self.sc.schedule:
+            action = spec.action
+            if action not in ("io_stall", "clock_skew"):
+                continue
+            target = spec.target
+            names = list(target.options) if hasattr(target, "options") else [str(target)]
+            for n in names:
+                wanted.setdefault(n, set()).add(action)
+        if not wanted:
+            return {}
+        if self.sc.system != "postgres":
+            raise TopologyError("io_stall and clock_skew are only wired for PostgreSQL nodes")
+        shim_dir = data_root / "_shim"
+        shim_dir.mkdir(exist_ok=True)
+        os.chmod(shim_dir, 0o755)
+        lib = shim_dir / "librpochaos-node.so"
+        shutil.copyfile(deps.node_shim(), lib)
+        os.chmod(lib, 0o755)
+        env: dict[str, dict[str, str]] = {}
+        for node, actions in wanted.items():
+            sw = IoStallSwitch(shim_dir / f"{node}.iostall") if "io_stall" in actions else None
+            ck = ClockControl(shim_dir / f"{node}.clock") if "clock_skew" in actions else None
+            if sw:
+                self.iostall[node] = sw
+            if ck:
+                self.clocks[node] = ck
+            env[node] = node_env(lib, sw, ck)
+        return env
+
     def bring_up(self, meta: dict[str, Any]) -> None:
         t = time.monotonic()
         self.backend = LocalBackend(self.run_dir, keep=self.keep)
         self.proxy = start_toxiproxy(self.backend)
-        self.cluster = PostgresCluster(
-            self.sc.topology, self.backend, self.proxy, self.backend.data_root()
+        data_root = self.backend.data_root()
+        self.cluster = self.system.cluster(
+            self.backend, self.proxy, data_root, self._shim_env(data_root)
         )
         self.cluster.start()
         meta["bringup_s"] = round(time.monotonic() - t, 3)
-        meta["durability"] = self.cluster.durability()
-        meta["versions"] = {
-            "postgres": self.cluster.version(),
-            "toxiproxy": deps.TOXIPROXY_VERSION,
-        }
+        meta["durability"] = self.system.durability(self.cluster)
+        meta["versions"] = self.system.versions(self.cluster)
         meta["links"] = dict(self.cluster.link_ports)
         write_json(self.run_dir / RESOLVED, meta)
-        self.log(f"topology up in {meta['bringup_s']:.2f} s: {', '.join(self.sc.topology.nodes)}")
+        nodes = ", ".join(self.cluster.nodes)
+        self.log(f"topology up in {meta['bringup_s']:.2f} s: {nodes}")
 
     def drive(self) -> None:
         assert self.cluster is not None
         self.clock = Clock()
         self.journal = Journal(self.run_dir / HISTORY)
-        self.writer = PostgresWriter(
-            self.cluster.client_endpoints(), self.sc.workload, self.journal, self.clock
-        )
+        self.writer = self.system.writer(self.cluster, self.journal, self.clock)
         self.events.write(type="phase", name="workload_start", t=0.0, wall=self.clock.wall_t0)
         cluster = self.cluster
-        self.lsn = LsnTracker(lambda: cluster.nodes[cluster.primary_name].connect())
-        self.lsn.start()
+        if self.sc.system == "postgres":
+            self.lsn = LsnTracker(lambda: cluster.nodes[cluster.primary_name].connect())
+            self.lsn.start()
         if self.observe_rate > 0:
-            self.observer = PostgresObserver(
-                cluster, self.clock, self.run_dir / OBSERVATIONS, self.observe_rate
+            self.observer = self.system.observer(
+                cluster, self.clock, self.run_dir, self.observe_rate
             )
             self.observer.start()
         self.writer.start()
@@ -183,61 +215,68 @@ class _Runner:
         items: list[tuple[float, int, int, str, Step]] = []
         for s in self.sc.schedule:
             items.append((s.at, 1, s.index, "start", s))
-            if s.duration is not None and s.action in (
-                "partition",
-                "latency",
-                "bandwidth",
-                "crash",
-            ):
+            if s.duration is not None and s.action in LASTING:
                 items.append((s.at + s.duration, 0, s.index, "end", s))
         items.sort(key=lambda x: (x[0], x[1], x[2]))
         # what would end after the workload is healed with everything else when it stops
         end = self.sc.workload.duration
         return [(t, kind, s) for t, _, _, kind, s in items if t < end]
 
-    def _fault_for(self, step: Step) -> Fault:
+    def _fault_for(self, step: Step, target: str) -> Fault:
+        """The fault for a step; ``target`` is the step's target resolved to a real node or
+        link (group) at this moment."""
         assert self.proxy is not None and self.cluster is not None
+        p = step.params
+        if step.action in ("partition", "latency", "bandwidth"):
+            links = self.system.links(self.cluster, target)
+            if not links:
+                raise TopologyError(f"{step.target} names no link right now")
+            faults = [self._link_fault(step, link) for link in links]
+            return faults[0] if len(faults) == 1 else FaultGroup(step.target, faults)
+        if step.action == "pause":
+            return self._pause_for(step, target)
+        if step.action == "crash":
+            cluster = self.cluster
+            cut = p.get("links", "cut") == "cut"
+            return Crash(
+                target, lambda: cluster.crash(target, cut), lambda: cluster.recover(target)
+            )
+        if step.action == "io_stall":
+            return IoStall(target, self.iostall[target])
+        if step.action == "clock_skew":
+            return ClockSkew(
+                target, self.clocks[target], _num(p["offset"]), _num(p.get("drift_ppm", 0.0))
+            )
+        raise AssertionError(step.action)
+
+    def _link_fault(self, step: Step, link: str) -> Fault:
+        assert self.proxy is not None
         p = step.params
         if step.action == "partition":
             return Partition(
-                self.proxy,
-                step.target,
-                mode=str(p["mode"]),
-                direction=str(p.get("direction", "both")),
+                self.proxy, link, mode=str(p["mode"]), direction=str(p.get("direction", "both"))
             )
         if step.action == "latency":
             return Latency(
-                self.proxy,
-                step.target,
-                delay_s=_num(p["delay"]),
-                jitter_s=_num(p.get("jitter", 0.0)),
+                self.proxy, link, delay_s=_num(p["delay"]), jitter_s=_num(p.get("jitter", 0.0))
             )
-        if step.action == "bandwidth":
-            return Bandwidth(self.proxy, step.target, rate_kbps=_num(p["rate_kbps"]))
-        if step.action == "pause":
-            return self._pause_for(step)
-        if step.action == "crash":
-            cluster, name = self.cluster, step.target
-            cut = p.get("links", "cut") == "cut"
-            return Crash(name, lambda: cluster.crash(name, cut), lambda: cluster.recover(name))
-        raise AssertionError(step.action)
+        return Bandwidth(self.proxy, link, rate_kbps=_num(p["rate_kbps"]))
 
-    def _pause_for(self, step: Step) -> Fault:
+    def _pause_for(self, step: Step, target: str) -> Fault:
         assert self.cluster is not None
-        node = self.cluster.nodes[step.target]
+        node = self.cluster.nodes[target]
         role = step.params.get("process")
         if not role:
-            return Pause(step.target, node.pause, node.resume)
-        server = node.server
-        pid = getattr(server, "pid", None)
+            return Pause(target, node.pause, node.resume)
+        pid = getattr(getattr(node, "server", None), "pid", None)
         if pid is None:
-            raise TopologyError(f"pausing one process needs the local backend ({step.target})")
+            raise TopologyError(f"pausing one process needs the local backend ({target})")
         stopped: list[int] = []
 
         def pause() -> None:
-            pids = postgres_process(int(pid), step.target, str(role))
+            pids = postgres_process(int(pid), target, str(role))
             if not pids:
-                raise TopologyError(f"{step.target} has no {role} process to pause")
+                raise TopologyError(f"{target} has no {role} process to pause")
             for p in pids:
                 os.kill(p, signal.SIGSTOP)
                 stopped.append(p)
@@ -247,7 +286,7 @@ class _Runner:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(stopped.pop(), signal.SIGCONT)
 
-        return Pause(f"{step.target}:{role}", pause, resume)
+        return Pause(f"{target}:{role}", pause, resume)
 
     def _promote(self, step: Step) -> None:
         assert self.cluster is not None
@@ -256,7 +295,7 @@ class _Runner:
         policy = str(p.get("policy", "named"))
         max_lag = p.get("max_lag_bytes")
         if policy == "most_up_to_date":
-            cands = p.get("candidates") or [r.name for r in self.sc.topology.replicas]
+            cands = p.get("candidates") or list(self.cluster.nodes)[1:]
         else:
             cands = [step.target]
         assert isinstance(cands, list)
@@ -282,11 +321,15 @@ class _Runner:
         instant = step.action in ("restart", "promote") or (
             step.action == "crash" and step.duration is None
         )
+        target = step.target
+        if step.action not in ("partition", "latency", "bandwidth", "promote"):
+            target = self.system.node(self.cluster, step.target)
         self.events.write(
             type="step_start",
             index=step.index,
             action=step.action,
             target=step.target,
+            resolved=target,
             t=t,
             outage=step.outage,
             instant=instant,
@@ -294,17 +337,18 @@ class _Runner:
         )
         self.log(
             f"t={t:6.2f}s  {step.action} {step.target}"
+            + (f" (= {target})" if target != step.target else "")
             + (f" for {step.duration:g}s" if step.duration else "")
             + ("  [outage]" if step.outage else "")
         )
         if step.action == "restart":
-            self.cluster.nodes[step.target].restart()
+            self.cluster.nodes[target].restart()
         elif step.action == "promote":
             self._promote(step)
         elif step.action == "crash" and step.duration is None:
-            self.cluster.crash(step.target, step.params.get("links", "cut") == "cut")
+            self.cluster.crash(target, step.params.get("links", "cut") == "cut")
         else:
-            fault = self._fault_for(step)
+            fault = self._fault_for(step, target)
             self.active[step.index] = fault
             fault.inject()
 
@@ -331,20 +375,22 @@ class _Runner:
 
     def final_read(self) -> None:
         assert self.cluster is not None
-        node = self.cluster.primary_name
         try:
-            seqs = self.cluster.read_seqs(node)
+            data = self.system.final_read(self.cluster)
         except Exception as e:
-            self.events.write(
-                type="error", t=self.now(), message=f"final read on {node} failed: {e}"
-            )
-            self.log(f"final read on {node} failed: {e}")
+            self.events.write(type="error", t=self.now(), message=f"final read failed: {e}")
+            self.log(f"final read failed: {e}")
             return
         write_json(
             self.run_dir / FINAL_READ,
-            {"node": node, "at_s": round(self.now(), 6), "seqs": sorted(seqs)},
+            {
+                "node": data.node,
+                "at_s": round(self.now(), 6),
+                "seqs": sorted(data.seqs),
+                **data.extra,
+            },
         )
-        self.log(f"final read on {node}: {len(seqs)} rows")
+        self.log(f"final read on {data.node}: {len(data.seqs)} writes present")
 
     def tear_down(self) -> None:
         if self.observer is not None:
@@ -404,9 +450,7 @@ def run(
     if seed is not None:
         sc = sc.with_seed(seed)
     # fail fast on missing programs, before creating anything
-    deps.pg_bindir()
-    deps.toxiproxy_server()
-    deps.db_user()
+    for_scenario(sc).check()
     run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir = run_dir.resolve()

@@ -47,3 +47,34 @@ class Pause(Fault):
 
     def _heal(self) -> None:
         self._resume()
+
+
+class FaultGroup(Fault):
+    """Several faults that act as one (e.g. a partition of every link of a group): injected
+    in order, healed in reverse; a failed injection heals what was already injected."""
+
+    def __init__(self, target: str, faults: list[Fault]) -> None:
+        super().__init__(target)
+        self.faults = faults
+        self.kind = faults[0].kind if faults else "group"
+
+    def _inject(self) -> None:
+        done: list[Fault] = []
+        try:
+            for f in self.faults:
+                f.inject()
+                done.append(f)
+        except BaseException:
+            for f in reversed(done):
+                f.heal()
+            raise
+
+    def _heal(self) -> None:
+        errors: list[BaseException] = []
+        for f in reversed(self.faults):
+            try:
+                f.heal()
+            except Exception as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
