@@ -92,6 +92,7 @@ def build_result(run: StoredRun) -> dict[str, Any]:
         "time_scale": scale,
         "real_time": _real_time(data, scale),
         "versions": run.meta.get("versions", {}),
+        "observed": observed(run.path, outage_at(run.events)),
         "bringup_s": run.meta.get("bringup_s"),
         "interrupted": any(e.get("type") == "interrupted" for e in run.events),
         "reproduce": reproduce_command(run.meta),
@@ -115,6 +116,39 @@ def _real_time(data: dict[str, Any], scale: float) -> dict[str, float | None]:
             "recovery_point_s",
         )
     }
+
+
+def observed(path: Path, outage_s: float | None) -> dict[str, Any]:
+    """What the servers themselves reported, per replica, from observations.jsonl: the largest
+    byte lag and stall, and the popular lag query (now() - pg_last_xact_replay_timestamp(),
+    which mixes two clocks) at its last reading before the outage and at its largest."""
+    from rpochaos.observe.postgres import OBSERVATIONS, read_observations
+
+    out: dict[str, dict[str, Any]] = {}
+    for sample in read_observations(path / OBSERVATIONS):
+        t = float(sample.get("t", 0.0))
+        for rep in sample.get("replicas") or []:
+            o = out.setdefault(
+                str(rep.get("name")),
+                {
+                    "max_lag_bytes": None,
+                    "max_stalled_s": None,
+                    "naive_lag_s_at_outage": None,
+                    "max_naive_lag_s": None,
+                },
+            )
+            for key, field in (
+                ("max_lag_bytes", "lag_bytes"),
+                ("max_stalled_s", "stalled_s"),
+                ("max_naive_lag_s", "naive_lag_s"),
+            ):
+                v = rep.get(field)
+                if v is not None and (o[key] is None or v > o[key]):
+                    o[key] = v
+            naive = rep.get("naive_lag_s")
+            if naive is not None and (outage_s is None or t <= outage_s):
+                o["naive_lag_s_at_outage"] = naive
+    return {"replicas": out}
 
 
 def analyze(path: Path) -> dict[str, Any]:

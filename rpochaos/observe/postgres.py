@@ -33,6 +33,10 @@ connection and appends one flushed JSON line per sample to ``path`` (``observati
   LSNs, ``lag_bytes`` against them, and ``stalled_s`` still counting.
 - ``receive_lsn`` / ``standby_replay_lsn`` are ``pg_last_wal_receive_lsn()`` /
   ``pg_last_wal_replay_lsn()`` read on the standby itself (a direct connection to it).
+- ``naive_lag_s`` is the popular lag query ``now() - pg_last_xact_replay_timestamp()`` on the
+  standby: the standby's clock minus a commit time stamped by the primary's clock, so a
+  skewed clock on either side shows up in it as lag (or negative lag). Reported next to the
+  measured window, never used for it.
 - When the primary cannot be read (down, crashed, paused), the sample has ``error`` set and
   ``replicas`` empty; sampling goes on.
 
@@ -72,6 +76,7 @@ SELECT s.rec,
        p.lsn::text,
        pg_last_wal_receive_lsn()::text,
        pg_last_wal_replay_lsn()::text,
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
        CASE WHEN s.rec THEN NULL ELSE (
          SELECT coalesce(json_agg(json_build_object(
                   'name', r.application_name,
@@ -122,6 +127,7 @@ class _Reading:
     lsn: str | None = None
     receive_lsn: str | None = None
     replay_lsn: str | None = None
+    naive_lag_s: float | None = None
     replicas: tuple[dict[str, Any], ...] = ()
 
     def to_json(self, now: float, stale_s: float, busy_since: float | None) -> dict[str, Any]:
@@ -141,6 +147,7 @@ class _Reading:
             "lsn": self.lsn,
             "receive_lsn": self.receive_lsn,
             "replay_lsn": self.replay_lsn,
+            "naive_lag_s": self.naive_lag_s,
             "query_ms": self.query_ms,
         }
         if age > stale_s:
@@ -230,7 +237,7 @@ class _Poller:
         self.queries += 1
         self.query_ms.append(ms)
         assert row is not None
-        rec, lsn, receive, replay, replicas = row
+        rec, lsn, receive, replay, naive, replicas = row
         self._put(
             ok=True,
             query_ms=round(ms, 2),
@@ -238,6 +245,7 @@ class _Poller:
             lsn=lsn,
             receive_lsn=receive,
             replay_lsn=replay,
+            naive_lag_s=None if naive is None else round(float(naive), 6),
             replicas=tuple(replicas or ()),
         )
 
@@ -476,6 +484,7 @@ class PostgresObserver:
             ok = bool(sb.get("ok"))
             rep["receive_lsn"] = sb.get("receive_lsn") if ok else None
             rep["standby_replay_lsn"] = sb.get("replay_lsn") if ok else None
+            rep["naive_lag_s"] = sb.get("naive_lag_s") if ok else None
         out.sort(key=lambda r: str(r["name"]))
         return out
 

@@ -50,6 +50,19 @@ def lines(result: dict[str, Any]) -> list[str]:
     dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in d.items())
     rep = ", ".join(f"{k}={v}" for k, v in reps.items()) or "none"
     out.append(f"durability: {dur or 'not read (no topology came up)'}; replicas: {rep}")
+    reps = (result.get("observed") or {}).get("replicas") or {}
+    naive = {
+        n: o.get("naive_lag_s_at_outage")
+        for n, o in reps.items()
+        if o.get("naive_lag_s_at_outage") is not None
+    }
+    if naive:
+        shown = ", ".join(f"{n} {v:.3f} s" for n, v in naive.items())
+        out.append(
+            "lag as `now() - pg_last_xact_replay_timestamp()` reported it just before the "
+            f"outage: {shown}   (measured data-loss window: "
+            f"{_s(result.get('data_loss_window_s'))})"
+        )
     cancelled = w.get("lost_after_cancelled_sync_wait") or []
     if cancelled:
         shown = ", ".join(str(s) for s in cancelled[:10]) + (" ..." if len(cancelled) > 10 else "")
