@@ -114,8 +114,25 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "postgres": deps.program_version([str(bindir / "postgres"), "--version"]),
         "pgbench": deps.program_version([str(bindir / "pgbench"), "--version"]),
-        "toxiproxy": deps.program_version([str(deps.toxiproxy_server()), "-version"]),
+        # a server built with `go install` reports "version git": say which one ./dev pins
+        "toxiproxy": f"{deps.TOXIPROXY_VERSION} (pinned; the binary says "
+        f"{deps.program_version([str(deps.toxiproxy_server()), '-version'])!r})",
     }
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return []
+
+
+def background_busy(seconds: float = 2.0) -> float:
+    """How busy the machine is before/after the bench, with nothing of ours running: other
+    work on a shared machine skews every throughput figure."""
+    meter = CpuMeter(resource.RUSAGE_SELF)
+    time.sleep(seconds)
+    return meter.done(seconds)[1]
 
 
 def work_dir() -> Path:
@@ -330,6 +347,21 @@ def count_and_reset(cluster: PostgresCluster) -> int:
     return int(row[0]) if row else 0
 
 
+def bench_journal(base: Path, n: int = 20_000) -> float:
+    """CPU microseconds per write that the Journal alone costs: one invoke and one complete
+    line, each serialised and flushed, from one thread (no database, no contention)."""
+    path = base / "journal-micro.jsonl"
+    clock = Clock()
+    with Journal(path) as journal:
+        cpu0 = time.process_time()
+        for seq in range(1, n + 1):
+            journal.invoke(seq, clock.now(), 0)
+            journal.complete(seq, clock.now(), Outcome.OK, "primary", None)
+        cpu = time.process_time() - cpu0
+    path.unlink()
+    return round(1e6 * cpu / n, 1)
+
+
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 
@@ -485,14 +517,23 @@ def _f(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _load(values: list[float]) -> str:
+    return " ".join(f"{x:.2f}" for x in values) or "?"
+
+
 def table(report: dict[str, Any]) -> str:
     m, cfg = report["machine"], report["config"]
     lines = [
         f"rpochaos bench{' --quick' if cfg['quick'] else ''}: {m['nproc']} CPUs ({m['cpu']}), "
-        f"{m['memory_gib']} GiB, {report['postgres_server']}",
+        f"{m['memory_gib']} GiB, {report['postgres_server']}; load average before/after"
+        f" {_load(report['loadavg_before'])} / {_load(report['loadavg_after'])};",
+        f"machine busy with nothing of ours running, before/after:"
+        f" {report['background_busy_pct_before']:.0f}% / {report['background_busy_pct_after']:.0f}%"
+        " (other work on a shared machine skews throughput)",
         "",
         f"1. Throughput: single-row autocommit INSERT, {cfg['clients']} clients, "
-        f"{cfg['seconds']} s per run, median of {cfg['rounds']} rounds, synchronous_commit=on,"
+        f"{cfg['seconds']} s per run, median of {cfg['rounds']} round"
+        f"{'s' if cfg['rounds'] != 1 else ''}, synchronous_commit=on,"
         f" 1 node (pgbench -M {cfg['pgbench_mode']})",
         f"   {'path':<7} {'ours w/s':>9} {'psycopg w/s':>11} {'pgbench tps':>11}"
         f" {'ours/pgb':>8} {'(range)':>11} {'psy/pgb':>7}  {'client CPU us/write':>19}"
@@ -511,18 +552,22 @@ def table(report: dict[str, Any]) -> str:
             f"  {'yes' if t['rows_match'] else 'NO'}"
         )
     lines += [
+        f"   journal alone: {report['journal_cpu_us_per_write']:.1f} us CPU per write (invoke +"
+        " complete: two JSON lines, each flushed; one thread, no database)",
         "",
         "2. Accuracy: async replica, blackhole replica1->primary, crash primary, promote 0.5 s"
-        f" later; {report['sweep_rate']:g} writes/s, rpo 1 s",
+        f" later; {report['sweep_rate']:g} writes/s declared, rpo {report['sweep_rpo_s']:g} s",
         f"   {'partition':>9} {'injected':>9} {'window':>8} {'error':>9} {'error%':>7}"
-        f" {'lost/acked':>12} {'rto':>6}  verdict",
+        f" {'lost/acked':>12} {'lost/s':>7} {'rto':>6}  verdict",
     ]
     for r in report["sweep"]:
+        window = r["window_s"]
+        lost_rate = f"{r['lost'] / window:.0f}" if window else "-"
         lines.append(
             f"   {r['partition_s']:>8g}s {_f(r['injected_s'], '.3f'):>8}s"
             f" {_f(r['window_s'], '.3f'):>7}s {_f(r['error_s'], '+.3f'):>8}s"
             f" {_f(r['error_pct'], '+.1f'):>6}% {r['lost']:>5}/{r['acknowledged']:<6}"
-            f" {_f(r['rto_s'], '.2f'):>5}s  {r['verdict']}"
+            f" {lost_rate:>7} {_f(r['rto_s'], '.2f'):>5}s  {r['verdict']}"
         )
     b = report["bringup"]
     lines += [
@@ -544,7 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--rounds", type=int, help="throughput rounds (default 3, quick 1)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    ap.add_argument(
+        "--out", type=Path, default=RESULTS / "latest.json", help="the JSON (default %(default)s)"
+    )
     args = ap.parse_args(argv)
     seconds = args.seconds or (3 if args.quick else 10)
     rounds = max(1, args.rounds or (1 if args.quick else 3))
@@ -554,20 +601,31 @@ def main(argv: list[str] | None = None) -> int:
     say(f"scratch directory {base}")
     try:
         info = machine()
+        load_before = loadavg()
+        busy_before = background_busy()
+        journal_us = bench_journal(base)
         throughput, version = bench_throughput(
             base, seconds, args.clients, args.pgbench_mode, rounds
         )
         sweep = bench_sweep(base, lengths)
+        load_after = loadavg()
+        busy_after = background_busy()
     finally:
         if args.keep:
             say(f"kept {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
+    sweep_shape = loads(sweep_scenario(1.0))
     bringups = [r.bringup_s for r in sweep if r.bringup_s is not None]
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": info,
         "postgres_server": version,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "background_busy_pct_before": busy_before,
+        "background_busy_pct_after": busy_after,
+        "journal_cpu_us_per_write": journal_us,
         "config": {
             "quick": args.quick,
             "clients": args.clients,
@@ -578,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
             "statement_ours": INSERT_SQL,
             "script_pgbench": PGBENCH_SCRIPT.format(cap=MAX_WRITES),
         },
-        "sweep_rate": loads(sweep_scenario(1.0)).workload.rate,
+        "sweep_rate": sweep_shape.workload.rate,
+        "sweep_rpo_s": sweep_shape.expect.rpo,
         "throughput": [asdict(t) for t in throughput],
         "sweep": [asdict(r) for r in sweep],
         "bringup": {

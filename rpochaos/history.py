@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Self, TextIO
 
 
 class Outcome(StrEnum):
@@ -62,7 +62,7 @@ class Journal:
             self.path, "a", encoding="utf-8", newline="\n"
         )
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

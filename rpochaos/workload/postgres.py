@@ -183,7 +183,8 @@ class PostgresWriter:
                         self._inflight.pop(wid, None)
                 self.journal.complete(seq, self.clock.now(), outcome, node, note)
                 if outcome is Outcome.OK:
-                    self.acknowledged += 1
+                    with self._seq_lock:
+                        self.acknowledged += 1
         except ValueError:
             pass  # the journal was closed under a stuck worker: the run is over
         finally:
