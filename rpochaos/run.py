@@ -449,6 +449,19 @@ def run(
         )
     if seed is not None:
         sc = sc.with_seed(seed)
+    unsupported = sorted({s.action for s in sc.schedule if s.action in ("io_stall", "clock_skew")})
+    if sc.system == "kafka" and unsupported:
+        raise ScenarioError(
+            [
+                Problem(
+                    str(sc.path or "<scenario>"),
+                    None,
+                    "schedule",
+                    ", ".join(unsupported),
+                    "no io_stall or clock_skew on Kafka brokers yet",
+                )
+            ]
+        )
     # fail fast on missing programs, before creating anything
     for_scenario(sc).check()
     run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)

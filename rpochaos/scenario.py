@@ -9,7 +9,7 @@ File format (YAML)::
     # comment: what this demonstrates and what outcome to expect
     name: pg-async-partition-crash      # optional, defaults to the file's stem
     description: ...                    # optional
-    system: postgres                    # required; only "postgres" for now
+    system: postgres                    # required: postgres | kafka (Kafka: see the end)
     seed: 7                             # optional int, default 0: drives every random choice
     time_scale: 60                      # optional number >= 1, default 1; see below
     topology:
@@ -27,7 +27,8 @@ File format (YAML)::
       concurrency: 4                    # optional int >= 1, default 1
       duration: 12s                     # required duration > 0
       commit_timeout: 1s                # optional duration: the client cancels a commit still
-                                        #   waiting after this long (PostgreSQL cancel request)
+                                        #   waiting after this long (PostgreSQL cancel request;
+                                        #   Kafka: the producer's delivery timeout, >= 5s)
       connect_timeout: 1s               # optional duration, default 1s
     schedule:                           # list of steps; each has exactly one action key
       - name: cut                       # optional step name, [a-z][a-z0-9_-]*, unique
@@ -91,6 +92,54 @@ Random choices (``between``, ``choose``) are resolved by ``rpochaos.schedule.res
 ``random.Random(seed)``, in file order: for each step its ``at``, then for each repetition
 its ``for`` and its target. Whether a file is valid never depends on the seed: every check on
 times uses the bounds of the random ranges.
+
+Kafka nodes are ``broker1`` .. ``brokerN`` (KRaft, each both broker and controller). A node
+action (crash, restart, pause, io_stall, clock_skew) takes a broker or ``leader``: the
+leader of partition 0 at the moment the step runs. Kafka has no promote (it elects leaders
+itself) and its pause takes no ``process``. Its links are ``client->brokerA``,
+``brokerB->brokerA`` (follower B fetching from A) and ``brokerB->controllerA`` (node B to A's
+controller role), in ``rpochaos.kafka.cluster.link_names`` order. A link action also takes a
+group, kept as written in ``Step.target`` and expanded by the runner when the step runs, NODE
+being a broker or ``leader``:
+
+- ``fetch-from:NODE``: every ``brokerX->NODE``, the followers' fetches from NODE;
+- ``quorum-of:NODE``: NODE's controller-quorum links, both directions (for NODE = brokerN,
+  ``brokerN->controllerX`` and ``brokerX->controllerN``);
+- ``all-of:NODE``: every link to or from NODE, ``client->NODE`` included (isolates NODE).
+
+fetch-from and quorum-of need at least 2 brokers.
+
+Kafka (``system: kafka``)::
+
+    system: kafka
+    topology:
+      brokers: 3                        # required int, 1 to 9
+      replication_factor: 3             # required int, 1 to brokers
+      min_insync_replicas: 2            # required int, 1 to replication_factor: a durability
+                                        #   knob, never defaulted
+      unclean_leader_election: false    # required bool: a durability knob, never defaulted
+      partitions: 1                     # optional int >= 1, default 1
+      topic: rpochaos                   # optional Kafka topic name, default rpochaos
+      settings:                         # optional broker properties (str/int/float/bool,
+        replica.lag.time.max.ms: 10000  #   booleans rendered true/false); not the ones the
+                                        #   cluster sets (the knobs above, node.id, listeners,
+                                        #   the quorum, log.dirs, num.partitions, ...)
+    workload:
+      rate: 200/s
+      concurrency: 4
+      duration: 16s
+      acks: all                         # required: 0 | 1 | all (the client's defaults changed
+      enable_idempotence: true          #   between versions); required bool, true needs acks all
+      commit_timeout: 10s               # optional: the producer's delivery timeout, >= 5s
+    schedule:
+      - at: 3s
+        partition: fetch-from:leader    # a Kafka link, or a group: fetch-from: | quorum-of: |
+        mode: blackhole                 #   all-of: + a broker or leader
+      - at: 6s
+        crash: leader                   # a broker, or leader (of partition 0, when it runs)
+        outage: true
+    expect:
+      rpo: 1s
 """
 
 from __future__ import annotations
@@ -109,6 +158,9 @@ from rpochaos.errors import Problem, ScenarioError
 
 ReplicationMode = Literal["async", "sync", "quorum"]
 SyncCommit = Literal["off", "local", "remote_write", "on", "remote_apply"]
+#: the systems under test
+SystemName = Literal["postgres", "kafka"]
+SYSTEMS: tuple[str, ...] = ("postgres", "kafka")
 Action = Literal[
     "partition",
     "latency",
@@ -179,13 +231,75 @@ class Topology:
         return ""
 
 
+#: Kafka: the largest cluster a scenario may declare (each broker is a JVM and a quorum voter)
+MAX_BROKERS = 9
+#: Kafka: a step target meaning "the leader of partition 0 when the step runs"
+LEADER = "leader"
+#: Kafka link groups, ``GROUP:NODE``; the runner expands them when the step runs
+LINK_GROUPS: tuple[str, ...] = ("fetch-from", "quorum-of", "all-of")
+#: Kafka producer acks, as the scenario holds them
+KAFKA_ACKS: tuple[str, ...] = ("0", "1", "all")
+#: Kafka: the producer's request timeout (s); delivery.timeout.ms may not be shorter
+KAFKA_REQUEST_TIMEOUT_S = 5.0
+
+
+def kafka_link_names(brokers: int) -> tuple[str, ...]:
+    """Every proxied link of a Kafka cluster of ``brokers`` nodes, in the order of
+    ``rpochaos.kafka.cluster.link_names`` (the same names; that module needs kafka-python,
+    validation does not): ``client->brokerA`` for each A, then for each A and each B != A,
+    ``brokerB->brokerA`` (follower B fetching from A) and ``brokerB->controllerA`` (node B
+    to A's controller role)."""
+    ids = range(1, brokers + 1)
+    out = [f"client->broker{a}" for a in ids]
+    for a in ids:
+        for b in ids:
+            if a != b:
+                out.append(f"broker{b}->broker{a}")
+                out.append(f"broker{b}->controller{a}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class KafkaTopology:
+    """A Kafka cluster in KRaft combined mode: ``brokers`` nodes, one topic."""
+
+    brokers: int
+    replication_factor: int
+    min_insync_replicas: int
+    unclean_leader_election: bool
+    partitions: int = 1
+    topic: str = "rpochaos"
+    settings: dict[str, str] = field(default_factory=dict)  # broker properties, as strings
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """``broker1`` .. ``brokerN``."""
+        return tuple(f"broker{i}" for i in range(1, self.brokers + 1))
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Every faultable link (``rpochaos.kafka.cluster.link_names`` order)."""
+        return kafka_link_names(self.brokers)
+
+
 @dataclass(frozen=True)
 class Workload:
     rate: float  # writes per second
     duration: float  # seconds
     concurrency: int = 1
-    commit_timeout: float | None = None  # seconds
+    #: seconds. PostgreSQL: the client cancels a commit still waiting after this long.
+    #: Kafka: the producer's delivery timeout (delivery.timeout.ms).
+    commit_timeout: float | None = None
     connect_timeout: float = 1.0  # seconds
+    acks: str | None = None  # Kafka only: "0", "1" or "all" (None for PostgreSQL)
+    enable_idempotence: bool | None = None  # Kafka only (None for PostgreSQL)
+
+    @property
+    def producer_acks(self) -> int | str | None:
+        """``acks`` as a Kafka client takes it: 0, 1 or "all" (None for PostgreSQL)."""
+        if self.acks is None or self.acks == "all":
+            return self.acks
+        return int(self.acks)
 
 
 @dataclass(frozen=True)
@@ -207,7 +321,10 @@ class Step:
     index: int  # unique in the resolved schedule: file order, each repetition in turn
     at: float  # seconds after the workload starts
     action: Action
-    target: str  # link ("replica1->primary"), node ("primary"), or most_up_to_date (promote)
+    #: as written: a link ("replica1->primary", "broker2->broker1") or Kafka link group
+    #: ("fetch-from:leader"), a node ("primary", "broker2", or Kafka's "leader"), or
+    #: most_up_to_date (promote); the runner resolves "leader" and groups when the step runs
+    target: str
     duration: float | None = None  # 'for', seconds; None = until the end of the run
     outage: bool = False
     params: dict[str, ParamValue] = field(default_factory=dict)
@@ -308,8 +425,8 @@ class Scenario:
     file's timeline divided by ``time_scale`` (and the rate multiplied by it)."""
 
     name: str
-    system: Literal["postgres"]
-    topology: Topology
+    system: SystemName
+    topology: Topology | KafkaTopology
     workload: Workload
     schedule: tuple[Step, ...]  # resolved: sorted by 'at', ties by index (file order)
     expect: Expect
@@ -502,6 +619,52 @@ _TOP_KEYS = (
 _TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings")
 _REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = ("rate", "concurrency", "duration", "commit_timeout", "connect_timeout")
+_KAFKA_TOPOLOGY_KEYS = (
+    "brokers",
+    "replication_factor",
+    "min_insync_replicas",
+    "unclean_leader_election",
+    "partitions",
+    "topic",
+    "settings",
+)
+_KAFKA_TOPOLOGY_REQUIRED = (
+    "brokers",
+    "replication_factor",
+    "min_insync_replicas",
+    "unclean_leader_election",
+)
+_KAFKA_WORKLOAD_KEYS = (*_WORKLOAD_KEYS, "acks", "enable_idempotence")
+#: keys that belong to the other system's section, and what to say about them
+_POSTGRES_ONLY = "system: postgres"
+_KAFKA_ONLY = "system: kafka"
+_KAFKA_SETTING_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_DECLARE = "declare it: the client's defaults changed between versions"
+#: broker properties the Kafka cluster sets itself, and what to use instead
+_KAFKA_MANAGED_SETTINGS: dict[str, str] = {
+    "min.insync.replicas": "use topology.min_insync_replicas",
+    "unclean.leader.election.enable": "use topology.unclean_leader_election",
+    "default.replication.factor": "use topology.replication_factor",
+    "num.partitions": "use topology.partitions",
+    **{
+        k: "rpochaos wires nodes, listeners and the quorum through its proxies"
+        for k in (
+            "node.id",
+            "broker.id",
+            "process.roles",
+            "listeners",
+            "advertised.listeners",
+            "listener.security.protocol.map",
+            "inter.broker.listener.name",
+            "controller.listener.names",
+            "controller.quorum.voters",
+            "controller.quorum.bootstrap.servers",
+            "log.dirs",
+            "log.dir",
+        )
+    },
+}
 _EXPECT_KEYS = ("rpo", "max_lost", "min_lost", "max_rto")
 
 _DURATION = "a duration like '250ms', '5s' or '2m'"
@@ -563,6 +726,9 @@ class _Checker:
         self.file = file
         self.problems: list[Problem] = []
         self.run_for: float | None = None  # workload.duration, once known to be valid
+        #: whose rules apply: the declared system, or (when that is missing or wrong) the
+        #: one the topology looks like
+        self.system: SystemName = "postgres"
 
     def add(self, line: int | None, key: str, given: str, expected: str) -> None:
         self.problems.append(Problem(self.file, line, key, given, expected))
@@ -667,11 +833,14 @@ class _Checker:
         line: int | None,
         allowed: Sequence[str],
         required: Sequence[str] = (),
+        elsewhere: Sequence[str] = (),
+        elsewhere_note: str = "",
     ) -> dict[str, tuple[int, _Y]] | None:
         """Check that ``y`` is a mapping with known keys and every required key.
 
         ``line`` is where the mapping is named (its key's line). Returns the entries, or None
-        if ``y`` is missing or not a mapping (having reported it when it is not).
+        if ``y`` is missing or not a mapping (having reported it when it is not). An unknown
+        key in ``elsewhere`` (another system's key) is explained with ``elsewhere_note``.
         """
         if y is None:
             return None
@@ -682,23 +851,34 @@ class _Checker:
             return None
         for key, (kline, _) in y.entries.items():
             if key not in allowed:
+                hint = f" ({key} belongs to {elsewhere_note})" if key in elsewhere else ""
                 self.add(
                     kline,
                     _join(path, key),
                     repr(key),
-                    "a known key: " + ", ".join(allowed) + _suggest(key, allowed),
+                    "a known key: " + ", ".join(allowed) + (hint or _suggest(key, allowed)),
                 )
         for key in required:
             if key not in y.entries:
                 self.add(line, _join(path, key), _MISSING, self._describe(path, key))
         return {k: v for k, v in y.entries.items() if k in allowed}
 
-    @staticmethod
-    def _describe(path: str, key: str) -> str:
+    def _describe(self, path: str, key: str) -> str:
+        kafka = self.system == "kafka"
+        topology_keys = _KAFKA_TOPOLOGY_KEYS if kafka else _TOPOLOGY_KEYS
+        workload_keys = _KAFKA_WORKLOAD_KEYS if kafka else _WORKLOAD_KEYS
         return {
-            "system": "'postgres'",
-            "topology": "a mapping with keys " + ", ".join(_TOPOLOGY_KEYS),
-            "workload": "a mapping with keys " + ", ".join(_WORKLOAD_KEYS),
+            "system": "'postgres' or 'kafka'",
+            "topology": "a mapping with keys " + ", ".join(topology_keys),
+            "workload": "a mapping with keys " + ", ".join(workload_keys),
+            "brokers": f"an integer from 1 to {MAX_BROKERS}: the number of brokers",
+            "replication_factor": "an integer from 1 to topology.brokers",
+            "min_insync_replicas": "an integer from 1 to topology.replication_factor: declare "
+            "it, it is a durability knob (Kafka's default is 1)",
+            "unclean_leader_election": "true or false: declare it, it is a durability knob "
+            "(Kafka's default is false)",
+            "acks": f"one of 0, 1, all: {_DECLARE} (kafka-python 2.x: 1, 3.x: all)",
+            "enable_idempotence": f"true or false: {_DECLARE} (kafka-python 2.x: false, 3.x: true)",
             "expect": "a mapping with keys " + ", ".join(_EXPECT_KEYS),
             "schedule": "a list of steps, exactly one with outage: true",
             "synchronous_commit": _one_of(_SYNC_COMMITS),
@@ -861,12 +1041,156 @@ class _Checker:
             return None
         return v
 
+    def bounded(self, y: _Y | None, path: str, high: int | None, expected: str) -> int | None:
+        """An integer from 1 to ``high`` (no upper bound when None)."""
+        if y is None:
+            return None
+        v = y.value if y.kind == "scalar" else None
+        if (
+            not isinstance(v, int)
+            or isinstance(v, bool)
+            or v < 1
+            or (high is not None and v > high)
+        ):
+            self.add(y.line, path, _given(y), expected)
+            return None
+        return v
+
     # -- sections ---------------------------------------------------------------------------
 
-    def topology(self, y: _Y | None, line: int | None) -> tuple[Topology | None, list[str] | None]:
-        """The topology, and the replica names to check targets against (None: unknown)."""
+    def topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[Topology | KafkaTopology | None, list[str] | None]:
+        """The topology, and the names to check targets against (None: unknown): the replicas
+        of a PostgreSQL topology, the brokers of a Kafka one."""
+        if self.system == "kafka":
+            return self.kafka_topology(y, line)
+        return self.postgres_topology(y, line)
+
+    def kafka_topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[KafkaTopology | None, list[str] | None]:
         path = "topology"
-        entries = self.mapping(y, path, line, _TOPOLOGY_KEYS, ("synchronous_commit", "replicas"))
+        entries = self.mapping(
+            y,
+            path,
+            line,
+            _KAFKA_TOPOLOGY_KEYS,
+            _KAFKA_TOPOLOGY_REQUIRED,
+            elsewhere=_TOPOLOGY_KEYS,
+            elsewhere_note=_POSTGRES_ONLY,
+        )
+        if entries is None:
+            return None, None
+
+        def get(key: str) -> _Y | None:
+            return entries[key][1] if key in entries else None
+
+        b_y, rf_y, isr_y = get("brokers"), get("replication_factor"), get("min_insync_replicas")
+        brokers = self.bounded(b_y, f"{path}.brokers", MAX_BROKERS, self._describe(path, "brokers"))
+        rf = self.bounded(
+            rf_y,
+            f"{path}.replication_factor",
+            brokers,
+            "an integer from 1 to topology.brokers"
+            + (f" ({brokers}): every replica is on its own broker" if brokers else ""),
+        )
+        isr = self.bounded(
+            isr_y,
+            f"{path}.min_insync_replicas",
+            rf,
+            "an integer from 1 to topology.replication_factor"
+            + (f" ({rf}): more could never be in sync" if rf else ""),
+        )
+        unclean_y = get("unclean_leader_election")
+        unclean = self.boolean(unclean_y, f"{path}.unclean_leader_election")
+        part_y = get("partitions")
+        partitions = self.integer(part_y, f"{path}.partitions", 1)
+        topic_y = get("topic")
+        topic_expected = (
+            "a Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not '.' or '..', not starting "
+            "with '__' (internal topics)"
+        )
+        topic = self.string(topic_y, f"{path}.topic", topic_expected)
+        if topic is not None and (
+            not _TOPIC_RE.fullmatch(topic) or topic in (".", "..") or topic.startswith("__")
+        ):
+            assert topic_y is not None
+            self.add(topic_y.line, f"{path}.topic", repr(topic), topic_expected)
+            topic = None
+        settings, settings_ok = self.kafka_settings(get("settings"), f"{path}.settings")
+        names = None if brokers is None else [f"broker{i}" for i in range(1, brokers + 1)]
+        if (
+            brokers is None
+            or rf is None
+            or isr is None
+            or unclean is None
+            or (part_y is not None and partitions is None)
+            or (topic_y is not None and topic is None)
+            or not settings_ok
+        ):
+            return None, names
+        return (
+            KafkaTopology(
+                brokers=brokers,
+                replication_factor=rf,
+                min_insync_replicas=isr,
+                unclean_leader_election=unclean,
+                partitions=1 if partitions is None else partitions,
+                topic="rpochaos" if topic is None else topic,
+                settings=settings,
+            ),
+            names,
+        )
+
+    def kafka_settings(self, y: _Y | None, path: str) -> tuple[dict[str, str], bool]:
+        """Broker properties, rendered as strings (booleans as true/false)."""
+        settings: dict[str, str] = {}
+        if y is None:
+            return settings, True
+        if y.kind != "map":
+            self.add(y.line, path, _given(y), "a mapping of Kafka broker properties")
+            return settings, False
+        ok = True
+        for key, (kline, vy) in y.entries.items():
+            spath = f"{path}.{key}"
+            if not _KAFKA_SETTING_RE.fullmatch(key):
+                self.add(kline, spath, repr(key), "a Kafka broker property like 'log.flush.ms'")
+                ok = False
+                continue
+            if key in _KAFKA_MANAGED_SETTINGS:
+                self.add(
+                    kline,
+                    spath,
+                    repr(key),
+                    f"a property rpochaos does not set itself ({_KAFKA_MANAGED_SETTINGS[key]}; "
+                    "it sets " + ", ".join(sorted(_KAFKA_MANAGED_SETTINGS)) + ")",
+                )
+                ok = False
+                continue
+            v = vy.value if vy.kind == "scalar" else None
+            if isinstance(v, bool):
+                settings[key] = "true" if v else "false"
+            elif isinstance(v, str | int | float):
+                settings[key] = str(v)
+            else:
+                self.add(vy.line, spath, _given(vy), "a string, a number, true or false")
+                ok = False
+        return settings, ok
+
+    def postgres_topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[Topology | None, list[str] | None]:
+        path = "topology"
+        entries = self.mapping(
+            y,
+            path,
+            line,
+            _TOPOLOGY_KEYS,
+            ("synchronous_commit", "replicas"),
+            elsewhere=_KAFKA_TOPOLOGY_KEYS,
+            elsewhere_note=_KAFKA_ONLY,
+        )
         if entries is None:
             return None, None
         ok = True
@@ -1018,7 +1342,16 @@ class _Checker:
 
     def workload(self, y: _Y | None, line: int | None) -> Workload | None:
         path = "workload"
-        entries = self.mapping(y, path, line, _WORKLOAD_KEYS, ("rate", "duration"))
+        kafka = self.system == "kafka"
+        entries = self.mapping(
+            y,
+            path,
+            line,
+            _KAFKA_WORKLOAD_KEYS if kafka else _WORKLOAD_KEYS,
+            ("rate", "duration", "acks", "enable_idempotence") if kafka else ("rate", "duration"),
+            elsewhere=() if kafka else _KAFKA_WORKLOAD_KEYS,
+            elsewhere_note=_KAFKA_ONLY,
+        )
         if entries is None:
             return None
 
@@ -1032,14 +1365,38 @@ class _Checker:
         concurrency = self.integer(conc_y, f"{path}.concurrency", 1)
         ct_y = get("commit_timeout")
         commit_timeout = self.duration(ct_y, f"{path}.commit_timeout", positive=True)
+        if kafka and commit_timeout is not None and commit_timeout < KAFKA_REQUEST_TIMEOUT_S:
+            assert ct_y is not None
+            self.add(
+                ct_y.line,
+                f"{path}.commit_timeout",
+                _given(ct_y),
+                f"a duration >= {KAFKA_REQUEST_TIMEOUT_S:g}s: for Kafka it is the producer's "
+                "delivery timeout (delivery.timeout.ms), which may not be shorter than its "
+                f"request timeout ({KAFKA_REQUEST_TIMEOUT_S:g}s)",
+            )
+            commit_timeout = None
         cn_y = get("connect_timeout")
         connect_timeout = self.duration(cn_y, f"{path}.connect_timeout", positive=True)
+        acks_y, idem_y = get("acks"), get("enable_idempotence")
+        acks = self.acks(acks_y, f"{path}.acks")
+        idempotence = self.boolean(idem_y, f"{path}.enable_idempotence")
+        if idempotence and acks is not None and acks != "all":
+            assert idem_y is not None
+            self.add(
+                idem_y.line,
+                f"{path}.enable_idempotence",
+                _given(idem_y),
+                f"false with acks: {acks} (an idempotent producer needs acks: all, Kafka's rule)",
+            )
+            idempotence = None
         if (
             rate is None
             or duration is None
             or (conc_y is not None and concurrency is None)
             or (ct_y is not None and commit_timeout is None)
             or (cn_y is not None and connect_timeout is None)
+            or (kafka and (acks is None or idempotence is None))
         ):
             return None
         return Workload(
@@ -1048,7 +1405,21 @@ class _Checker:
             concurrency=concurrency if concurrency is not None else 1,
             commit_timeout=commit_timeout,
             connect_timeout=connect_timeout if connect_timeout is not None else 1.0,
+            acks=acks,
+            enable_idempotence=idempotence,
         )
+
+    def acks(self, y: _Y | None, path: str) -> str | None:
+        """Kafka producer acks: "0", "1" or "all" (YAML's integers 0 and 1 accepted)."""
+        if y is None:
+            return None
+        v = y.value if y.kind == "scalar" else None
+        if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1):
+            return str(v)
+        if isinstance(v, str) and v in KAFKA_ACKS:
+            return v
+        self.add(y.line, path, _given(y), "one of 0, 1, all (write -1 as all)")
+        return None
 
     def expect(self, y: _Y | None, line: int | None) -> Expect | None:
         path = "expect"
@@ -1483,6 +1854,17 @@ class _Checker:
         if action is None:
             return result
 
+        if action == "promote" and self.system == "kafka":
+            self.add(
+                entries[action][0],
+                f"{path}.promote",
+                _given(entries[action][1]),
+                "an action a Kafka scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a != "promote")
+                + " (no promote: Kafka elects leaders itself)",
+            )
+            return result
+
         # target
         target_y = entries[action][1]
         target = self.target(target_y, f"{path}.{action}", action, replicas)
@@ -1566,6 +1948,17 @@ class _Checker:
                 ok = ok and lk is not None
                 links = lk or ""
             params["links"] = links
+        elif action == "pause" and self.system == "kafka":
+            proc_y = get("process")
+            if proc_y is not None:
+                self.add(
+                    entries["process"][0],
+                    f"{path}.process",
+                    _given(proc_y),
+                    "no process on a Kafka pause (process names a PostgreSQL server process; "
+                    "a broker is one JVM, paused whole)",
+                )
+                ok = False
         elif action == "pause":
             if get("process") is not None:
                 proc = self.choice(get("process"), f"{path}.process", PAUSE_PROCESSES)
@@ -1651,15 +2044,56 @@ class _Checker:
     ) -> str | None:
         alternative = "" if chosen else ", or {choose: [A, B]} for a random one"
         target = self.string(y, path, self._target_expected(action, None, chosen) + alternative)
-        if target is None or replicas is None:
+        if target is None:
+            return None
+        kafka_links = self.system == "kafka" and action in LINK_ACTIONS
+        if kafka_links and ":" in target:
+            return self.link_group(y, path, target, replicas)
+        if replicas is None:
             return target
         valid = self._targets(action, replicas, chosen)
         if target not in valid:
+            others = [f"{g}:{n}" for g in LINK_GROUPS for n in (*replicas, LEADER)]
             self.add(
                 y.line,
                 path,
                 repr(target),
-                self._target_expected(action, valid, chosen) + _suggest(target, valid),
+                self._target_expected(action, valid, chosen)
+                + _suggest(target, [*valid, *(others if kafka_links else [])]),
+            )
+            return None
+        return target
+
+    def link_group(self, y: _Y, path: str, target: str, brokers: list[str] | None) -> str | None:
+        """A Kafka link group ``GROUP:NODE``, kept as written (the runner expands it)."""
+        group, _, node = target.partition(":")
+        if group not in LINK_GROUPS:
+            self.add(
+                y.line,
+                path,
+                repr(target),
+                "a link group fetch-from:NODE, quorum-of:NODE or all-of:NODE (NODE: a broker "
+                "or leader)" + _suggest(group, LINK_GROUPS),
+            )
+            return None
+        if brokers is None:
+            return target
+        nodes = [*brokers, LEADER]
+        if node not in nodes:
+            self.add(
+                y.line,
+                path,
+                repr(target),
+                f"{group}:NODE with NODE one of " + ", ".join(nodes) + _suggest(node, nodes),
+            )
+            return None
+        if group != "all-of" and len(brokers) < 2:
+            self.add(
+                y.line,
+                path,
+                repr(target),
+                f"all-of:{node} or a link: a 1-broker cluster has no replication or quorum "
+                f"links, so {group}:{node} would name none",
             )
             return None
         return target
@@ -1692,8 +2126,12 @@ class _Checker:
                 out.append(name)
         return out if ok else None
 
-    @staticmethod
-    def _targets(action: str, replicas: list[str], chosen: bool = False) -> list[str]:
+    def _targets(self, action: str, replicas: list[str], chosen: bool = False) -> list[str]:
+        """The concrete targets of ``action``; ``replicas`` are the brokers for Kafka."""
+        if self.system == "kafka":
+            if action in LINK_ACTIONS:
+                return list(kafka_link_names(len(replicas)))
+            return [*replicas, LEADER]
         if action in LINK_ACTIONS:
             topo = Topology("on", tuple(Replica(n, "async") for n in replicas))
             return list(topo.links)
@@ -1701,9 +2139,17 @@ class _Checker:
             return [*replicas, *((MOST_UP_TO_DATE,) if replicas and not chosen else ())]
         return ["primary", *replicas]
 
-    @staticmethod
-    def _target_expected(action: str, valid: list[str] | None, chosen: bool = False) -> str:
-        if action in LINK_ACTIONS:
+    def _target_expected(self, action: str, valid: list[str] | None, chosen: bool = False) -> str:
+        if self.system == "kafka" and action in LINK_ACTIONS:
+            what = (
+                "a link like 'broker2->broker1', 'broker2->controller1' or 'client->broker1', "
+                "or a link group fetch-from:NODE, quorum-of:NODE or all-of:NODE (NODE: a "
+                "broker or leader)"
+            )
+            return what if valid is None else f"{what}; these links exist: " + ", ".join(valid)
+        if self.system == "kafka":
+            what = "a broker's name like 'broker1', or leader (partition 0's leader when it runs)"
+        elif action in LINK_ACTIONS:
             what = "a link like 'replica1->primary' or 'client->primary'"
         elif action == "promote":
             what = "a replica's name" + ("" if chosen else f" or {MOST_UP_TO_DATE}")
@@ -1717,6 +2163,23 @@ class _Checker:
 
     # -- the whole file ---------------------------------------------------------------------
 
+    def choose_system(self, root: _Y) -> bool:
+        """Set ``self.system``: the declared one, or, when it is missing or not a system, the
+        one the file looks like (a topology with brokers, or a workload with acks, is Kafka).
+        Returns whether it was inferred."""
+        entry = root.entries.get("system")
+        v = entry[1].value if entry is not None and entry[1].kind == "scalar" else None
+        if v == "postgres" or v == "kafka":
+            self.system = v
+            return False
+        topology = root.entries.get("topology")
+        workload = root.entries.get("workload")
+        looks_kafka = (topology is not None and "brokers" in topology[1].entries) or (
+            workload is not None and "acks" in workload[1].entries
+        )
+        self.system = "kafka" if looks_kafka else "postgres"
+        return True
+
     def scenario(self, text: str, default_name: str, path: Path | None) -> Scenario | None:
         root = self.tree(text)
         if root is None:
@@ -1726,6 +2189,7 @@ class _Checker:
                 root.line, "(file)", _given(root), "a mapping with keys " + ", ".join(_TOP_KEYS)
             )
             return None
+        inferred = self.choose_system(root)
         entries = self.mapping(
             root, "", root.line, _TOP_KEYS, ("system", "topology", "workload", "schedule", "expect")
         )
@@ -1747,15 +2211,13 @@ class _Checker:
             name = n or ""
         description = self.string(get("description"), "description") or ""
         system_y = get("system")
-        if system_y is not None:
-            v = system_y.value if system_y.kind == "scalar" else None
-            if v != "postgres":
-                self.add(
-                    system_y.line,
-                    "system",
-                    _given(system_y),
-                    "'postgres' (the only system supported for now)",
-                )
+        if system_y is not None and inferred:
+            self.add(
+                system_y.line,
+                "system",
+                _given(system_y),
+                f"'postgres' or 'kafka' (the rest of the file is checked as {self.system})",
+            )
         seed = self.integer(get("seed"), "seed", None) or 0
         time_scale = self.number(
             get("time_scale"),
@@ -1777,7 +2239,7 @@ class _Checker:
 
         return Scenario(
             name=name,
-            system="postgres",
+            system=self.system,
             topology=topology,
             workload=replace(
                 workload, rate=workload.rate * scale, duration=workload.duration / scale
@@ -1861,13 +2323,7 @@ def to_dict(scenario: Scenario) -> dict[str, object]:
         "seed": scenario.seed,
         "time_scale": float(scenario.time_scale),
         "path": str(scenario.path) if scenario.path is not None else None,
-        "topology": {
-            "synchronous_commit": t.synchronous_commit,
-            "num_sync": t.num_sync,
-            "replicas": [{"name": r.name, "mode": r.mode} for r in t.replicas],
-            "settings": dict(t.settings),
-            "synchronous_standby_names": t.synchronous_standby_names,  # informative only
-        },
+        "topology": _topology_dict(t),
         "workload": _workload_dict(w),
         "schedule": [
             {
@@ -1893,14 +2349,40 @@ def to_dict(scenario: Scenario) -> dict[str, object]:
     }
 
 
-def _workload_dict(w: Workload) -> dict[str, object]:
+def _topology_dict(t: Topology | KafkaTopology) -> dict[str, object]:
+    if isinstance(t, KafkaTopology):
+        return {
+            "brokers": t.brokers,
+            "replication_factor": t.replication_factor,
+            "min_insync_replicas": t.min_insync_replicas,
+            "unclean_leader_election": t.unclean_leader_election,
+            "partitions": t.partitions,
+            "topic": t.topic,
+            "settings": dict(t.settings),
+        }
     return {
+        "synchronous_commit": t.synchronous_commit,
+        "num_sync": t.num_sync,
+        "replicas": [{"name": r.name, "mode": r.mode} for r in t.replicas],
+        "settings": dict(t.settings),
+        "synchronous_standby_names": t.synchronous_standby_names,  # informative only
+    }
+
+
+def _workload_dict(w: Workload) -> dict[str, object]:
+    out: dict[str, object] = {
         "rate": float(w.rate),
         "duration": float(w.duration),
         "concurrency": w.concurrency,
         "commit_timeout": _opt_float(w.commit_timeout),
         "connect_timeout": float(w.connect_timeout),
     }
+    # Kafka's producer knobs; PostgreSQL records keep their shape
+    if w.acks is not None:
+        out["acks"] = w.acks
+    if w.enable_idempotence is not None:
+        out["enable_idempotence"] = w.enable_idempotence
+    return out
 
 
 def _expect_dict(e: Expect) -> dict[str, object]:
@@ -2071,22 +2553,50 @@ def _spec(v: object, where: str) -> StepSpec:
     )
 
 
-def from_dict(data: dict[str, object]) -> Scenario:
-    """Inverse of ``to_dict`` (used by ``analyze`` on a stored run). Data written before
-    time_scale, step names and specs existed reads as time_scale 1, no names, no specs."""
-    t = _d(data, "topology", "")
-    w = _d(data, "workload", "")
-    e = _d(data, "expect", "")
+def _settings_of(t: dict[str, object]) -> dict[str, str]:
+    settings = _d(t, "settings", "topology")
+    return {k: _s(settings, k, "topology.settings") for k in settings}
+
+
+def _postgres_topology_of(t: dict[str, object]) -> Topology:
     replicas = []
     for i, r in enumerate(_l(t, "replicas", "topology")):
         rd = _as_dict(r, f"topology.replicas[{i}]")
         where = f"topology.replicas[{i}]"
         mode = _s(rd, "mode", where, _REPLICATION_MODES)
         replicas.append(Replica(_s(rd, "name", where), cast(ReplicationMode, mode)))
-    settings = {
-        k: _s(_d(t, "settings", "topology"), k, "topology.settings")
-        for k in _d(t, "settings", "topology")
-    }
+    return Topology(
+        synchronous_commit=cast(SyncCommit, _s(t, "synchronous_commit", "topology", _SYNC_COMMITS)),
+        replicas=tuple(replicas),
+        num_sync=_i(t, "num_sync", "topology"),
+        settings=_settings_of(t),
+    )
+
+
+def _kafka_topology_of(t: dict[str, object]) -> KafkaTopology:
+    return KafkaTopology(
+        brokers=_i(t, "brokers", "topology"),
+        replication_factor=_i(t, "replication_factor", "topology"),
+        min_insync_replicas=_i(t, "min_insync_replicas", "topology"),
+        unclean_leader_election=_b(t, "unclean_leader_election", "topology"),
+        partitions=_i(t, "partitions", "topology"),
+        topic=_s(t, "topic", "topology"),
+        settings=_settings_of(t),
+    )
+
+
+def from_dict(data: dict[str, object]) -> Scenario:
+    """Inverse of ``to_dict`` (used by ``analyze`` on a stored run). Data written before
+    time_scale, step names and specs existed reads as time_scale 1, no names, no specs."""
+    t = _d(data, "topology", "")
+    w = _d(data, "workload", "")
+    e = _d(data, "expect", "")
+    # a record without a system predates Kafka: PostgreSQL
+    system = "postgres" if data.get("system") is None else _s(data, "system", "", SYSTEMS)
+    topology = _kafka_topology_of(t) if system == "kafka" else _postgres_topology_of(t)
+    acks = _os(w, "acks", "workload")
+    if acks is not None and acks not in KAFKA_ACKS:
+        raise _bad("workload.acks", acks, _one_of(KAFKA_ACKS))
     steps = []
     for i, s in enumerate(_l(data, "schedule", "")):
         where = f"schedule[{i}]"
@@ -2117,21 +2627,20 @@ def from_dict(data: dict[str, object]) -> Scenario:
     time_scale = _of(data, "time_scale", "")
     return Scenario(
         name=_s(data, "name", ""),
-        system=cast(Literal["postgres"], _s(data, "system", "", ("postgres",))),
-        topology=Topology(
-            synchronous_commit=cast(
-                SyncCommit, _s(t, "synchronous_commit", "topology", _SYNC_COMMITS)
-            ),
-            replicas=tuple(replicas),
-            num_sync=_i(t, "num_sync", "topology"),
-            settings=settings,
-        ),
+        system=cast(SystemName, system),
+        topology=topology,
         workload=Workload(
             rate=_f(w, "rate", "workload"),
             duration=_f(w, "duration", "workload"),
             concurrency=_i(w, "concurrency", "workload"),
             commit_timeout=_of(w, "commit_timeout", "workload"),
             connect_timeout=_f(w, "connect_timeout", "workload"),
+            acks=acks,
+            enable_idempotence=(
+                None
+                if w.get("enable_idempotence") is None
+                else _b(w, "enable_idempotence", "workload")
+            ),
         ),
         schedule=tuple(steps),
         expect=Expect(

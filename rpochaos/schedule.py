@@ -23,13 +23,17 @@ import random
 from collections.abc import Callable, Sequence
 
 from rpochaos.scenario import (
+    LEADER,
+    LINK_GROUPS,
     MOST_UP_TO_DATE,
     Between,
     Choose,
+    KafkaTopology,
     ParamValue,
     Scenario,
     Step,
     StepSpec,
+    Workload,
 )
 
 #: actions that last until healed (a 'for' makes them end); the others are instantaneous
@@ -212,11 +216,33 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
+def format_kafka(topology: KafkaTopology, workload: Workload) -> str:
+    """A Kafka cluster and its producer's durability knobs, e.g. '3 brokers, RF 3,
+    min.insync 2, unclean election off; acks=all idempotent'."""
+    t, w = topology, workload
+    brokers = f"{t.brokers} broker{'s' if t.brokers != 1 else ''}"
+    parts = [
+        brokers,
+        f"RF {t.replication_factor}",
+        f"min.insync {t.min_insync_replicas}",
+        f"unclean election {'on' if t.unclean_leader_election else 'off'}",
+    ]
+    if t.partitions != 1:
+        parts.append(f"{t.partitions} partitions")
+    producer = f"acks={w.acks} " + ("idempotent" if w.enable_idempotence else "not idempotent")
+    if w.commit_timeout is not None:
+        producer += f", delivery timeout {w.commit_timeout:g} s"
+    return ", ".join(parts) + "; " + producer
+
+
 def format_summary(scenario: Scenario) -> str:
-    """One line: the workload, the RPO, the seed and, when compressed, the real-time scale."""
+    """One line: (for Kafka, the cluster and the producer's knobs,) the workload, the RPO, the
+    seed and, when compressed, the real-time scale."""
     w, e, n = scenario.workload, scenario.expect, scenario.time_scale
+    topology = scenario.topology
+    kafka = f"kafka {format_kafka(topology, w)}; " if isinstance(topology, KafkaTopology) else ""
     line = (
-        f"{scenario.name}: workload {w.rate:g}/s x {w.concurrency} for {w.duration:g} s; "
+        f"{scenario.name}: {kafka}workload {w.rate:g}/s x {w.concurrency} for {w.duration:g} s; "
         f"RPO {e.rpo:g} s; seed {scenario.seed}"
     )
     if n != 1:
@@ -235,6 +261,7 @@ def format_plan(scenario: Scenario) -> list[str]:
     is healed there (the stop line says so)."""
     n = scenario.time_scale
     stop = scenario.workload.duration
+    kafka = scenario.system == "kafka"
 
     def t(x: float, pad: bool = True) -> str:
         text = f"{x:7.3f}s" if pad else f"{x:.3f}s"
@@ -244,7 +271,7 @@ def format_plan(scenario: Scenario) -> list[str]:
     for s in scenario.schedule:
         name = f"  [{s.name}]" if s.name else ""
         tags = name + ("  [outage]" if s.outage else "")
-        details = _details(s)
+        details = [*(_meaning(s.target) if kafka else []), *_details(s)]
         until = ""
         if s.duration is not None and s.action in LASTING:
             end = s.at + s.duration
@@ -261,6 +288,26 @@ def format_plan(scenario: Scenario) -> list[str]:
     lines = [text for _, _, _, text in items]
     lines.append(f"t={t(stop)}  workload stops; heal all; final read")
     return lines
+
+
+#: what a Kafka link group covers, by group
+_GROUP_MEANING = {
+    "fetch-from": "followers' fetches from {}",
+    "quorum-of": "quorum links of {}",
+    "all-of": "every link of {}",
+}
+_LEADER_NOW = "partition 0's leader at that moment"
+
+
+def _meaning(target: str) -> list[str]:
+    """What a Kafka target stands for when it is symbolic (``leader``, a link group): the
+    runner resolves it when the step runs."""
+    group, sep, node = target.partition(":")
+    if not sep:
+        return [_LEADER_NOW] if target == LEADER else []
+    if group not in LINK_GROUPS:
+        return []
+    return [_GROUP_MEANING[group].format(_LEADER_NOW if node == LEADER else node)]
 
 
 def _details(s: Step) -> list[str]:

@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 from rpochaos import scenario as scenario_module
 from rpochaos.errors import Problem, ScenarioError
 from rpochaos.scenario import (
+    LINK_GROUPS,
+    MAX_BROKERS,
     Action,
     Between,
     Choose,
     Expect,
+    KafkaTopology,
     ParamValue,
     Replica,
     Scenario,
@@ -28,6 +31,7 @@ from rpochaos.scenario import (
     Topology,
     Workload,
     from_dict,
+    kafka_link_names,
     load,
     loads,
     parse_duration,
@@ -1956,3 +1960,688 @@ def test_after_a_duplicated_name_refers_to_the_first_step_with_it() -> None:
         "  - after: x.end\n    at: 1s\n    restart: replica2\n"  # 3s after the first x: fine
     )
     assert [p.key for p in problems(text)] == ["schedule[1].name"]
+
+
+# -- Kafka -----------------------------------------------------------------------------------
+
+# line numbers matter below: keep this text as it is
+KAFKA = """\
+system: kafka
+topology:
+  brokers: 3
+  replication_factor: 3
+  min_insync_replicas: 2
+  unclean_leader_election: false
+  settings:
+    replica.lag.time.max.ms: 10000
+    log.flush.interval.ms: 1.5
+    auto.leader.rebalance.enable: false
+    compression.type: lz4
+workload:
+  rate: 200/s
+  concurrency: 4
+  duration: 16s
+  acks: all
+  enable_idempotence: true
+  commit_timeout: 10s
+schedule:
+  - name: cut
+    at: 3s
+    partition: fetch-from:leader
+    mode: blackhole
+  - at: 6s
+    crash: leader
+    outage: true
+  - at: 7s
+    latency: broker2->broker1
+    delay: 50ms
+    for: 1s
+  - at: 8s
+    restart: broker2
+expect:
+  rpo: 1s
+  max_lost: 0
+"""
+
+
+def kafka() -> dict[str, Any]:
+    """KAFKA as data: tests change one thing and dump it."""
+    data: dict[str, Any] = yaml.safe_load(KAFKA)
+    return data
+
+
+def kafka_steps(text: str, brokers: int = 3) -> str:
+    """A valid Kafka scenario whose schedule is ``text`` (steps indented by two spaces) and
+    then the outage step."""
+    head = KAFKA.split("schedule:\n", 1)[0].replace("brokers: 3", f"brokers: {brokers}")
+    head = head.replace("replication_factor: 3", "replication_factor: 1").replace(
+        "min_insync_replicas: 2", "min_insync_replicas: 1"
+    )
+    outage = "  - at: 9s\n    crash: broker1\n    outage: true\n"
+    return head + "schedule:\n" + text + outage + "expect:\n  rpo: 1s\n"
+
+
+def test_kafka_scenario_loads_to_the_expected_model() -> None:
+    sc = loads(KAFKA, "k.yaml")
+    assert sc.system == "kafka"
+    assert sc.topology == KafkaTopology(
+        brokers=3,
+        replication_factor=3,
+        min_insync_replicas=2,
+        unclean_leader_election=False,
+        partitions=1,
+        topic="rpochaos",
+        settings={
+            "replica.lag.time.max.ms": "10000",
+            "log.flush.interval.ms": "1.5",
+            "auto.leader.rebalance.enable": "false",  # a boolean, as Kafka writes it
+            "compression.type": "lz4",
+        },
+    )
+    assert sc.workload == Workload(
+        rate=200.0,
+        duration=16.0,
+        concurrency=4,
+        commit_timeout=10.0,
+        acks="all",
+        enable_idempotence=True,
+    )
+    assert sc.workload.producer_acks == "all"
+    assert [(s.action, s.target, s.line) for s in sc.schedule] == [
+        ("partition", "fetch-from:leader", 20),  # kept as written: the runner expands it
+        ("crash", "leader", 24),
+        ("latency", "broker2->broker1", 27),
+        ("restart", "broker2", 31),
+    ]
+    assert sc.outage_step.target == "leader"
+    assert sc.expect == Expect(rpo=1.0, max_lost=0)
+
+
+def test_kafka_topology_nodes_and_links_are_the_cluster_modules() -> None:
+    topo = loads(KAFKA).topology
+    assert isinstance(topo, KafkaTopology)
+    assert topo.nodes == ("broker1", "broker2", "broker3")
+    assert topo.links == (
+        "client->broker1",
+        "client->broker2",
+        "client->broker3",
+        "broker2->broker1",
+        "broker2->controller1",
+        "broker3->broker1",
+        "broker3->controller1",
+        "broker1->broker2",
+        "broker1->controller2",
+        "broker3->broker2",
+        "broker3->controller2",
+        "broker1->broker3",
+        "broker1->controller3",
+        "broker2->broker3",
+        "broker2->controller3",
+    )
+    assert kafka_link_names(1) == ("client->broker1",)
+    cluster = pytest.importorskip("rpochaos.kafka.cluster")
+    for n in range(1, MAX_BROKERS + 1):
+        assert list(kafka_link_names(n)) == cluster.link_names(n)
+        assert KafkaTopology(n, 1, 1, False).links == tuple(cluster.link_names(n))
+
+
+def test_producer_acks_is_what_the_client_takes() -> None:
+    assert [Workload(1.0, 1.0, acks=a).producer_acks for a in ("0", "1", "all")] == [0, 1, "all"]
+    assert Workload(1.0, 1.0).producer_acks is None
+
+
+@pytest.mark.parametrize(
+    "key", ["brokers", "replication_factor", "min_insync_replicas", "unclean_leader_election"]
+)
+def test_kafka_topology_requires_every_durability_knob(key: str) -> None:
+    data = kafka()
+    del data["topology"][key]
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.given, p.line) == (f"topology.{key}", "nothing", line(text, "topology:"))
+    if key in ("min_insync_replicas", "unclean_leader_election"):
+        assert "declare it, it is a durability knob" in p.expected
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "expected"),
+    [
+        ("brokers", 0, "from 1 to 9"),
+        ("brokers", 10, "from 1 to 9"),
+        ("brokers", "3", "from 1 to 9"),
+        ("brokers", True, "from 1 to 9"),
+        ("replication_factor", 0, "from 1 to topology.brokers (3)"),
+        ("replication_factor", 4, "from 1 to topology.brokers (3)"),
+        ("min_insync_replicas", 0, "from 1 to topology.replication_factor (3)"),
+        ("min_insync_replicas", 4, "from 1 to topology.replication_factor (3)"),
+        ("min_insync_replicas", 1.5, "from 1 to topology.replication_factor (3)"),
+        ("unclean_leader_election", "false", "true or false"),
+        ("unclean_leader_election", 0, "true or false"),
+        ("partitions", 0, "an integer >= 1"),
+        ("topic", "__consumer_offsets", "a Kafka topic name"),
+        ("topic", "has space", "a Kafka topic name"),
+        ("topic", "..", "a Kafka topic name"),
+        ("topic", "x" * 250, "a Kafka topic name"),
+        ("topic", 5, "a Kafka topic name"),
+    ],
+)
+def test_kafka_topology_values_are_checked(key: str, bad: object, expected: str) -> None:
+    data = kafka()
+    data["topology"][key] = bad
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.line) == (f"topology.{key}", line(text, f"  {key}:"))
+    assert expected in p.expected
+
+
+def test_kafka_bounds_follow_the_declared_sizes() -> None:
+    data = kafka()
+    data["topology"].update(brokers=5, replication_factor=5, min_insync_replicas=5)
+    assert loads(dump(data)).topology == KafkaTopology(
+        5, 5, 5, False, settings=loads(KAFKA).topology.settings
+    )
+    data["topology"]["replication_factor"] = 2  # now 5 in sync is more than there are
+    p = only(data)
+    assert p.key == "topology.min_insync_replicas" and "(2)" in p.expected
+
+
+def test_kafka_partitions_and_topic_default_and_are_kept() -> None:
+    topo = loads(KAFKA).topology
+    assert isinstance(topo, KafkaTopology)
+    assert (topo.partitions, topo.topic) == (1, "rpochaos")
+    data = kafka()
+    data["topology"].update(partitions=6, topic="orders.v2-eu_1")
+    topo = loads(dump(data)).topology
+    assert isinstance(topo, KafkaTopology)
+    assert (topo.partitions, topo.topic) == (6, "orders.v2-eu_1")
+
+
+@pytest.mark.parametrize(
+    "managed",
+    [
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "default.replication.factor",
+        "node.id",
+        "process.roles",
+        "listeners",
+        "advertised.listeners",
+        "controller.quorum.voters",
+        "controller.listener.names",
+        "listener.security.protocol.map",
+        "inter.broker.listener.name",
+        "log.dirs",
+        "num.partitions",
+    ],
+)
+def test_kafka_settings_cannot_override_what_the_cluster_sets(managed: str) -> None:
+    data = kafka()
+    data["topology"]["settings"][managed] = "1"
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.line) == (f"topology.settings.{managed}", line(text, f"    {managed}:"))
+    assert "does not set itself" in p.expected
+
+
+def test_every_property_the_cluster_sets_for_the_scenario_is_refused() -> None:
+    """The wiring and the knobs cluster.py writes into server.properties are refused; its
+    footprint defaults (heap-related sizes, thread counts) may be overridden."""
+    cluster = pytest.importorskip("rpochaos.kafka.cluster")
+    written = {
+        "process.roles",
+        "node.id",
+        "controller.quorum.voters",
+        "controller.listener.names",
+        "listeners",
+        "advertised.listeners",
+        "inter.broker.listener.name",
+        "listener.security.protocol.map",
+        "log.dirs",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "default.replication.factor",
+        "num.partitions",
+    }
+    source = Path(cluster.__file__).read_text()
+    assert all(f'"{k}":' in source for k in written)
+    assert written <= set(scenario_module._KAFKA_MANAGED_SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("Bad Key", "1", "a Kafka broker property"),
+        ("log.retention.ms", [1], "a string, a number, true or false"),
+        ("log.retention.ms", {"a": 1}, "a string, a number, true or false"),
+        ("log.retention.ms", None, "a string, a number, true or false"),
+    ],
+)
+def test_kafka_settings_are_properties_with_plain_values(
+    key: str, value: object, expected: str
+) -> None:
+    data = kafka()
+    data["topology"]["settings"][key] = value
+    p = only(data)
+    assert p.key == f"topology.settings.{key}" and expected in p.expected
+
+
+def test_kafka_settings_must_be_a_mapping() -> None:
+    data = kafka()
+    data["topology"]["settings"] = ["a=1"]
+    p = only(data)
+    assert p.key == "topology.settings" and "Kafka broker properties" in p.expected
+
+
+def test_each_systems_topology_keys_are_unknown_to_the_other_with_a_hint() -> None:
+    data = kafka()
+    data["topology"]["replicas"] = []
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.line) == ("topology.replicas", line(text, "  replicas:"))
+    assert "replicas belongs to system: postgres" in p.expected
+    data = minimal()
+    data["topology"]["brokers"] = 3
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.line) == ("topology.brokers", line(text, "  brokers:"))
+    assert "brokers belongs to system: kafka" in p.expected
+
+
+# -- Kafka: the producer ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "acks"), [("all", "all"), ('"1"', "1"), ("1", "1"), ("0", "0"), ("'0'", "0")]
+)
+def test_acks_accepts_yaml_integers_as_text(written: str, acks: str) -> None:
+    text = KAFKA.replace("acks: all", f"acks: {written}").replace(
+        "enable_idempotence: true", "enable_idempotence: false"
+    )
+    assert loads(text).workload.acks == acks
+
+
+@pytest.mark.parametrize("bad", ["2", "-1", "ALL", "true", "none", "[all]"])
+def test_acks_rejects_other_values(bad: str) -> None:
+    text = KAFKA.replace("acks: all", f"acks: {bad}")
+    p = one(text)
+    assert (p.key, p.line) == ("workload.acks", line(text, "acks:"))
+    assert p.expected.startswith("one of 0, 1, all")
+
+
+@pytest.mark.parametrize("key", ["acks", "enable_idempotence"])
+def test_kafka_producer_knobs_are_required(key: str) -> None:
+    data = kafka()
+    del data["workload"][key]
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.given, p.line) == (f"workload.{key}", "nothing", line(text, "workload:"))
+    assert "declare it: the client's defaults changed between versions" in p.expected
+
+
+@pytest.mark.parametrize("acks", ['"0"', '"1"'])
+def test_idempotence_needs_acks_all(acks: str) -> None:
+    text = KAFKA.replace("acks: all", f"acks: {acks}")
+    p = one(text)
+    assert (p.key, p.given, p.line) == (
+        "workload.enable_idempotence",
+        "true",
+        line(text, "enable_idempotence:"),
+    )
+    assert "an idempotent producer needs acks: all" in p.expected
+    ok = loads(text.replace("enable_idempotence: true", "enable_idempotence: false"))
+    assert ok.workload.enable_idempotence is False
+
+
+def test_enable_idempotence_is_a_boolean() -> None:
+    text = KAFKA.replace("enable_idempotence: true", "enable_idempotence: yes please")
+    p = one(text)
+    assert (p.key, p.expected) == ("workload.enable_idempotence", "true or false")
+
+
+@pytest.mark.parametrize("key", ["acks", "enable_idempotence"])
+def test_producer_knobs_are_unknown_keys_for_postgres(key: str) -> None:
+    data = minimal()
+    data["workload"][key] = "all" if key == "acks" else True
+    text = dump(data)
+    p = only(data)
+    assert (p.key, p.line) == (f"workload.{key}", line(text, f"  {key}:"))
+    assert p.expected.startswith("a known key: rate, concurrency, duration")
+    assert f"{key} belongs to system: kafka" in p.expected
+
+
+def test_kafka_commit_timeout_is_the_delivery_timeout_not_below_the_request_timeout() -> None:
+    text = KAFKA.replace("commit_timeout: 10s", "commit_timeout: 4999ms")
+    p = one(text)
+    assert (p.key, p.line) == ("workload.commit_timeout", line(text, "commit_timeout:"))
+    assert "delivery timeout" in p.expected and ">= 5s" in p.expected
+    assert loads(KAFKA.replace("10s", "5s")).workload.commit_timeout == 5.0
+    no_timeout = loads(KAFKA.replace("  commit_timeout: 10s\n", ""))
+    assert no_timeout.workload.commit_timeout is None
+    # PostgreSQL's cancel-after is not bounded that way
+    data = minimal()
+    data["workload"]["commit_timeout"] = "100ms"
+    assert loads(dump(data)).workload.commit_timeout == 0.1
+
+
+# -- Kafka: the system -----------------------------------------------------------------------
+
+
+def test_a_wrong_system_is_one_problem_when_the_file_looks_like_kafka() -> None:
+    text = KAFKA.replace("system: kafka", "system: kafak")
+    p = one(text)
+    assert (p.key, p.line, p.given) == ("system", 1, "'kafak'")
+    assert "'postgres' or 'kafka'" in p.expected and "checked as kafka" in p.expected
+    data = kafka()
+    del data["system"]
+    assert [(p.key, p.given) for p in problems(dump(data))] == [("system", "nothing")]
+    # a workload with acks also looks like Kafka
+    data = kafka()
+    data["system"] = 3
+    del data["topology"]
+    assert sorted(p.key for p in problems(dump(data))) == ["system", "topology"]
+
+
+def test_a_postgres_system_with_a_kafka_file_reports_the_postgres_rules() -> None:
+    text = KAFKA.replace("system: kafka", "system: postgres")
+    found = {p.key for p in problems(text)}
+    assert {
+        "topology.brokers",
+        "topology.synchronous_commit",
+        "topology.replicas",
+        "workload.acks",
+    } <= found
+
+
+# -- Kafka: targets --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["crash", "restart", "pause", "io_stall", "clock_skew"])
+@pytest.mark.parametrize("target", ["broker1", "broker3", "leader"])
+def test_kafka_node_actions_take_a_broker_or_leader(action: str, target: str) -> None:
+    extra = "    offset: 1s\n" if action == "clock_skew" else ""
+    sc = loads(kafka_steps(f"  - at: 1s\n    {action}: {target}\n{extra}"))
+    assert next(s.target for s in sc.schedule if s.action == action) == target
+
+
+@pytest.mark.parametrize("target", ["primary", "broker4", "broker0", "leader1", "client"])
+def test_kafka_node_targets_must_exist(target: str) -> None:
+    text = kafka_steps(f"  - at: 1s\n    restart: {target}\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].restart", line(text, "restart:"))
+    assert "these exist: broker1, broker2, broker3, leader" in p.expected
+
+
+def test_kafka_has_no_promote() -> None:
+    text = kafka_steps("  - at: 1s\n    promote: broker2\n")
+    p = one(text)
+    assert (p.key, p.given, p.line) == ("schedule[0].promote", "'broker2'", line(text, "promote"))
+    assert "Kafka elects leaders itself" in p.expected
+
+
+def test_kafka_pause_takes_no_process() -> None:
+    text = kafka_steps("  - at: 1s\n    pause: leader\n    process: walsender\n    for: 1s\n")
+    p = one(text)
+    assert (p.key, p.line) == ("schedule[0].process", line(text, "process:"))
+    assert "no process on a Kafka pause" in p.expected
+    sc = loads(kafka_steps("  - at: 1s\n    pause: leader\n    for: 1s\n"))
+    assert sc.schedule[0].params == {} and sc.schedule[0].duration == 1.0
+
+
+@pytest.mark.parametrize("action", ["partition", "latency", "bandwidth"])
+def test_kafka_link_actions_take_every_link_and_every_group(action: str) -> None:
+    params = {
+        "partition": "    mode: reset\n",
+        "latency": "    delay: 10ms\n",
+        "bandwidth": "    rate: 64KB/s\n",
+    }[action]
+    links = list(KafkaTopology(3, 1, 1, False).links)
+    groups = [f"{g}:{n}" for g in LINK_GROUPS for n in ("broker1", "broker2", "broker3", "leader")]
+    text = "".join(
+        f"  - at: 1s\n    {action}: {target}\n{params}    for: 1s\n" for target in links + groups
+    )
+    sc = loads(kafka_steps(text))
+    assert [s.target for s in sc.schedule if s.action == action] == links + groups
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("broker1->brokr2", "did you mean 'broker1->broker2'?"),
+        ("broker1->broker1", "these links exist: client->broker1"),
+        ("replica1->primary", "these links exist"),
+        ("broker2->controller4", "these links exist"),
+        ("fetch-form:leader", "did you mean 'fetch-from'?"),
+        (
+            "fetch-from:broker4",
+            "fetch-from:NODE with NODE one of broker1, broker2, broker3, leader",
+        ),
+        ("all-of:", "all-of:NODE with NODE one of"),
+        ("quorum-of:primary", "quorum-of:NODE with NODE one of"),
+        ("fetch-from:leader:x", "fetch-from:NODE with NODE one of"),
+    ],
+)
+def test_kafka_link_targets_are_checked(target: str, expected: str) -> None:
+    text = kafka_steps(f"  - at: 1s\n    partition: '{target}'\n    mode: reset\n")
+    p = one(text)
+    assert (p.key, p.given, p.line) == ("schedule[0].partition", repr(target), 21)
+    assert expected in p.expected
+
+
+def test_kafka_link_groups_that_need_two_brokers() -> None:
+    for group in ("fetch-from", "quorum-of"):
+        text = kafka_steps(f"  - at: 1s\n    partition: {group}:leader\n    mode: reset\n", 1)
+        p = one(text)
+        assert (p.key, p.line) == ("schedule[0].partition", line(text, "partition:"))
+        assert "a 1-broker cluster has no replication or quorum links" in p.expected
+    sc = loads(kafka_steps("  - at: 1s\n    partition: all-of:leader\n    mode: reset\n", 1))
+    assert sc.schedule[0].target == "all-of:leader"
+
+
+def test_kafka_targets_can_be_chosen_at_random() -> None:
+    text = kafka_steps(
+        "  - at: 1s\n    partition: {choose: [fetch-from:leader, all-of:broker2, broker3->broker1]}"
+        "\n    mode: blackhole\n    for: 1s\n"
+        "  - at: 2s\n    pause: {choose: [leader, broker2]}\n    for: 1s\n"
+    )
+    sc = loads(text)
+    assert sc.specs[0].target == Choose(("fetch-from:leader", "all-of:broker2", "broker3->broker1"))
+    assert sc.specs[1].target == Choose(("leader", "broker2"))
+    bad = text.replace("all-of:broker2", "all-of:broker7")
+    p = one(bad)
+    assert p.key == "schedule[0].partition.choose[1]"
+
+
+def test_postgres_has_no_link_groups_and_no_leader() -> None:
+    p = one(steps("  - at: 1s\n    partition: all-of:primary\n    mode: reset\n"))
+    assert p.key == "schedule[0].partition" and "replica1->primary" in p.expected
+    p = one(steps("  - at: 1s\n    restart: leader\n"))
+    assert p.key == "schedule[0].restart" and "'primary' or a replica's" in p.expected
+
+
+# -- Kafka: the run record, the files --------------------------------------------------------
+
+
+def test_round_trip_of_a_kafka_scenario_through_json() -> None:
+    sc = loads(KAFKA.replace("partitions", "x"), "k.yaml")
+    data = json.loads(json.dumps(to_dict(sc)))
+    assert from_dict(data) == sc
+    assert data["topology"] == {
+        "brokers": 3,
+        "replication_factor": 3,
+        "min_insync_replicas": 2,
+        "unclean_leader_election": False,
+        "partitions": 1,
+        "topic": "rpochaos",
+        "settings": {
+            "replica.lag.time.max.ms": "10000",
+            "log.flush.interval.ms": "1.5",
+            "auto.leader.rebalance.enable": "false",
+            "compression.type": "lz4",
+        },
+    }
+    assert data["workload"]["acks"] == "all" and data["workload"]["enable_idempotence"] is True
+    assert data["declared"]["workload"]["acks"] == "all"
+
+
+def test_a_postgres_record_keeps_its_shape_and_old_records_load_as_postgres() -> None:
+    sc = loads(FULL)
+    data = json.loads(json.dumps(to_dict(sc)))
+    assert "acks" not in data["workload"] and "enable_idempotence" not in data["workload"]
+    del data["system"]  # older than the system key ever was: PostgreSQL
+    assert from_dict(data) == sc
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value"),
+    [
+        ("workload", "acks", "-1"),
+        ("workload", "acks", 1),
+        ("workload", "enable_idempotence", "yes"),
+        ("topology", "brokers", "3"),
+        ("topology", "unclean_leader_election", None),
+        ("", "system", "mysql"),
+    ],
+)
+def test_from_dict_rejects_malformed_kafka_data(where: str, key: str, value: object) -> None:
+    data = json.loads(json.dumps(to_dict(loads(KAFKA))))
+    (data[where] if where else data)[key] = value
+    with pytest.raises(ValueError):
+        from_dict(data)
+
+
+def test_from_dict_of_kafka_needs_a_kafka_topology() -> None:
+    data = json.loads(json.dumps(to_dict(loads(FULL))))
+    data["system"] = "kafka"
+    with pytest.raises(ValueError, match=r"topology\.brokers"):
+        from_dict(data)
+
+
+@st.composite
+def kafka_scenarios(draw: st.DrawFn) -> Scenario:
+    brokers = draw(st.integers(1, MAX_BROKERS))
+    rf = draw(st.integers(1, brokers))
+    topology = KafkaTopology(
+        brokers=brokers,
+        replication_factor=rf,
+        min_insync_replicas=draw(st.integers(1, rf)),
+        unclean_leader_election=draw(st.booleans()),
+        partitions=draw(st.integers(1, 100)),
+        topic=draw(st.from_regex(r"[a-z][a-z0-9._-]{0,10}", fullmatch=True)),
+        settings=draw(st.dictionaries(_names, st.text(max_size=5), max_size=2)),
+    )
+    nodes = (*topology.nodes, "leader")
+    links = (*topology.links, *(f"{g}:{n}" for g in LINK_GROUPS for n in nodes))
+    steps = tuple(
+        Step(
+            index=i,
+            at=draw(_seconds),
+            action=draw(st.sampled_from(["partition", "crash", "pause", "clock_skew"])),
+            target=draw(st.sampled_from(links + nodes)),
+            duration=draw(st.none() | _seconds),
+            outage=i == 0,
+            line=draw(st.none() | st.integers(1, 1000)),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    )
+    acks = draw(st.sampled_from(["0", "1", "all"]))
+    return Scenario(
+        name="k",
+        system="kafka",
+        topology=topology,
+        workload=Workload(
+            rate=draw(st.floats(0.001, 1e6)),
+            duration=draw(_seconds),
+            concurrency=draw(st.integers(1, 64)),
+            commit_timeout=draw(st.none() | _seconds),
+            acks=acks,
+            enable_idempotence=draw(st.booleans()) if acks == "all" else False,
+        ),
+        schedule=steps,
+        expect=Expect(rpo=draw(_seconds)),
+        seed=draw(st.integers(0, 100)),
+        specs=tuple(draw(step_specs(i, links + nodes)) for i in range(draw(st.integers(0, 2)))),
+    )
+
+
+@given(kafka_scenarios())
+def test_kafka_to_dict_from_dict_round_trip(sc: Scenario) -> None:
+    assert from_dict(json.loads(json.dumps(to_dict(sc)))) == sc
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.parametrize(
+    ("name", "acks", "idempotent", "min_isr", "unclean", "lag_ms", "cut_at", "kill_at", "expect"),
+    [
+        (
+            "kafka-acks1-leader-cut-then-killed",
+            "1",
+            False,
+            1,
+            False,
+            "10000",
+            3.0,
+            6.0,
+            Expect(rpo=1.0, min_lost=1),
+        ),
+        ("kafka-acks-all-min-isr-2", "all", True, 2, False, "10000", 3.0, 6.0, Expect(1.0, 0)),
+        (
+            "kafka-unclean-election",
+            "1",
+            False,
+            1,
+            True,
+            "3000",
+            2.0,
+            9.0,
+            Expect(rpo=1.0, min_lost=1),
+        ),
+    ],
+)
+def test_the_kafka_scenarios_load_as_documented(
+    name: str,
+    acks: str,
+    idempotent: bool,
+    min_isr: int,
+    unclean: bool,
+    lag_ms: str,
+    cut_at: float,
+    kill_at: float,
+    expect: Expect,
+) -> None:
+    path = SCENARIOS / f"{name}.yaml"
+    text = path.read_text()
+    assert text.startswith(f"# {name} ")  # the comment: what it shows, what to expect
+    assert ("PASSES (exit 0)" if expect.max_lost == 0 else "FAILS (exit 1)") in text
+    sc = load(path)
+    t, w = sc.topology, sc.workload
+    assert sc.system == "kafka" and sc.name == name
+    assert isinstance(t, KafkaTopology)
+    assert (t.brokers, t.replication_factor, t.min_insync_replicas) == (3, 3, min_isr)
+    assert t.unclean_leader_election is unclean
+    assert t.settings == {"replica.lag.time.max.ms": lag_ms, "broker.session.timeout.ms": "3000"}
+    assert (w.acks, w.enable_idempotence, w.rate) == (acks, idempotent, 200.0)
+    assert w.duration <= 25.0
+    cut, kill = sc.schedule
+    assert (cut.action, cut.target, cut.at, cut.params["mode"]) == (
+        "partition",
+        "fetch-from:leader",
+        cut_at,
+        "blackhole",
+    )
+    assert (kill.action, kill.target, kill.at, kill.outage) == ("crash", "leader", kill_at, True)
+    assert sc.expect == expect
+    lag = float(lag_ms) / 1000
+    if unclean:  # killed once the ISR has shrunk (measured: 1.57 x the lag limit after the cut)
+        assert kill.at - cut.at > 2 * lag
+    else:  # killed while the cut followers are still in the ISR
+        assert kill.at - cut.at < lag
+
+
+def test_the_kafka_format_spec_in_the_module_docstring_is_a_valid_scenario() -> None:
+    doc = scenario_module.__doc__
+    assert doc is not None
+    sc = loads(textwrap.dedent(doc.split("Kafka (``system: kafka``)::\n\n", 1)[1]))
+    assert sc.system == "kafka" and isinstance(sc.topology, KafkaTopology)
+    assert [s.target for s in sc.schedule] == ["fetch-from:leader", "leader"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -330,6 +331,86 @@ def test_format_plan_shows_real_time_when_compressed() -> None:
     )
 
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+KAFKA_HEAD = """\
+system: kafka
+topology:
+  brokers: 3
+  replication_factor: 3
+  min_insync_replicas: 2
+  unclean_leader_election: false
+workload:
+  rate: 200/s
+  concurrency: 4
+  duration: 20m
+  acks: all
+  enable_idempotence: true
+expect:
+  rpo: 1s
+"""
+
+
+def test_format_summary_of_kafka_gives_the_durability_knobs() -> None:
+    text = KAFKA_HEAD + "schedule:\n  - at: 1s\n    crash: leader\n    outage: true\n"
+    assert format_summary(loads(text)) == (
+        "scenario: kafka 3 brokers, RF 3, min.insync 2, unclean election off; acks=all "
+        "idempotent; workload 200/s x 4 for 1200 s; RPO 1 s; seed 0"
+    )
+    other = (
+        text.replace("brokers: 3", "brokers: 1")
+        .replace("replication_factor: 3", "replication_factor: 1")
+        .replace("min_insync_replicas: 2", "min_insync_replicas: 1\n  partitions: 4")
+        .replace("unclean_leader_election: false", "unclean_leader_election: true")
+        .replace("acks: all", "acks: 0")
+        .replace("enable_idempotence: true", "enable_idempotence: false")
+        .replace("  acks:", "  commit_timeout: 12s\n  acks:")
+    )
+    assert format_summary(loads(other)) == (
+        "scenario: kafka 1 broker, RF 1, min.insync 1, unclean election on, 4 partitions; "
+        "acks=0 not idempotent, delivery timeout 12 s; workload 200/s x 4 for 1200 s; RPO 1 s; "
+        "seed 0"
+    )
+
+
+def test_format_plan_says_what_kafka_targets_stand_for() -> None:
+    text = KAFKA_HEAD + (
+        "schedule:\n"
+        "  - at: 1s\n    partition: fetch-from:leader\n    mode: reset\n    for: 2s\n"
+        "  - at: 2s\n    latency: quorum-of:broker2\n    delay: 10ms\n"
+        "  - at: 3s\n    bandwidth: all-of:broker3\n    rate: 1MB/s\n    for: 1s\n"
+        "  - at: 4s\n    partition: broker2->broker1\n    mode: blackhole\n"
+        "  - at: 5s\n    pause: leader\n    for: 1s\n"
+        "  - at: 7s\n    crash: leader\n    for: 2s\n    outage: true\n"
+        "  - at: 10s\n    restart: broker2\n"
+    )
+    now = "partition 0's leader at that moment"
+    assert format_plan(loads(text)) == [
+        f"t=  1.000s  partition fetch-from:leader (followers' fetches from {now}; reset, both)"
+        " until 3.000s",
+        "t=  2.000s  latency quorum-of:broker2 (quorum links of broker2; 10ms delay) until the end",
+        "t=  3.000s  heal partition fetch-from:leader",
+        "t=  3.000s  bandwidth all-of:broker3 (every link of broker3; 1000KB/s) until 4.000s",
+        "t=  4.000s  heal bandwidth all-of:broker3",
+        "t=  4.000s  partition broker2->broker1 (blackhole, both) until the end",
+        f"t=  5.000s  pause leader ({now}; every process) until 6.000s",
+        "t=  6.000s  resume leader",
+        f"t=  7.000s  crash leader ({now}; links cut) until 9.000s  [outage]",
+        "t=  9.000s  recover leader (crash ends)",
+        "t= 10.000s  restart broker2",
+        "t=1200.000s  workload stops; heal all; final read",
+    ]
+
+
+def test_a_postgres_replica_named_leader_is_not_glossed() -> None:
+    text = HEAD.replace("replica1", "leader").replace("duration: 60s", "duration: 10s") + (
+        "schedule:\n  - at: 1s\n    crash: leader\n    outage: true\n"
+    )
+    assert (
+        format_plan(loads(text))[0] == "t=  1.000s  crash leader (links cut; stays down)  [outage]"
+    )
+
+
 def test_format_summary_without_scale() -> None:
     assert format_summary(loads(PLAN)) == "scenario: workload 100/s x 1 for 10 s; RPO 1 s; seed 0"
 
@@ -382,35 +463,66 @@ def test_the_documented_scenarios_load_and_plan_as_the_docs_show() -> None:
     complete = {
         loads(block).name: loads(block)
         for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
-        if "system: postgres" in block
+        if re.search(r"^system: (postgres|kafka)$", block, re.M)
     }
-    assert {"pg-async-partition-crash", "flapping-link", "wal-stall-then-crash"} <= set(complete)
+    assert {
+        "pg-async-partition-crash",
+        "flapping-link",
+        "wal-stall-then-crash",
+        "kafka-acks1-leader-cut-then-killed",
+    } <= set(complete)
     shown = {
         m.group(1): m.group(2).splitlines()
         for m in re.finditer(r"\$ rpochaos plan ([\w-]+)\.yaml\n(.*?)```", text, re.S)
     }
-    assert set(shown) == {"flapping-link", "wal-stall-then-crash"}
-    for name, lines in shown.items():
-        assert lines == format_plan(complete[name]), name
+    assert set(shown) == {
+        "flapping-link",
+        "wal-stall-then-crash",
+        "kafka-acks1-leader-cut-then-killed",
+    }
+    for name, lines in shown.items():  # what `rpochaos plan` prints
+        assert lines == [format_summary(complete[name]), *format_plan(complete[name])], name
+    # the documented Kafka example is the shipped one, minus its longer comment
+    shipped = load(SCENARIOS / "kafka-acks1-leader-cut-then-killed.yaml")
+    documented = complete["kafka-acks1-leader-cut-then-killed"]
+    assert unlined(documented) == unlined(replace(shipped, description="", path=None))
+
+
+def unlined(sc: Scenario) -> Scenario:
+    """``sc`` without the file lines of its steps."""
+    return replace(
+        sc,
+        schedule=tuple(replace(s, line=None) for s in sc.schedule),
+        specs=tuple(replace(s, line=None) for s in sc.specs),
+    )
+
+
+def _is_kafka(block: str) -> bool:
+    return bool(re.search(r"\bbroker|\bleader\b|\backs:", block))
 
 
 def test_the_documented_steps_are_valid() -> None:
-    """Every yaml snippet of steps in the docs is valid inside a scenario that has its nodes."""
+    """Every yaml snippet of steps in the docs is valid inside a scenario that has its nodes
+    (a Kafka one for snippets that name brokers or the leader)."""
     text = DOCS.read_text()
     head = HEAD.replace("duration: 60s", "duration: 20m") + "schedule:\n"
+    kafka_head = KAFKA_HEAD + "schedule:\n"
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
     snippets = [b for b in blocks if b.startswith("  - ")]
     assert len(snippets) >= 4
+    assert sum(_is_kafka(b) for b in snippets) >= 1
     for block in snippets:
         body = block if "outage: true" in block else block + OUTAGE_STEP
-        loads(head + body)
+        loads((kafka_head if _is_kafka(block) else head) + body)
     # whole sections: each replaces its section of a valid scenario
     sections = [b for b in blocks if b.startswith(("topology:", "workload:", "expect:", "sched"))]
-    assert len(sections) == 4
+    assert len([b for b in sections if not _is_kafka(b)]) == 4
+    assert len([b for b in sections if _is_kafka(b)]) == 2
     base = yaml.safe_load(head + "  - at: 1s\n    crash: primary\n    outage: true\n")
+    kafka_base = yaml.safe_load(kafka_head + "  - at: 1s\n    crash: leader\n    outage: true\n")
     for block in sections:
         section = yaml.safe_load(block)
-        loads(yaml.safe_dump({**base, **section}))
+        loads(yaml.safe_dump({**(kafka_base if _is_kafka(block) else base), **section}))
 
 
 OUTAGE_STEP = "  - at: 19m\n    crash: primary\n    outage: true\n"
