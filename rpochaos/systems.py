@@ -155,7 +155,7 @@ class KafkaSystem(System):
             w,
             journal,
             clock,
-            acks=w.acks,
+            acks=w.producer_acks,
             enable_idempotence=bool(w.enable_idempotence),
             topic=cluster.topic,
             partitions=cluster.partitions,
