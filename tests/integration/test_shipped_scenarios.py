@@ -132,3 +132,47 @@ def test_nothing_is_left_running_after_the_runs(shipped: Any) -> None:
         _, out = shipped(name)
         assert leftovers(out) == {}
         assert not (out / "data").exists()
+
+
+def test_clock_skew_lies_in_the_lag_query_not_in_the_window(shipped: Any) -> None:
+    proc, out = shipped("pg-clock-skew-lag-lies")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    offset = fault(r, "clock_skew")["params"]["offset"]
+    # the measured window is right ...
+    assert within(r["data_loss_window_s"], t2 - t1), (r["data_loss_window_s"], t2 - t1)
+    # ... while the popular lag query is off by the skew (replica clock - primary clock)
+    naive = r["observed"]["replicas"]["replica1"]["naive_lag_s_at_outage"]
+    assert naive is not None
+    assert abs(naive - ((t2 - t1) + offset)) < 1.5, (naive, t2 - t1, offset)
+    assert "pg_last_xact_replay_timestamp" in proc.stdout
+
+
+def test_kafka_acks1_loses_the_cut_to_kill_span(shipped: Any) -> None:
+    proc, out = shipped("kafka-acks1-leader-cut-then-killed")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] > 0
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    assert within(r["data_loss_window_s"], t2 - t1), (r["data_loss_window_s"], t2 - t1)
+    d = r["durability"]
+    assert str(d["acks"]) == "1" and d["unclean.leader.election.enable"] in ("false", False)
+
+
+def test_kafka_acks_all_min_isr_2_loses_nothing(shipped: Any) -> None:
+    proc, out = shipped("kafka-acks-all-min-isr-2")
+    r = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] == 0 and r["writes"]["acknowledged"] > 100
+    assert str(r["durability"]["min.insync.replicas"]) == "2"
+
+
+def test_kafka_unclean_election_loses_everything_since_the_cut(shipped: Any) -> None:
+    proc, out = shipped("kafka-unclean-election")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] > 0
+    assert r["durability"]["unclean.leader.election.enable"] in ("true", True)
+    t1 = fault(r, "partition")["start_s"]
+    assert r["recovery_point_s"] is not None and abs(r["recovery_point_s"] - t1) < 0.5
