@@ -111,6 +111,8 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
             log=log,
             observe_rate=a.observe_rate,
             html=not a.no_html,
+            postgres_image=a.postgres_image,
+            toxiproxy_image=a.toxiproxy_image,
         )
         render(res.result, con)
         results.append(res.result)
@@ -138,6 +140,17 @@ def _push(run_dir: Path, result: dict[str, Any], url: str, job: str, con: Consol
         con.print(f"pushed metrics to {url} (job {job})", style="dim", markup=False)
     except OSError as e:
         con.print(f"warning: could not push metrics to {url}: {e}", markup=False)
+
+
+def _cmd_images(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos import images
+
+    if a.action == "build":
+        for step in images.build_images(force=a.force, log=lambda m: con.print(m, markup=False)):
+            con.print(str(step), markup=False)
+    else:
+        con.print(str(images.status()), markup=False)
+    return 0
 
 
 def _cmd_report(a: argparse.Namespace, con: Console) -> int:
@@ -176,7 +189,7 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
-    from rpochaos.backends.local import gc
+    from rpochaos.backends import gc
 
     removed = gc(Path(a.runs_root), force=a.force)
     for r in removed:
@@ -190,7 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run a scenario end to end")
     r.add_argument("scenario")
-    r.add_argument("--backend", default="local", help="where nodes run (default: local)")
+    r.add_argument(
+        "--backend",
+        default=None,
+        help="where nodes run: local or docker (default: $RPOCHAOS_BACKEND, the "
+        "scenario's backend key, else local)",
+    )
+    r.add_argument(
+        "--postgres-image",
+        default=None,
+        help="docker: PostgreSQL image (default $RPOCHAOS_PG_IMAGE, postgres:15, "
+        "else the locally built rpochaos/postgres:15)",
+    )
+    r.add_argument(
+        "--toxiproxy-image",
+        default=None,
+        help="docker: Toxiproxy image (default $RPOCHAOS_TOXIPROXY_IMAGE, ...)",
+    )
     r.add_argument("--out", type=Path, help="run directory (default: runs/<name>/<time>)")
     r.add_argument("--runs-root", type=Path, default=Path("runs"))
     r.add_argument("--seed", type=int)
@@ -229,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--json", action="store_true")
     sub.add_parser("doctor", help="list external dependencies, found or missing")
+    im = sub.add_parser("images", help="build (or show) the local docker images")
+    im.add_argument("action", choices=["build", "status"])
+    im.add_argument("--force", action="store_true", help="rebuild even when present")
     rp = sub.add_parser("report", help="write RUNS_DIR/index.html with a row per run")
     rp.add_argument("runs_root", nargs="?", default="runs")
     g = sub.add_parser("gc", help="kill servers left behind by dead or kept runs")

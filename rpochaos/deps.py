@@ -159,15 +159,23 @@ def node_shim() -> Path:
         return lib
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        raise MissingDependency("a C compiler (to build the node-fault shim)",
-                                "apt-get install -y gcc   (or: ./dev setup)")
+        raise MissingDependency(
+            "a C compiler (to build the node-fault shim)",
+            "apt-get install -y gcc   (or: ./dev setup)",
+        )
     lib.parent.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(".tmp")
-    out = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src), "-ldl"],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src), "-ldl"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
-        raise MissingDependency(f"the node-fault shim (cc failed: {out.stderr.strip()[-300:]})",
-                                "apt-get install -y gcc libc6-dev")
+        raise MissingDependency(
+            f"the node-fault shim (cc failed: {out.stderr.strip()[-300:]})",
+            "apt-get install -y gcc libc6-dev",
+        )
     os.chmod(tmp, 0o755)
     tmp.replace(lib)
     return lib

@@ -39,7 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "rpo_scenarios_dir", "folder where scenario names are looked up", default="scenarios"
     )
-    parser.addini("rpo_backend", "backend for scenarios", default="local")
+    parser.addini(
+        "rpo_backend",
+        "backend for scenarios (default: $RPOCHAOS_BACKEND, the "
+        "scenario's backend key, else local)",
+        default="",
+    )
     parser.addini("rpo_runs_dir", "where run directories go", default="runs")
 
 
@@ -129,7 +134,7 @@ class ScenarioItem(pytest.Item):
         cfg = self.config
         res = run(
             self.scenario,
-            backend=_setting(cfg, "rpo_backend", "rpo_backend"),
+            backend=_setting(cfg, "rpo_backend", "rpo_backend") or None,
             runs_root=Path(_setting(cfg, "rpo_runs_dir", "rpo_runs_dir")),
         )
         _record(self, res.result)
@@ -188,7 +193,7 @@ def rpo_run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any
             if found:
                 scenario = found[0]
         kw.setdefault("runs_root", tmp_path / "runs")
-        kw.setdefault("backend", _setting(request.config, "rpo_backend", "rpo_backend"))
+        kw.setdefault("backend", _setting(request.config, "rpo_backend", "rpo_backend") or None)
         res = run(scenario, **kw)
         _record(request.node, res.result)
         return res

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rpochaos import deps, schedule
-from rpochaos.backends.local import LocalBackend
+from rpochaos.backends import BACKENDS, Backend, make_backend, start_proxy
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
 from rpochaos.failover import LsnTracker, decide
@@ -49,7 +49,6 @@ from rpochaos.store import (
 )
 from rpochaos.systems import for_scenario
 
-BACKENDS = ("local",)
 #: actions that last until healed (by their 'for', or at the end of the run)
 LASTING = tuple(sorted(schedule.LASTING))
 Log = Callable[[str], None]
@@ -79,33 +78,25 @@ def _quiet(_: str) -> None:
     pass
 
 
-def start_toxiproxy(backend: LocalBackend, timeout_s: float = 15.0) -> Toxiproxy:
+def start_toxiproxy(backend: Backend, timeout_s: float = 15.0) -> Toxiproxy:
     """Start this run's Toxiproxy server and return a client once its API answers."""
-    binary = deps.toxiproxy_server()
-    port = backend.free_port()
-    server = backend.spawn(
-        "toxiproxy", [str(binary), "-host", backend.host, "-port", str(port)], as_db_user=False
-    )
-    client = Toxiproxy(f"http://{backend.host}:{port}", timeout_s=5.0)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            client.version()
-            return client
-        except RpochaosError as e:
-            if not server.running() or time.monotonic() > deadline:
-                client.close()
-                raise TopologyError(
-                    f"Toxiproxy did not answer on port {port}: {e}\n{server.log_tail()}"
-                ) from e
-            time.sleep(0.05)
+    return start_proxy(backend, timeout_s)
 
 
 class _Runner:
     def __init__(
-        self, scenario: Scenario, run_dir: Path, keep: bool, log: Log, observe_rate: float = 10.0
+        self,
+        scenario: Scenario,
+        run_dir: Path,
+        keep: bool,
+        log: Log,
+        observe_rate: float = 10.0,
+        backend: str = "local",
+        images: dict[str, str | None] | None = None,
     ) -> None:
         self.sc = scenario
+        self.backend_name = backend
+        self.images = images or {}
         self.system = for_scenario(scenario)
         self.observe_rate = observe_rate
         self.observer: Any = None
@@ -115,7 +106,7 @@ class _Runner:
         self.events = EventLog(run_dir / EVENTS)
         self.clock: Clock | None = None
         self.active: dict[int, Fault] = {}
-        self.backend: LocalBackend | None = None
+        self.backend: Backend | None = None
         self.proxy: Toxiproxy | None = None
         self.cluster: Any = None
         self.writer: Any = None
@@ -128,7 +119,7 @@ class _Runner:
         return self.clock.now() if self.clock else 0.0
 
     # -- phases --------------------------------------------------------------------------
-    def _shim_env(self, data_root: Path) -> dict[str, dict[str, str]]:
+    def _shim_env(self, shim_root: Path) -> dict[str, dict[str, str]]:
         """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target."""
         wanted: dict[str, set[str]] = {}
         for spec in self.sc.specs or self.sc.schedule:
@@ -143,8 +134,8 @@ class _Runner:
             return {}
         if self.sc.system != "postgres":
             raise TopologyError("io_stall and clock_skew are only wired for PostgreSQL nodes")
-        shim_dir = data_root / "_shim"
-        shim_dir.mkdir(exist_ok=True)
+        shim_dir = shim_root / "_shim"
+        shim_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(shim_dir, 0o755)
         lib = shim_dir / "librpochaos-node.so"
         shutil.copyfile(deps.node_shim(), lib)
@@ -162,12 +153,23 @@ class _Runner:
 
     def bring_up(self, meta: dict[str, Any]) -> None:
         t = time.monotonic()
-        self.backend = LocalBackend(self.run_dir, keep=self.keep)
-        self.proxy = start_toxiproxy(self.backend)
-        data_root = self.backend.data_root()
-        self.cluster = self.system.cluster(
-            self.backend, self.proxy, data_root, self._shim_env(data_root)
+        self.backend = make_backend(
+            self.backend_name,
+            self.run_dir,
+            self.keep,
+            postgres_image=self.images.get("postgres"),
+            toxiproxy_image=self.images.get("toxiproxy"),
+            log=self.log,
         )
+        self.proxy = start_proxy(self.backend)
+        local = self.backend.name == "local"
+        data_root = self.backend.data_root() if local else None
+        shim_root = data_root if data_root is not None else self.run_dir
+        env = self._shim_env(shim_root)
+        if env and not local:
+            self.backend.share_host_dir(shim_root / "_shim")
+        self.cluster = self.system.cluster(self.backend, self.proxy, data_root, env)
+        meta["backend_info"] = self.backend.describe()
         self.cluster.start()
         meta["bringup_s"] = round(time.monotonic() - t, 3)
         meta["durability"] = self.system.durability(self.cluster)
@@ -268,7 +270,9 @@ class _Runner:
         role = step.params.get("process")
         if not role:
             return Pause(target, node.pause, node.resume)
-        pid = getattr(getattr(node, "server", None), "pid", None)
+        pid = getattr(getattr(node, "handle", None), "pid", None) or getattr(
+            getattr(node, "server", None), "pid", None
+        )
         if pid is None:
             raise TopologyError(f"pausing one process needs the local backend ({target})")
         stopped: list[int] = []
@@ -420,15 +424,24 @@ class _Runner:
         self.events.close()
 
 
+def resolve_backend(explicit: str | None, scenario: Scenario) -> str:
+    """Which backend a run uses, first hit wins: the explicit choice (``--backend``,
+    ``--rpo-backend`` or the ``rpo_backend`` ini key), $RPOCHAOS_BACKEND, the scenario's
+    ``backend:`` key, then ``local``."""
+    return explicit or os.environ.get("RPOCHAOS_BACKEND") or scenario.backend or "local"
+
+
 def run(
     scenario: Scenario | str | Path,
     *,
-    backend: str = "local",
+    backend: str | None = None,
     out: Path | str | None = None,
     runs_root: Path | str = "runs",
     keep_topology: bool = False,
     seed: int | None = None,
     log: Log = _quiet,
+    postgres_image: str | None = None,
+    toxiproxy_image: str | None = None,
     observe_rate: float = 10.0,
     html: bool = True,
 ) -> RunResult:
@@ -443,6 +456,7 @@ def run(
     and writing an UNKNOWN result.
     """
     sc = scenario if isinstance(scenario, Scenario) else load(scenario)
+    backend = resolve_backend(backend, sc)
     if backend not in BACKENDS:
         raise ScenarioError(
             [Problem("--backend", None, "backend", repr(backend), f"one of {', '.join(BACKENDS)}")]
@@ -463,7 +477,12 @@ def run(
             ]
         )
     # fail fast on missing programs, before creating anything
-    for_scenario(sc).check()
+    if backend == "local":
+        for_scenario(sc).check()
+    else:
+        from rpochaos.backends import engine
+
+        engine.client().close()
     run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir = run_dir.resolve()
@@ -477,7 +496,15 @@ def run(
         "keep_topology": keep_topology,
     }
     write_json(run_dir / RESOLVED, meta)
-    runner = _Runner(sc, run_dir, keep_topology, log, observe_rate)
+    runner = _Runner(
+        sc,
+        run_dir,
+        keep_topology,
+        log,
+        observe_rate,
+        backend,
+        {"postgres": postgres_image, "toxiproxy": toxiproxy_image},
+    )
     interrupted: BaseException | None = None
     try:
         runner.bring_up(meta)
@@ -517,12 +544,15 @@ def _write_reports(run_dir: Path, result: dict[str, Any], html: bool, log: Log) 
 
 
 def _print_kept(runner: _Runner, log: Log) -> None:
-    if runner.cluster is None:
-        return
-    for name, node in runner.cluster.nodes.items():
-        log(f"kept {name}: psql 'host=127.0.0.1 port={node.port} user=rpochaos dbname=postgres'")
-    for link, port in runner.cluster.link_ports.items():
-        log(f"kept proxy {link}: 127.0.0.1:{port}")
+    """How to reach what --keep-topology left running."""
+    lines: list[str] = []
+    if runner.cluster is not None and hasattr(runner.cluster, "kept"):
+        lines += runner.cluster.kept()
+    if runner.backend is not None:
+        lines += runner.backend.kept()
+    for line in lines:
+        log(line)
+    log("remove it all with: rpochaos gc --force")
 
 
 class _signals_deferred:

@@ -436,6 +436,8 @@ class Scenario:
     time_scale: float = 1.0  # 1 s of this run stands for time_scale s of the incident
     #: the steps as written, to re-resolve with another seed; () = the schedule's own steps
     specs: tuple[StepSpec, ...] = ()
+    #: the backend the file asks for (local | docker), if any; see run.resolve_backend
+    backend: str | None = None
 
     @property
     def outage_step(self) -> Step:
@@ -609,6 +611,7 @@ _TOP_KEYS = (
     "name",
     "description",
     "system",
+    "backend",
     "seed",
     "time_scale",
     "topology",
@@ -2219,6 +2222,7 @@ class _Checker:
                 f"'postgres' or 'kafka' (the rest of the file is checked as {self.system})",
             )
         seed = self.integer(get("seed"), "seed", None) or 0
+        backend = self.choice(get("backend"), "backend", ("local", "docker"))
         time_scale = self.number(
             get("time_scale"),
             "time_scale",
@@ -2255,6 +2259,7 @@ class _Checker:
             path=path,
             time_scale=scale,
             specs=tuple(specs),
+            backend=backend,
         )
 
 
@@ -2321,6 +2326,7 @@ def to_dict(scenario: Scenario) -> dict[str, object]:
         "description": scenario.description,
         "system": scenario.system,
         "seed": scenario.seed,
+        "backend": scenario.backend,
         "time_scale": float(scenario.time_scale),
         "path": str(scenario.path) if scenario.path is not None else None,
         "topology": _topology_dict(t),
@@ -2585,6 +2591,11 @@ def _kafka_topology_of(t: dict[str, object]) -> KafkaTopology:
     )
 
 
+def _backend_of(data: dict[str, object]) -> str | None:
+    b = data.get("backend")
+    return b if isinstance(b, str) else None
+
+
 def from_dict(data: dict[str, object]) -> Scenario:
     """Inverse of ``to_dict`` (used by ``analyze`` on a stored run). Data written before
     time_scale, step names and specs existed reads as time_scale 1, no names, no specs."""
@@ -2654,4 +2665,5 @@ def from_dict(data: dict[str, object]) -> Scenario:
         path=Path(path) if path is not None else None,
         time_scale=1.0 if time_scale is None else time_scale,
         specs=specs,
+        backend=_backend_of(data),
     )

@@ -44,10 +44,11 @@ class System(ABC):
         self,
         backend: Backend,
         proxy: Toxiproxy,
-        data_root: Path,
+        data_root: Path | None,
         node_env: dict[str, dict[str, str]],
     ) -> Any:
-        """A cluster object, not started yet."""
+        """A cluster object, not started yet. ``data_root`` is None where the backend keeps
+        data itself (docker volumes)."""
 
     @abstractmethod
     def writer(self, cluster: Any, journal: Journal, clock: Clock) -> Any: ...
@@ -85,12 +86,14 @@ class PostgresSystem(System):
         self,
         backend: Backend,
         proxy: Toxiproxy,
-        data_root: Path,
+        data_root: Path | None,
         node_env: dict[str, dict[str, str]],
     ) -> Any:
+        from rpochaos.scenario import Topology
         from rpochaos.topology.postgres import PostgresCluster
 
-        c = PostgresCluster(self.sc.topology, backend, proxy, data_root)  # type: ignore[arg-type]
+        assert isinstance(self.sc.topology, Topology)
+        c = PostgresCluster(self.sc.topology, backend, proxy, data_root)
         if node_env:
             c.node_env = node_env
         return c
@@ -124,11 +127,13 @@ class KafkaSystem(System):
         self,
         backend: Backend,
         proxy: Toxiproxy,
-        data_root: Path,
+        data_root: Path | None,
         node_env: dict[str, dict[str, str]],
     ) -> Any:
         from rpochaos.kafka.cluster import KafkaCluster
 
+        if data_root is None:
+            raise TopologyError("Kafka runs only on the local backend for now")
         t: Any = self.sc.topology
         return KafkaCluster(
             t.brokers,

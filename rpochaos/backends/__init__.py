@@ -1,0 +1,88 @@
+"""Backends: how nodes are started and reached (see ``base`` for the contract).
+
+- ``make_backend(name, run_dir, keep)``: a ``local`` or ``docker`` backend for one run. For
+  docker it first sweeps what dead runs left behind (``docker.gc(spare_kept=True)``), then
+  resolves the images (building the local ones when nothing better is there).
+- ``start_proxy(backend)``: start the run's Toxiproxy server and return its client.
+- ``gc(runs_root, force)``: both backends' leftovers of runs whose owner is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node, Server
+from rpochaos.errors import Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from rpochaos.proxy import Toxiproxy
+
+BACKENDS = ("local", "docker")
+
+__all__ = [
+    "BACKENDS",
+    "Address",
+    "Backend",
+    "LinkAddress",
+    "Node",
+    "Server",
+    "gc",
+    "make_backend",
+    "start_proxy",
+]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def make_backend(
+    name: str,
+    run_dir: Path,
+    keep: bool = False,
+    *,
+    postgres_image: str | None = None,
+    toxiproxy_image: str | None = None,
+    log: Callable[[str], None] = _quiet,
+) -> Backend:
+    """The backend ``name`` for the run in ``run_dir``. ``postgres_image`` and
+    ``toxiproxy_image`` (docker only) override $RPOCHAOS_PG_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE
+    and the defaults. Raises ScenarioError for an unknown name and MissingDependency when
+    the docker engine, the SDK or an image cannot be had."""
+    if name == "local":
+        from rpochaos.backends.local import LocalBackend
+
+        return LocalBackend(run_dir, keep=keep)
+    if name == "docker":
+        from rpochaos.backends import docker as docker_backend
+        from rpochaos.backends import engine
+        from rpochaos.images import resolve_images
+
+        client = engine.client()
+        swept = docker_backend.gc(spare_kept=True, client=client)
+        if swept:
+            log(f"removed {len(swept)} leftover(s) of dead docker runs")
+        images = resolve_images(postgres_image, toxiproxy_image, client=client, log=log)
+        return docker_backend.DockerBackend(
+            run_dir, keep=keep, images=images, client=client, log=log
+        )
+    raise ScenarioError(
+        [Problem("--backend", None, "backend", repr(name), f"one of {', '.join(BACKENDS)}")]
+    )
+
+
+def start_proxy(backend: Backend, timeout_s: float = 30.0) -> Toxiproxy:
+    """Start ``backend``'s Toxiproxy server; return a client once its API answers."""
+    return backend.start_proxy(timeout_s=timeout_s)
+
+
+def gc(runs_root: Path, *, force: bool = False) -> list[str]:
+    """What ``rpochaos gc`` removes: local servers of runs under ``runs_root`` whose owner is
+    gone, and every docker container, network and volume of such runs (nothing when no
+    engine answers). ``force``: also runs whose owner still lives (e.g. --keep-topology)."""
+    from rpochaos.backends import docker as docker_backend
+    from rpochaos.backends import local
+
+    return [*local.gc(runs_root, force=force), *docker_backend.gc(force=force)]

@@ -1,15 +1,80 @@
 """The backend contract: how nodes are started, reached, crashed and removed.
 
-A backend owns every process (or container) it starts and removes all of them in ``close``,
-which is idempotent and never raises for something already gone. Topologies (PostgreSQL,
-later Kafka) ask the backend for ports, run one-shot commands and start long-lived servers;
-they never touch processes directly.
+A backend owns everything it starts (processes, containers, networks, volumes) and removes
+all of it in ``close``, which is idempotent and never raises for something already gone.
+Topologies never touch processes or containers directly; they talk to the backend through
+three things:
+
+``Node``
+    one database node: where its data directory is *as its own programs see it*, which
+    address and port its server binds, where the harness reaches it directly
+    (``address``), and how to run its programs: one-shot commands (``run``: initdb,
+    pg_basebackup) and the long-lived server (``start``), always as the unprivileged
+    database user, never through an image's entrypoint. ``kill`` is a crash (SIGKILL of every
+    server process at once, no flush), ``stop`` a requested shutdown, ``pause``/``resume``
+    freeze and thaw every server process.
+
+``LinkAddress``
+    how one proxied link is wired: what the Toxiproxy server listens on, how it reaches the
+    destination node, where the harness connects to the proxy (client links), and where
+    other nodes connect to it (replication links; it is what ends up in primary_conninfo).
+
+``start_proxy``
+    start this run's Toxiproxy server and return a client for its API.
+
+==========  ===========================  =============================================
+            local                        docker
+==========  ===========================  =============================================
+node        processes as the db user     one container per node, on the run's network
+address     127.0.0.1:<node port>        127.0.0.1:<published port> -> container :5432
+proxy       127.0.0.1:<free port>        0.0.0.0:<port> in the Toxiproxy container
+upstream    127.0.0.1:<node port>        <node alias>:5432
+peer        127.0.0.1:<proxy port>       toxiproxy:<port> (DNS alias on the network)
+harness     127.0.0.1:<proxy port>       127.0.0.1:<published port> (client links only)
+crash       SIGKILL the process group    SIGKILL the container (postgres is its PID 1)
+pause       SIGSTOP the process group    cgroup freezer (``docker pause``)
+==========  ===========================  =============================================
+
+The process-level methods below the line (``free_port``, ``run``, ``spawn``, ``prepare_dir``,
+``data_root``) are what topologies that have not moved to ``Node`` yet (Kafka) use; only
+backends that run host processes (local) implement them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rpochaos.errors import TopologyError
+
+if TYPE_CHECKING:
+    from rpochaos.proxy import Toxiproxy
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LinkAddress:
+    """How one proxied link is wired (see the module docstring for both backends)."""
+
+    listen: str  # what the Toxiproxy server binds, as given to its API
+    upstream: str  # how the Toxiproxy server reaches the destination node
+    peer: Address  # where other nodes connect to the proxy
+    harness: Address | None  # where the harness connects to it; None when it cannot
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 class Server(ABC):
@@ -32,11 +97,11 @@ class Server(ABC):
 
     @abstractmethod
     def pause(self) -> None:
-        """SIGSTOP every process of this server."""
+        """Freeze every process of this server (SIGSTOP, or the cgroup freezer)."""
 
     @abstractmethod
     def resume(self) -> None:
-        """SIGCONT every process of this server."""
+        """Thaw every process of this server."""
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -46,34 +111,133 @@ class Server(ABC):
         return "\n".join(text.splitlines()[-lines:])
 
 
+class Node(ABC):
+    """One database node as a backend runs it. Create it with ``Backend.node``."""
+
+    name: str
+    datadir: str  # the data directory, as the node's own programs see it
+    listen_host: str  # what the server binds (PostgreSQL's listen_addresses)
+    port: int  # the port the server binds, as its programs see it
+    address: Address  # where the harness reaches the server directly
+    #: pg_hba ADDRESS values, beyond loopback, that the harness, the proxy and other nodes
+    #: connect from (docker: ``samenet``, the run's network, which includes the gateway that
+    #: published ports come in through)
+    hba_hosts: tuple[str, ...] = ()
+
+    @abstractmethod
+    def program(self, name: str) -> str:
+        """How to invoke one of the node's programs (``initdb``, ``postgres``, ...)."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create the empty data directory, owned by the database user, mode 0700."""
+
+    @abstractmethod
+    def run(self, argv: list[str], *, timeout_s: float, what: str) -> str:
+        """Run a one-shot command as the database user where the node's programs run (it
+        reaches other nodes and proxies by their ``peer`` addresses); return its output.
+        Raises TopologyError carrying ``what`` and the output when it fails or times out."""
+
+    @abstractmethod
+    def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
+        """Start the server (``argv`` as the database user; its output goes to the node's
+        log). Starting again after ``kill`` or ``stop`` restarts it on the same data."""
+
+    @abstractmethod
+    def running(self) -> bool:
+        """True while the server runs (also while it is paused)."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """SIGKILL every server process at once (a crash). A paused node is killed too."""
+
+    @abstractmethod
+    def stop(self, timeout_s: float = 10.0, sig: int = 15) -> None:
+        """Send ``sig`` to the server, then kill it if it has not exited within
+        ``timeout_s``."""
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Freeze every server process (the node stops answering but keeps its sockets)."""
+
+    @abstractmethod
+    def resume(self) -> None: ...
+
+    @abstractmethod
+    def log_tail(self, lines: int = 20) -> str: ...
+
+    @property
+    def pid(self) -> int | None:
+        """Host pid of the server's main process (the postmaster) while it runs, when the
+        harness can signal it directly; else None."""
+        return None
+
+
 class Backend(ABC):
     name: str
-    host: str  # the address the harness uses to reach servers and proxies
+    host: str = "127.0.0.1"  # the address the harness uses to reach servers and proxies
+    run_dir: Path
+    keep: bool
 
     @abstractmethod
-    def free_port(self) -> int: ...
+    def node(self, name: str, *, data_dir: Path | None = None) -> Node:
+        """A new node handle (nothing runs yet). ``data_dir`` is a hint for backends that keep
+        data on the host; others ignore it."""
 
     @abstractmethod
-    def run(self, argv: list[str], *, as_db_user: bool, timeout_s: float, what: str) -> str:
-        """Run a one-shot command to completion; return its output. Raises TopologyError
-        carrying ``what`` and the output when it fails or times out."""
+    def link(self, name: str, dst: Node, *, harness: bool) -> LinkAddress:
+        """Addresses for a new proxied link to ``dst``. ``harness`` says whether the harness
+        itself connects through it (the workload's ``client-><node>`` links)."""
 
     @abstractmethod
-    def spawn(self, name: str, argv: list[str], *, as_db_user: bool) -> Server:
-        """Start a long-lived server; its output goes to logs/<name>.log in the run dir."""
-
-    @abstractmethod
-    def data_root(self) -> Path:
-        """The directory under which node data directories are created."""
-
-    @abstractmethod
-    def remove_data(self) -> None:
-        """Delete every node data directory."""
-
-    @abstractmethod
-    def prepare_dir(self, path: Path) -> Path:
-        """Create a directory the database user may own and use (mode 0700)."""
+    def start_proxy(self, timeout_s: float = 30.0) -> Toxiproxy:
+        """Start this run's Toxiproxy server; return a client once its API answers."""
 
     @abstractmethod
     def close(self) -> None:
-        """Kill and remove everything this backend started. Idempotent."""
+        """Save every log into <run dir>/logs, then kill and remove everything this backend
+        started (unless the topology is kept). Idempotent."""
+
+    def share_host_dir(self, path: Path) -> None:  # noqa: B027 - optional hook
+        """Make the host directory ``path`` visible, read-write and at the same path, to every
+        node server started afterwards (fault shims and their control files). Local: nothing
+        to do; docker: a bind mount into the node containers."""
+
+    def remove_data(self) -> None:  # noqa: B027 - optional hook
+        """Delete node data left on the host (after ``close``, when not kept)."""
+
+    def describe(self) -> dict[str, object]:
+        """What the run record should say about this backend (images, engine version...)."""
+        return {"name": self.name}
+
+    def kept(self) -> list[str]:
+        """Lines telling a person how to reach what ``--keep-topology`` left running."""
+        return []
+
+    # -- process-level part: backends that run host processes only --------------------------
+
+    def _no_processes(self, what: str) -> TopologyError:
+        return TopologyError(
+            f"the {self.name} backend cannot {what}: it runs nodes through Node handles, not "
+            "host processes (this topology supports only the local backend so far)"
+        )
+
+    def free_port(self) -> int:
+        raise self._no_processes("allocate host ports")
+
+    def run(self, argv: list[str], *, as_db_user: bool, timeout_s: float, what: str) -> str:
+        """Run a one-shot host command to completion; return its output. Raises
+        TopologyError carrying ``what`` and the output when it fails or times out."""
+        raise self._no_processes(f"run {what}")
+
+    def spawn(self, name: str, argv: list[str], *, as_db_user: bool) -> Server:
+        """Start a long-lived host server; its output goes to logs/<name>.log."""
+        raise self._no_processes(f"start {name}")
+
+    def data_root(self) -> Path:
+        """The host directory under which node data directories are created."""
+        raise self._no_processes("keep node data on the host")
+
+    def prepare_dir(self, path: Path) -> Path:
+        """Create a host directory the database user may own and use (mode 0700)."""
+        raise self._no_processes("prepare host directories")

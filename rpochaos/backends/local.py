@@ -20,11 +20,14 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from rpochaos import deps
-from rpochaos.backends.base import Backend, Server
-from rpochaos.errors import TopologyError
+from rpochaos import deps, procs
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node, Server
+from rpochaos.errors import RpochaosError, TopologyError
+from rpochaos.proxy import Toxiproxy
 
 _PR_SET_PDEATHSIG = 1
 
@@ -47,13 +50,28 @@ class LocalServer(Server):
     def running(self) -> bool:
         return self.popen.poll() is None
 
+    def _tree(self) -> list[int]:
+        """The leader and every descendant. PostgreSQL's children call setsid(), so they are
+        not in the leader's process group: signalling the group alone would miss them."""
+        pids, todo = [], [self.popen.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo.extend(procs.children(pid))
+        return pids
+
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
+        for pid in self._tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     def kill(self) -> None:
-        self._signal_group(signal.SIGCONT)  # a paused group must not stay stopped as zombies
+        # freeze the whole tree first, so no process acts between the first and last SIGKILL
+        self._signal_group(signal.SIGSTOP)
         self._signal_group(signal.SIGKILL)
+        self._signal_group(signal.SIGCONT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=10)
 
@@ -77,6 +95,62 @@ class LocalServer(Server):
         self._signal_group(signal.SIGCONT)
 
 
+class LocalNode(Node):
+    """A node as processes on the host: data under the run's data root, server on 127.0.0.1
+    on a free port, programs from ``deps.pg_bindir()``."""
+
+    listen_host = "127.0.0.1"
+
+    def __init__(self, backend: LocalBackend, name: str, datadir: Path, port: int) -> None:
+        self.backend = backend
+        self.name = name
+        self.datadir = str(datadir)
+        self.port = port
+        self.address = Address(backend.host, port)
+        self.server: LocalServer | None = None
+        self._bindir: Path | None = None
+
+    def program(self, name: str) -> str:
+        if self._bindir is None:
+            self._bindir = deps.pg_bindir()
+        return str(self._bindir / name)
+
+    def prepare(self) -> None:
+        self.backend.prepare_dir(Path(self.datadir))
+
+    def run(self, argv: list[str], *, timeout_s: float, what: str) -> str:
+        return self.backend.run(argv, as_db_user=True, timeout_s=timeout_s, what=what)
+
+    def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
+        self.server = self.backend.spawn(self.name, argv, as_db_user=True, env=env)
+
+    def running(self) -> bool:
+        return self.server is not None and self.server.running()
+
+    def kill(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+
+    def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> None:
+        if self.server is not None:
+            self.server.stop(timeout_s=timeout_s, sig=sig)
+
+    def pause(self) -> None:
+        if self.server is not None:
+            self.server.pause()
+
+    def resume(self) -> None:
+        if self.server is not None:
+            self.server.resume()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return self.server.log_tail(lines) if self.server is not None else "(not started)"
+
+    @property
+    def pid(self) -> int | None:
+        return self.server.pid if self.server is not None and self.server.running() else None
+
+
 class LocalBackend(Backend):
     name = "local"
     host = "127.0.0.1"
@@ -92,18 +166,66 @@ class LocalBackend(Backend):
         self._closed = False
         self._data_root: Path | None = None
 
+    # -- the node contract -------------------------------------------------------------------
+
+    def node(self, name: str, *, data_dir: Path | None = None) -> LocalNode:
+        datadir = data_dir if data_dir is not None else self.data_root() / name
+        return LocalNode(self, name, datadir, self.free_port())
+
+    def link(self, name: str, dst: Node, *, harness: bool) -> LinkAddress:
+        port = self.free_port()
+        at = Address(self.host, port)
+        return LinkAddress(
+            listen=str(at), upstream=str(dst.address), peer=at, harness=at if harness else None
+        )
+
+    def start_proxy(self, timeout_s: float = 15.0) -> Toxiproxy:
+        """Start this run's Toxiproxy server (``deps.toxiproxy_server()``) on a free port of
+        127.0.0.1 and return a client once its API answers."""
+        binary = deps.toxiproxy_server()
+        port = self.free_port()
+        server = self.spawn(
+            "toxiproxy", [str(binary), "-host", self.host, "-port", str(port)], as_db_user=False
+        )
+        client = Toxiproxy(f"http://{self.host}:{port}", timeout_s=5.0)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                client.version()
+                return client
+            except RpochaosError as e:
+                if not server.running() or time.monotonic() > deadline:
+                    client.close()
+                    raise TopologyError(
+                        f"Toxiproxy did not answer on port {port}: {e}\n{server.log_tail()}"
+                    ) from e
+                time.sleep(0.05)
+
+    def kept(self) -> list[str]:
+        return [
+            f"kept {s.name}: pid {s.pid} (stop with: rpochaos gc --force, or kill -- -{s.pid})"
+            for s in self.servers()
+        ]
+
+    # -- the process-level part ----------------------------------------------------------------
+
     def free_port(self) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((self.host, 0))
             return int(s.getsockname()[1])
 
-    def _popen_kwargs(self, as_db_user: bool) -> dict[str, object]:
+    def _popen_kwargs(
+        self, as_db_user: bool, env: Mapping[str, str] | None = None
+    ) -> dict[str, object]:
         kw: dict[str, object] = {"start_new_session": True}
+        child_env: dict[str, str] | None = dict(env) if env else None
         if as_db_user and self.user is not None:
             kw["user"] = self.user.pw_uid
             kw["group"] = self.user.pw_gid
             kw["extra_groups"] = []
-            kw["env"] = {**os.environ, "HOME": self.user.pw_dir, "USER": self.user.pw_name}
+            child_env = {"HOME": self.user.pw_dir, "USER": self.user.pw_name, **(child_env or {})}
+        if child_env is not None:
+            kw["env"] = {**os.environ, **child_env}
         if not self.keep:
             kw["preexec_fn"] = _die_with_parent
         return kw
@@ -167,7 +289,14 @@ class LocalBackend(Backend):
             )
         return str(text)
 
-    def spawn(self, name: str, argv: list[str], *, as_db_user: bool) -> LocalServer:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        as_db_user: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> LocalServer:
         log_path = self.logs / f"{name}.log"
         with self._lock:
             if self._closed:
@@ -180,7 +309,7 @@ class LocalBackend(Backend):
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd="/",
-                    **self._popen_kwargs(as_db_user),
+                    **self._popen_kwargs(as_db_user, env),
                 )
             finally:
                 log.close()

@@ -24,8 +24,7 @@ from typing import Any
 
 import psycopg
 
-from rpochaos import deps
-from rpochaos.backends.base import Backend, Server
+from rpochaos.backends.base import Backend, LinkAddress, Node
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
@@ -74,56 +73,74 @@ def _wait(what: str, timeout_s: float, probe: Callable[[], Any], log: Callable[[
 
 
 class PostgresNode:
-    def __init__(
-        self, name: str, backend: Backend, datadir: Path, port: int, settings: dict[str, str]
-    ) -> None:
+    """One PostgreSQL server on a backend ``Node`` handle (which knows where it runs)."""
+
+    def __init__(self, name: str, backend: Backend, handle: Node, settings: dict[str, str]):
         self.name = name
         self.backend = backend
-        self.datadir = datadir
-        self.port = port
+        self.handle = handle
         self.settings = settings
-        self.server: Server | None = None
-        self.bindir = deps.pg_bindir()
+        self.env: dict[str, str] = {}  # extra environment for the server (LD_PRELOAD, ...)
+
+    @property
+    def host(self) -> str:
+        """Where the harness reaches this server directly."""
+        return self.handle.address.host
+
+    @property
+    def port(self) -> int:
+        """Where the harness reaches this server directly (not the port it binds inside a
+        container)."""
+        return self.handle.address.port
+
+    @property
+    def datadir(self) -> str:
+        return self.handle.datadir
+
+    @property
+    def server(self) -> Node:
+        """Deprecated alias of ``handle`` (its ``pid`` is the postmaster's host pid)."""
+        return self.handle
 
     @property
     def conninfo(self) -> str:
         return (
-            f"host={self.backend.host} port={self.port} dbname={DB_NAME} user={DB_USER} "
-            "connect_timeout=2"
+            f"host={self.host} port={self.port} dbname={DB_NAME} user={DB_USER} connect_timeout=2"
         )
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo, autocommit=True)
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        argv = [str(self.bindir / "postgres"), "-D", str(self.datadir)]
+    def argv(self) -> list[str]:
+        argv = [self.handle.program("postgres"), "-D", self.handle.datadir]
         for k, v in self.settings.items():
             argv += ["-c", f"{k}={v}"]
-        self.server = self.backend.spawn(self.name, argv, as_db_user=True)
+        return argv
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.handle.start(self.argv(), env=self.env or None)
         _wait(f"{self.name} did not accept connections", timeout_s, self._ready, self._log)
 
     def _ready(self) -> bool:
-        if self.server is not None and not self.server.running():
+        if not self.handle.running():
             raise TopologyError(f"{self.name} exited during start-up\n{self._log()}")
         with self.connect() as c:
             c.execute("SELECT 1")
         return True
 
     def _log(self) -> str:
-        return self.server.log_tail() if self.server else "(not started)"
+        return self.handle.log_tail()
 
     def running(self) -> bool:
-        return self.server is not None and self.server.running()
+        return self.handle.running()
 
     def crash(self) -> None:
         """SIGKILL the postmaster and every backend at once."""
-        if self.server is not None:
-            self.server.kill()
+        self.handle.kill()
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then kill if needed."""
-        if self.server is not None:
-            self.server.stop(timeout_s=15.0, sig=signal.SIGINT)
+        self.handle.stop(timeout_s=15.0, sig=signal.SIGINT)
 
     def restart(self) -> None:
         if self.running():
@@ -133,12 +150,10 @@ class PostgresNode:
         self.start()
 
     def pause(self) -> None:
-        if self.server is not None:
-            self.server.pause()
+        self.handle.pause()
 
     def resume(self) -> None:
-        if self.server is not None:
-            self.server.resume()
+        self.handle.resume()
 
     def promote(self, timeout_s: float = 30.0) -> None:
         try:
@@ -156,23 +171,40 @@ class PostgresNode:
 
 
 class PostgresCluster:
-    """The primary, its replicas, and the proxies between them and the workload."""
+    """The primary, its replicas, and the proxies between them and the workload.
 
-    def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy, data_dir: Path):
+    Backend-neutral: nodes are ``backend.node`` handles and every link's addresses come from
+    ``backend.link``, so the same code runs on the local and the docker backend. ``data_dir``
+    is only a hint for backends that keep data on the host (local); None lets the backend
+    choose.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        backend: Backend,
+        proxy: Toxiproxy,
+        data_dir: Path | None = None,
+    ) -> None:
         self.topology = topology
         self.backend = backend
         self.proxy = proxy
         self.data_dir = data_dir
         self.nodes: dict[str, PostgresNode] = {}
-        self.link_ports: dict[str, int] = {}  # link name -> proxy listen port
+        self.links: dict[str, LinkAddress] = {}  # link name -> its addresses
+        self.link_ports: dict[str, int] = {}  # link name -> port the proxy listens on
+        #: extra environment per node name for its server (LD_PRELOAD shims, FAKETIME...);
+        #: set before ``start``. On docker it is the container's environment, so paths in it
+        #: must exist inside the node's image.
+        self.node_env: dict[str, dict[str, str]] = {}
         self.primary_name = "primary"
 
-    def _settings(self, name: str, port: int, primary: bool) -> dict[str, str]:
+    def _settings(self, handle: Node, primary: bool) -> dict[str, str]:
         s = {
-            "listen_addresses": self.backend.host,
-            "port": str(port),
+            "listen_addresses": handle.listen_host,
+            "port": str(handle.port),
             "unix_socket_directories": "",
-            "cluster_name": name,
+            "cluster_name": handle.name,
             "wal_level": "replica",
             "max_wal_senders": "16",
             "max_replication_slots": "16",
@@ -185,16 +217,20 @@ class PostgresCluster:
         s.update(self.topology.settings)
         return s
 
+    def _handle(self, name: str) -> Node:
+        hint = self.data_dir / name if self.data_dir is not None else None
+        return self.backend.node(name, data_dir=hint)
+
     def start(self) -> None:
-        bindir = deps.pg_bindir()
-        ports = {n: self.backend.free_port() for n in self.topology.nodes}
+        handles = {n: self._handle(n) for n in self.topology.nodes}
         # the primary
-        pdir = self.backend.prepare_dir(self.data_dir / "primary")
-        self.backend.run(
+        ph = handles["primary"]
+        ph.prepare()
+        ph.run(
             [
-                str(bindir / "initdb"),
+                ph.program("initdb"),
                 "-D",
-                str(pdir),
+                ph.datadir,
                 "-U",
                 DB_USER,
                 "--auth=trust",
@@ -203,17 +239,22 @@ class PostgresCluster:
                 "UTF8",
                 "--locale=C",
             ],
-            as_db_user=True,
             timeout_s=120,
             what="initdb of primary",
         )
-        primary = PostgresNode(
-            "primary",
-            self.backend,
-            pdir,
-            ports["primary"],
-            self._settings("primary", ports["primary"], True),
-        )
+        if ph.hba_hosts:  # trust the backend's networks too (replicas copy the file)
+            lines = [
+                f"host {db} {DB_USER} {addr} trust"
+                for addr in ph.hba_hosts
+                for db in ("all", "replication")
+            ]
+            ph.run(
+                ["sh", "-c", 'printf "%s\\n" "$@" >> ' + f"{ph.datadir}/pg_hba.conf", "sh", *lines],
+                timeout_s=60,
+                what="pg_hba.conf of primary",
+            )
+        primary = PostgresNode("primary", self.backend, ph, self._settings(ph, True))
+        primary.env = dict(self.node_env.get("primary", {}))
         self.nodes["primary"] = primary
         primary.start()
         with primary.connect() as c:
@@ -222,26 +263,28 @@ class PostgresCluster:
             c.execute(SCHEMA_SQL)
         # one proxy per link
         for link in self.topology.links:
-            _src, dst = link.split("->")
-            listen_port = self.backend.free_port()
-            self.proxy.create_proxy(
-                link, f"{self.backend.host}:{listen_port}", f"{self.backend.host}:{ports[dst]}"
-            )
-            self.link_ports[link] = listen_port
-        # the replicas, cloned through their replication link
+            src, dst = link.split("->")
+            addr = self.backend.link(link, handles[dst], harness=src == "client")
+            self.proxy.create_proxy(link, addr.listen, addr.upstream)
+            self.links[link] = addr
+            self.link_ports[link] = addr.listen_port
+        # the replicas, cloned through their replication link (pg_basebackup -R writes the
+        # proxy's peer address into primary_conninfo)
         for r in self.topology.replicas:
-            rdir = self.backend.prepare_dir(self.data_dir / r.name)
-            self.backend.run(
+            rh = handles[r.name]
+            via = self.links[f"{r.name}->primary"].peer
+            rh.prepare()
+            rh.run(
                 [
-                    str(bindir / "pg_basebackup"),
+                    rh.program("pg_basebackup"),
                     "-h",
-                    self.backend.host,
+                    via.host,
                     "-p",
-                    str(self.link_ports[f"{r.name}->primary"]),
+                    str(via.port),
                     "-U",
                     DB_USER,
                     "-D",
-                    str(rdir),
+                    rh.datadir,
                     "-R",
                     "-X",
                     "stream",
@@ -249,17 +292,11 @@ class PostgresCluster:
                     "-c",
                     "fast",
                 ],
-                as_db_user=True,
                 timeout_s=120,
                 what=f"pg_basebackup of {r.name}",
             )
-            node = PostgresNode(
-                r.name,
-                self.backend,
-                rdir,
-                ports[r.name],
-                self._settings(r.name, ports[r.name], False),
-            )
+            node = PostgresNode(r.name, self.backend, rh, self._settings(rh, False))
+            node.env = dict(self.node_env.get(r.name, {}))
             self.nodes[r.name] = node
             node.start()
         self.wait_streaming()
@@ -285,10 +322,12 @@ class PostgresCluster:
     def client_endpoints(self) -> list[Endpoint]:
         """Where the workload connects: each node through its client-><node> proxy, primary
         first."""
-        return [
-            Endpoint(self.backend.host, self.link_ports[f"client->{n}"], n)
-            for n in self.topology.nodes
-        ]
+        out = []
+        for n in self.topology.nodes:
+            at = self.links[f"client->{n}"].harness
+            assert at is not None, f"client->{n} was created for the harness"
+            out.append(Endpoint(at.host, at.port, n))
+        return out
 
     def durability(self) -> dict[str, object]:
         """The durability settings in force on the primary, read from the server itself."""
@@ -336,6 +375,17 @@ class PostgresCluster:
                 raise TopologyError(f"{node_name} is a standby, not the surviving primary")
             rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
         return frozenset(int(r[0]) for r in rows)
+
+    def kept(self) -> list[str]:
+        """How a person reaches each node and proxy of a kept topology."""
+        lines = [
+            f"kept {n.name}: psql 'host={n.host} port={n.port} user={DB_USER} dbname={DB_NAME}'"
+            for n in self.nodes.values()
+        ]
+        for link, addr in self.links.items():
+            where = f"{addr.harness}" if addr.harness else f"{addr.peer} (from the nodes only)"
+            lines.append(f"kept proxy {link}: {where}")
+        return lines
 
     def close(self) -> None:
         for node in reversed(list(self.nodes.values())):
