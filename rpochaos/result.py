@@ -39,6 +39,11 @@ def faults_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def outage_at(events: list[dict[str, Any]]) -> float | None:
+    """When the declared outage was in force: the end of its action (the ``outage`` event),
+    or, in runs recorded without one, the start of the step."""
+    for e in events:
+        if e.get("type") == "outage":
+            return float(e["t"])
     for e in events:
         if e.get("type") == "step_start" and e.get("outage"):
             return float(e["t"])

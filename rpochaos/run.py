@@ -355,6 +355,9 @@ class _Runner:
             fault = self._fault_for(step, target)
             self.active[step.index] = fault
             fault.inject()
+        if step.outage:
+            # the outage is in force once its action has finished (a crash takes a few ms)
+            self.events.write(type="outage", index=step.index, t=self.now())
 
     def _end(self, step: Step) -> None:
         fault = self.active.pop(step.index, None)

@@ -68,10 +68,19 @@ class LocalServer(Server):
                 os.kill(pid, sig)
 
     def kill(self) -> None:
-        # freeze the whole tree first, so no process acts between the first and last SIGKILL
-        self._signal_group(signal.SIGSTOP)
-        self._signal_group(signal.SIGKILL)
-        self._signal_group(signal.SIGCONT)
+        # Freeze the whole tree, take its final list while nobody can fork, then SIGKILL
+        # children before the leader: once the leader is dead its children are reparented
+        # and could no longer be found by walking down from it.
+        first = self._tree()
+        for pid in first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        pids = list(dict.fromkeys([*first, *self._tree()]))
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=10)
 
