@@ -89,36 +89,43 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.report.index import repeat_lines, repeat_summary
     from rpochaos.run import run  # heavy imports only for run
 
+    live = _LiveView(con, mode="quiet" if a.quiet else ("plain" if a.plain else "auto"))
+
     def log(msg: str) -> None:
         if not a.quiet:
-            con.print(msg, style="dim", markup=False, highlight=False)
+            live.print(msg)
 
     if a.repeat < 1:
         raise ScenarioError([Problem("--repeat", None, "repeat", str(a.repeat), "an integer >= 1")])
     results: list[dict[str, Any]] = []
     worst = 0
-    for i in range(a.repeat):
-        out = a.out if a.repeat == 1 or a.out is None else Path(a.out) / f"run-{i + 1}"
-        if a.repeat > 1:
-            con.print(f"run {i + 1} of {a.repeat}", style="bold", highlight=False)
-        res = run(
-            a.scenario,
-            backend=a.backend,
-            out=out,
-            runs_root=a.runs_root,
-            keep_topology=a.keep_topology,
-            seed=a.seed,
-            log=log,
-            observe_rate=a.observe_rate,
-            html=not a.no_html,
-            postgres_image=a.postgres_image,
-            toxiproxy_image=a.toxiproxy_image,
-        )
-        render(res.result, con)
-        results.append(res.result)
-        worst = max(worst, res.exit_code, key=lambda c: {0: 0, 2: 1, 1: 2}.get(c, 3))
-        if a.push_gateway:
-            _push(res.run_dir, res.result, a.push_gateway, a.push_job, con)
+    try:
+        for i in range(a.repeat):
+            out = a.out if a.repeat == 1 or a.out is None else Path(a.out) / f"run-{i + 1}"
+            if a.repeat > 1:
+                con.print(f"run {i + 1} of {a.repeat}", style="bold", highlight=False)
+            res = run(
+                a.scenario,
+                backend=a.backend,
+                out=out,
+                runs_root=a.runs_root,
+                keep_topology=a.keep_topology,
+                seed=a.seed,
+                log=log,
+                observe_rate=a.observe_rate,
+                html=not a.no_html,
+                on_state=live.update,
+                postgres_image=a.postgres_image,
+                toxiproxy_image=a.toxiproxy_image,
+            )
+            live.stop()
+            render(res.result, con)
+            results.append(res.result)
+            worst = max(worst, res.exit_code, key=lambda c: {0: 0, 2: 1, 1: 2}.get(c, 3))
+            if a.push_gateway:
+                _push(res.run_dir, res.result, a.push_gateway, a.push_job, con)
+    finally:
+        live.stop()
     if a.repeat > 1:
         for line in repeat_lines(repeat_summary(results)):
             con.print(line, markup=False, highlight=False)
@@ -127,6 +134,61 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
 
         write_junit(results, Path(a.junit))
     return worst
+
+
+def _state_line(st: dict[str, Any]) -> str:
+    lag = st.get("lag_bytes")
+    faults = ", ".join(st.get("faults") or []) or "none"
+    return (
+        f"{st['phase']:8s} t={st['t']:6.1f}/{st['duration']:g}s  acked {st['acknowledged']:>7}"
+        f"  lag {'n/a' if lag is None else f'{lag / 1024:,.0f} KiB':>9}  faults: {faults}"
+    )
+
+
+class _LiveView:
+    """The live progress of a run: one refreshing line on a terminal ('auto'), a line every
+    2 s in 'plain' mode (CI logs), nothing in 'quiet' mode."""
+
+    def __init__(self, con: Console, mode: str) -> None:
+        import threading
+
+        self.con = con
+        self.mode = "plain" if mode == "auto" and not con.is_terminal else mode
+        self.live: Any = None
+        self.last_plain = 0.0
+        self.lock = threading.Lock()
+
+    def print(self, msg: str) -> None:
+        with self.lock:
+            target = self.live.console if self.live is not None else self.con
+            target.print(msg, style="dim", markup=False, highlight=False)
+
+    def update(self, st: dict[str, Any]) -> None:
+        import time
+
+        from rich.live import Live
+        from rich.text import Text
+
+        if self.mode == "quiet":
+            return
+        line = _state_line(st)
+        with self.lock:
+            if self.mode == "plain":
+                if time.monotonic() - self.last_plain >= 2.0:
+                    self.last_plain = time.monotonic()
+                    self.con.print(line, markup=False, highlight=False)
+                return
+            if self.live is None:
+                self.live = Live(Text(line), console=self.con, refresh_per_second=4, transient=True)
+                self.live.start()
+            else:
+                self.live.update(Text(line))
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
 
 
 def _push(run_dir: Path, result: dict[str, Any], url: str, job: str, con: Console) -> None:
@@ -229,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave nodes and proxies running and print how to reach them",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    r.add_argument(
+        "--plain",
+        action="store_true",
+        help="progress as plain lines every 2 s (the default when not a terminal)",
+    )
     r.add_argument(
         "--repeat",
         type=int,

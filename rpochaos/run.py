@@ -112,11 +112,37 @@ class _Runner:
         self.writer: Any = None
         self.journal: Journal | None = None
         self.lsn: LsnTracker | None = None
+        self.on_state: Callable[[dict[str, Any]], None] | None = None
+        self.phase = "starting"
         self.iostall: dict[str, IoStallSwitch] = {}
         self.clocks: dict[str, ClockControl] = {}
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
+
+    def state(self) -> dict[str, Any]:
+        """What a live view shows: phase, elapsed, acknowledged writes, the largest current
+        replication lag, and the active faults."""
+        lag = None
+        if self.observer is not None and hasattr(self.observer, "latest"):
+            with contextlib.suppress(Exception):
+                latest = self.observer.latest() or {}
+                lags = [r.get("lag_bytes") for r in latest.get("replicas") or []]
+                lag = max((x for x in lags if x is not None), default=None)
+        return {
+            "phase": self.phase,
+            "t": round(self.now(), 2),
+            "duration": self.sc.workload.duration,
+            "acknowledged": getattr(self.writer, "acknowledged", 0),
+            "lag_bytes": lag,
+            "faults": [f.describe() for f in self.active.values()],
+        }
+
+    def _ticker(self, stop: threading.Event) -> None:
+        while not stop.wait(0.25):
+            if self.on_state is not None:
+                with contextlib.suppress(Exception):
+                    self.on_state(self.state())
 
     # -- phases --------------------------------------------------------------------------
     def _shim_env(self, shim_root: Path) -> dict[str, dict[str, str]]:
@@ -195,6 +221,17 @@ class _Runner:
             )
             self.observer.start()
         self.writer.start()
+        self.phase = "running"
+        ticking = threading.Event()
+        threading.Thread(target=self._ticker, args=(ticking,), daemon=True).start()
+        try:
+            self._run_schedule()
+        finally:
+            ticking.set()
+        self.phase = "healing"
+
+    def _run_schedule(self) -> None:
+        assert self.clock is not None and self.writer is not None
         for t, kind, step in self._timeline():
             self.clock.sleep_until(t)
             if kind == "start":
@@ -447,6 +484,7 @@ def run(
     toxiproxy_image: str | None = None,
     observe_rate: float = 10.0,
     html: bool = True,
+    on_state: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Run one scenario end to end and return its result (also written to result.json).
 
@@ -508,6 +546,7 @@ def run(
         backend,
         {"postgres": postgres_image, "toxiproxy": toxiproxy_image},
     )
+    runner.on_state = on_state
     interrupted: BaseException | None = None
     try:
         runner.bring_up(meta)
