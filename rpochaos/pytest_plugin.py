@@ -36,6 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     g.addoption("--rpo-backend", default=None, help="backend for scenarios (default: local)")
     g.addoption("--rpo-runs-dir", default=None, help="where run directories go (default: runs)")
+    g.addoption(
+        "--rpo-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each scenario N times; the summary gives meets-RPO %% per scenario",
+    )
     parser.addini(
         "rpo_scenarios_dir", "folder where scenario names are looked up", default="scenarios"
     )
@@ -113,7 +120,12 @@ class ScenarioFile(pytest.File):
             sc = load(self.path)
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
-        yield ScenarioItem.from_parent(self, name=sc.name, scenario=sc)
+        n = int(self.config.getoption("rpo_repeat") or 1)
+        if n < 1:
+            raise pytest.UsageError(f"--rpo-repeat {n}: expected an integer >= 1")
+        for i in range(n):
+            name = sc.name if n == 1 else f"{sc.name}[{i + 1}]"
+            yield ScenarioItem.from_parent(self, name=name, scenario=sc)
 
 
 class ScenarioVerdict(Exception):
@@ -168,6 +180,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not results:
         return
     terminalreporter.section("rpochaos scenarios")
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    for _, r in results:
+        by_scenario.setdefault(str(r.get("scenario")), []).append(r)
+    if any(len(v) > 1 for v in by_scenario.values()):
+        from rpochaos.report.index import repeat_lines, repeat_summary
+
+        for name, rs in by_scenario.items():
+            for line in repeat_lines(repeat_summary(rs)):
+                terminalreporter.write_line(f"{name}: {line}")
     for nodeid, r in results:
         w = r.get("writes", {})
         win = r.get("data_loss_window_s")

@@ -130,3 +130,50 @@ def test_rpo_run_fixture_returns_the_result_to_assert_on(
     )
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
     res.assert_outcomes(passed=1)
+
+
+def test_cli_repeat_prints_meets_rpo_and_spread_and_writes_junit(
+    real_pg: None, tmp_path: Path
+) -> None:
+    from tests.integration.helpers import cli
+
+    f = tmp_path / "small.yaml"
+    f.write_text(SMALL)
+    junit = tmp_path / "j.xml"
+    proc = cli(
+        "run",
+        str(f),
+        "--repeat",
+        "2",
+        "--out",
+        str(tmp_path / "r"),
+        "--junit",
+        str(junit),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "meets RPO (10.000 s): 100 % of 2 runs" in proc.stdout
+    assert "data-loss window over 2 runs: min" in proc.stdout
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert len(cases) == 2
+    assert all(
+        {p.get("name") for p in c.iter("property")} >= {"rpo_verdict", "rpo_window_s"}
+        for c in cases
+    )
+
+
+def test_pytest_rpo_repeat_runs_each_scenario_n_times(
+    real_pg: None, pytester: pytest.Pytester
+) -> None:
+    (pytester.path / "small.yaml").write_text(SMALL)
+    res = pytester.runpytest_subprocess(
+        "--rpo-scenario",
+        str(pytester.path / "small.yaml"),
+        "--rpo-repeat",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        timeout=120,
+    )
+    res.assert_outcomes(passed=2)
+    assert "meets RPO" in res.stdout.str()
