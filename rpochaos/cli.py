@@ -56,7 +56,7 @@ def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
             con.print(f"{f}: cannot read: {e.strerror}", markup=False)
         else:
             con.print(
-                f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo:g} s)",
+                f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo * sc.time_scale:g} s)",
                 markup=False,
             )
     return EXIT_BAD_INPUT if bad else 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rpochaos.history import Outcome, read_history
+from tests.conftest import SCENARIOS
 from tests.integration.helpers import cli, fault, result_of, within
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -176,3 +177,79 @@ def test_kafka_unclean_election_loses_everything_since_the_cut(shipped: Any) -> 
     assert r["durability"]["unclean.leader.election.enable"] in ("true", True)
     t1 = fault(r, "partition")["start_s"]
     assert r["recovery_point_s"] is not None and abs(r["recovery_point_s"] - t1) < 0.5
+
+
+def test_io_stall_incident_fails_with_the_compressed_stall_and_its_real_time(
+    shipped: Any,
+) -> None:
+    proc, out = shipped("incidents/io-stall-stops-wal-shipping")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    stall = fault(r, "io_stall")["start_s"]
+    crash = fault(r, "crash")["start_s"]
+    assert within(r["data_loss_window_s"], crash - stall), (r["data_loss_window_s"], crash)
+    assert r["time_scale"] == 60.0
+    assert abs(r["real_time"]["data_loss_window_s"] - 60 * r["data_loss_window_s"]) < 1e-3
+    assert r["real_time"]["rpo_declared_s"] == 60.0
+    assert "time scale 60" in proc.stdout
+    assert r["failover"]["promoted"] in ("replica1", "replica2")
+
+
+def test_io_stall_incident_remediation_passes(shipped: Any) -> None:
+    proc, out = shipped("incidents/io-stall-stops-wal-shipping-sync")
+    r = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] == 0
+
+
+def test_partition_incident_fails_and_its_guard_remediation_passes(shipped: Any) -> None:
+    proc, out = shipped("incidents/partition-stops-wal-shipping")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    t1, t2 = fault(r, "partition")["start_s"], fault(r, "crash")["start_s"]
+    assert within(r["data_loss_window_s"], t2 - t1)
+    proc, out = shipped("incidents/partition-stops-wal-shipping-guard")
+    g = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert g["writes"]["lost"] == 0 and g["failover"]["refused"] is True
+    assert g["rto_s"] is not None and g["real_time"]["rto_s"] > 100  # ~2 minutes of outage
+
+
+def test_kafka_final_read_agrees_with_an_independent_consumer(real_pg: None, tmp_path: Any) -> None:
+    """The surviving messages counted in final_read.json/result.json are what a plain
+    KafkaConsumer, reading the kept cluster after the run, finds in the topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from rpochaos.backends import gc
+    from rpochaos.kafka.cluster import decode_seq
+    from rpochaos.run import run
+
+    res = run(
+        SCENARIOS / "kafka-acks1-leader-cut-then-killed.yaml",
+        out=tmp_path / "k",
+        keep_topology=True,
+        html=False,
+    )
+    try:
+        final = json.loads((res.run_dir / "final_read.json").read_text())
+        links = json.loads((res.run_dir / "resolved.json").read_text())["links"]
+        bootstrap = [f"127.0.0.1:{p}" for name, p in links.items() if name.startswith("client->")]
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            consumer_timeout_ms=5000,
+            request_timeout_ms=10000,
+        )
+        try:
+            tp = TopicPartition("rpochaos", 0)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            seen = {decode_seq(m.value) for m in consumer}
+        finally:
+            consumer.close()
+        seen.discard(None)
+        assert seen == set(final["seqs"])
+        w = res.result["writes"]
+        assert len(seen) == w["acknowledged"] - w["lost"] + w["recovered"] + w["phantom"]
+    finally:
+        gc(tmp_path, force=True)
