@@ -55,8 +55,9 @@ def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
             bad += 1
             con.print(f"{f}: cannot read: {e.strerror}", markup=False)
         else:
+            rpo = sc.expect.rpo * sc.time_scale
             con.print(
-                f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {sc.expect.rpo * sc.time_scale:g} s)",
+                f"ok  {f}  ({sc.name}: {len(sc.schedule)} steps, RPO {rpo:g} s)",
                 markup=False,
             )
     return EXIT_BAD_INPUT if bad else 0

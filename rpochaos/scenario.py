@@ -150,7 +150,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 import yaml
 
@@ -471,6 +471,7 @@ class Scenario:
 # Durations and rates
 
 _NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+_T = TypeVar("_T")
 _DURATION_RE = re.compile(_NUMBER + r"(ms|s|m)")
 _RATE_RE = re.compile(_NUMBER + r"/(s|m)")
 _BANDWIDTH_RE = re.compile(_NUMBER + r"(KB|kB|MB)/s")
@@ -986,16 +987,7 @@ class _Checker:
         return Between(low, high)
 
     def size(self, y: _Y | None, path: str) -> int | None:
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        try:
-            if not isinstance(v, str):
-                raise ValueError
-            return parse_size(v)
-        except ValueError:
-            self.add(y.line, path, _given(y), _SIZE)
-            return None
+        return self.parsed(y, path, parse_size, _SIZE)
 
     def number(self, y: _Y | None, path: str, minimum: float, expected: str) -> float | None:
         if y is None:
@@ -1011,29 +1003,27 @@ class _Checker:
             return None
         return float(v)
 
-    def rate(self, y: _Y | None, path: str) -> float | None:
+    def parsed(
+        self, y: _Y | None, path: str, parse: Callable[[str], _T], expected: str
+    ) -> _T | None:
+        """A text value run through ``parse``; a problem (and None) when it is not text or
+        ``parse`` raises ValueError."""
         if y is None:
             return None
         v = y.value if y.kind == "scalar" else None
         try:
             if not isinstance(v, str):
                 raise ValueError
-            return parse_rate(v)
+            return parse(v)
         except ValueError:
-            self.add(y.line, path, _given(y), _RATE)
+            self.add(y.line, path, _given(y), expected)
             return None
 
+    def rate(self, y: _Y | None, path: str) -> float | None:
+        return self.parsed(y, path, parse_rate, _RATE)
+
     def bandwidth(self, y: _Y | None, path: str) -> float | None:
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        try:
-            if not isinstance(v, str):
-                raise ValueError
-            return _parse_bandwidth(v)
-        except ValueError:
-            self.add(y.line, path, _given(y), _BANDWIDTH)
-            return None
+        return self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
 
     def boolean(self, y: _Y | None, path: str) -> bool | None:
         if y is None:

@@ -41,6 +41,7 @@ from rpochaos.clock import Clock
 from rpochaos.errors import WorkloadError
 from rpochaos.history import Journal, Outcome
 from rpochaos.kafka.cluster import Endpoint, encode_payload, node_name, partition_of
+from rpochaos.workload.pacing import Pacer
 
 #: broker errors that reject a request whatever the timing: the record was not written
 DEFINITE_ERRORS: tuple[type[BaseException], ...] = (
@@ -74,23 +75,6 @@ def _short(e: BaseException) -> str:
     first = text[0] if text else ""
     name = type(e).__name__
     return (first if first.startswith(name) else f"{name}: {first}")[:200]
-
-
-class _Pacer:
-    """Hands out evenly spaced start times; never bursts to catch up after a stall (the same
-    as the PostgreSQL writer's)."""
-
-    def __init__(self, rate: float, clock: Clock) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.next = clock.now()
-        self.lock = threading.Lock()
-
-    def wait(self, stop: threading.Event) -> bool:
-        with self.lock:
-            t = max(self.next, self.clock.now())
-            self.next = t + self.interval
-        return self.clock.sleep_until(t, stop) and not stop.is_set()
 
 
 class KafkaWriter:
@@ -162,7 +146,7 @@ class KafkaWriter:
         self.config["acks"] = acks
         self.config["enable_idempotence"] = enable_idempotence
         self._stop = threading.Event()
-        self._pacer = _Pacer(workload.rate, clock)
+        self._pacer = Pacer(workload.rate, clock)
         self._seq = 0
         self._seq_lock = threading.Lock()
         self._threads: list[threading.Thread] = []

@@ -33,6 +33,7 @@ from rpochaos.clock import Clock
 from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Outcome
 from rpochaos.scenario import Workload
 from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint
+from rpochaos.workload.pacing import Pacer
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 _SYNC_CANCEL_WARNING = "canceling wait for synchronous replication"
@@ -41,22 +42,6 @@ _SYNC_CANCEL_WARNING = "canceling wait for synchronous replication"
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
-
-
-class _Pacer:
-    """Hands out evenly spaced start times; never bursts to catch up after a stall."""
-
-    def __init__(self, rate: float, clock: Clock) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.next = clock.now()
-        self.lock = threading.Lock()
-
-    def wait(self, stop: threading.Event) -> bool:
-        with self.lock:
-            t = max(self.next, self.clock.now())
-            self.next = t + self.interval
-        return self.clock.sleep_until(t, stop) and not stop.is_set()
 
 
 @dataclass
@@ -79,7 +64,7 @@ class PostgresWriter:
         self.journal = journal
         self.clock = clock
         self._stop = threading.Event()
-        self._pacer = _Pacer(workload.rate, clock)
+        self._pacer = Pacer(workload.rate, clock)
         self._seq = 0
         self._seq_lock = threading.Lock()
         self._inflight: dict[int, _InFlight] = {}
