@@ -185,7 +185,7 @@ def test_io_stall_incident_fails_with_the_compressed_stall_and_its_real_time(
     proc, out = shipped("incidents/io-stall-stops-wal-shipping")
     r = result_of(out)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    stall = fault(r, "io_stall")["start_s"]
+    stall = fault(r, "pause")["start_s"]
     crash = fault(r, "crash")["start_s"]
     assert within(r["data_loss_window_s"], crash - stall), (r["data_loss_window_s"], crash)
     assert r["time_scale"] == 60.0
