@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rpochaos.proxy import Toxiproxy
 from tests.conftest import SCENARIOS
 from tests.integration.helpers import cli
+from tests.integration.test_proxy import EchoServer, clean, running_toxiproxy
 
 Shipped = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
 _cache: Shipped = {}
@@ -29,3 +32,27 @@ def shipped(real_pg: None, tmp_path_factory: pytest.TempPathFactory) -> Any:
         return _cache[name]
 
     return run
+
+
+# -- a Toxiproxy server and an echo upstream, for the proxy and network-fault tests -------------
+
+
+@pytest.fixture(scope="module")
+def api_url() -> Iterator[str]:
+    with running_toxiproxy() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[EchoServer]:
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def client(api_url: str) -> Iterator[Toxiproxy]:
+    with Toxiproxy(api_url, timeout_s=5.0) as c:
+        clean(c)
+        yield c
+        clean(c)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -21,12 +21,10 @@ from tests.integration.test_proxy import (
     HOST,
     LINK,
     EchoServer,
-    clean,
     closed_within,
     connect,
     make_link,
     roundtrip,
-    running_toxiproxy,
     silent_for,
     wait_for,
 )
@@ -34,27 +32,6 @@ from tests.integration.test_proxy import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 QUIET_S = 0.5  # "no reply within 0.5 s"
-
-
-@pytest.fixture(scope="module")
-def api_url() -> Iterator[str]:
-    with running_toxiproxy() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoServer]:
-    server = EchoServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def client(api_url: str) -> Iterator[Toxiproxy]:
-    with Toxiproxy(api_url, timeout_s=5.0) as c:
-        clean(c)
-        yield c
-        clean(c)
 
 
 @pytest.fixture

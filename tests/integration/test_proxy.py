@@ -209,27 +209,6 @@ def clean(client: Toxiproxy) -> None:
 # -- fixtures ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api_url() -> Iterator[str]:
-    with running_toxiproxy() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoServer]:
-    server = EchoServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def client(api_url: str) -> Iterator[Toxiproxy]:
-    with Toxiproxy(api_url, timeout_s=5.0) as c:
-        clean(c)
-        yield c
-        clean(c)
-
-
 def make_link(client: Toxiproxy, echo: EchoServer, name: str = LINK) -> ProxyInfo:
     return client.create_proxy(name, f"{HOST}:0", f"{HOST}:{echo.port}")
 
