@@ -277,8 +277,11 @@ class _Runner:
         if step.action == "crash":
             cluster = self.cluster
             cut = p.get("links", "cut") == "cut"
+            down = self._outage_marker(step)
             return Crash(
-                target, lambda: cluster.crash(target, cut), lambda: cluster.recover(target)
+                target,
+                lambda: cluster.crash(target, cut, on_down=down),
+                lambda: cluster.recover(target),
             )
         if step.action == "io_stall":
             return IoStall(target, self.iostall[target])
@@ -387,14 +390,23 @@ class _Runner:
         elif step.action == "promote":
             self._promote(step)
         elif step.action == "crash" and step.duration is None:
-            self.cluster.crash(target, step.params.get("links", "cut") == "cut")
+            self.cluster.crash(
+                target, step.params.get("links", "cut") == "cut", on_down=self._outage_marker(step)
+            )
         else:
             fault = self._fault_for(step, target)
             self.active[step.index] = fault
             fault.inject()
-        if step.outage:
-            # the outage is in force once its action has finished (a crash takes a few ms)
+        if step.outage and step.action != "crash":
+            # the outage is in force once its action has finished
             self.events.write(type="outage", index=step.index, t=self.now())
+
+    def _outage_marker(self, step: Step) -> Callable[[], None] | None:
+        """For a crash that declares the outage: record it the moment every process of the
+        node is dead (before its links are cut, which takes a few API calls)."""
+        if not step.outage:
+            return None
+        return lambda: self.events.write(type="outage", index=step.index, t=self.now())
 
     def _end(self, step: Step) -> None:
         fault = self.active.pop(step.index, None)

@@ -53,12 +53,7 @@ class LocalServer(Server):
     def _tree(self) -> list[int]:
         """The leader and every descendant. PostgreSQL's children call setsid(), so they are
         not in the leader's process group: signalling the group alone would miss them."""
-        pids, todo = [], [self.popen.pid]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo.extend(procs.children(pid))
-        return pids
+        return procs.descendants(self.popen.pid)
 
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -858,10 +858,14 @@ class KafkaCluster:
         """The controller-quorum links to and from ``name``."""
         return [lk for lk in self.link_ports if "->controller" in lk and name in link_ends(lk)]
 
-    def crash(self, name: str, cut_links: bool = True) -> None:
+    def crash(
+        self, name: str, cut_links: bool = True, on_down: Callable[[], None] | None = None
+    ) -> None:
         """SIGKILL ``name``; with ``cut_links`` also disable every proxy to and from it at
         once, dropping what was still in flight (the host died with it)."""
         self.nodes[name].crash()
+        if on_down is not None:  # every process is dead: nothing more can be acknowledged
+            on_down()
         if cut_links:
             for link in self.links_of(name):
                 self.proxy.set_enabled(link, False)
