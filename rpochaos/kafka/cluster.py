@@ -430,8 +430,7 @@ class KafkaNode:
             self._java(
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",  # an id may start with "-"
                 "-c",
                 str(self.config_path),
                 jvm_opts=FORMAT_JVM_OPTS,

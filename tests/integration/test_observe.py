@@ -209,10 +209,10 @@ class Frozen:
     setsid(), so signalling the postmaster's process group reaches the postmaster alone.)"""
 
     def __init__(self, node: PostgresNode) -> None:
-        with node.connect() as c:
+        with node.connect() as c:  # read the parent while this backend still exists
             row = c.execute("SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        self.postmaster = _ppid(int(row[0]))
+            assert row is not None
+            self.postmaster = _ppid(int(row[0]))
 
     def __enter__(self) -> Frozen:
         os.kill(self.postmaster, signal.SIGSTOP)  # first: no new child from here on
