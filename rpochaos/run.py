@@ -26,6 +26,7 @@ from rpochaos.backends import BACKENDS, Backend, make_backend, start_proxy
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
 from rpochaos.failover import LsnTracker, decide
+from rpochaos.faults.archive import ArchiveFail
 from rpochaos.faults.base import Fault
 from rpochaos.faults.network import Bandwidth, Latency, Partition
 from rpochaos.faults.node import Crash, FaultGroup, Pause
@@ -146,7 +147,14 @@ class _Runner:
 
     # -- phases --------------------------------------------------------------------------
     def _shim_env(self, shim_root: Path) -> dict[str, dict[str, str]]:
-        """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target."""
+        """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target. A
+        target resolved only when its step runs (a Kafka ``leader``) loads the shim into every
+        node it could name."""
+        t: Any = self.sc.topology
+        if self.sc.system == "kafka":
+            every = [f"broker{i}" for i in range(1, int(t.brokers) + 1)]
+        else:
+            every = ["primary", *(r.name for r in t.replicas)]
         wanted: dict[str, set[str]] = {}
         for spec in self.sc.specs or self.sc.schedule:
             action = spec.action
@@ -155,11 +163,10 @@ class _Runner:
             target = spec.target
             names = list(target.options) if hasattr(target, "options") else [str(target)]
             for n in names:
-                wanted.setdefault(n, set()).add(action)
+                for node in [n] if n in every else every:
+                    wanted.setdefault(node, set()).add(action)
         if not wanted:
             return {}
-        if self.sc.system != "postgres":
-            raise TopologyError("io_stall and clock_skew are only wired for PostgreSQL nodes")
         shim_dir = shim_root / "_shim"
         shim_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(shim_dir, 0o755)
@@ -185,6 +192,8 @@ class _Runner:
             self.keep,
             postgres_image=self.images.get("postgres"),
             toxiproxy_image=self.images.get("toxiproxy"),
+            kafka_image=self.images.get("kafka"),
+            system=self.sc.system,
             log=self.log,
         )
         self.proxy = start_proxy(self.backend)
@@ -289,6 +298,11 @@ class _Runner:
             return ClockSkew(
                 target, self.clocks[target], _num(p["offset"]), _num(p.get("drift_ppm", 0.0))
             )
+        if step.action == "archive_fail":
+            flag = getattr(self.cluster, "archive_fail_flag", None)
+            if flag is None:
+                raise TopologyError("archive_fail needs topology.archive")
+            return ArchiveFail(target, flag)
         raise AssertionError(step.action)
 
     def _link_fault(self, step: Step, link: str) -> Fault:
@@ -359,10 +373,32 @@ class _Runner:
         )
         self.log(f"t={self.now():6.2f}s  {decision.chosen} is the primary ({decision.reason})")
 
+    def _restore(self, step: Step, target: str) -> None:
+        """Rebuild the dead primary from the base backup + WAL archive; the workload's link
+        to it now reaches the restored server, and the final read reads it. Recorded as a
+        failover (the report's failover line says what was restored, up to where)."""
+        assert self.cluster is not None
+        restored = self.cluster.restore(target)
+        reason = restored.describe()
+        self.events.write(
+            type="failover",
+            promoted=target,
+            restored_from_archive=True,
+            t=self.now(),
+            chosen=target,
+            refused=False,
+            reason=reason,
+            last_archived_segment=restored.last_segment,
+            archived_segments=restored.segments,
+            replayed_to_lsn=restored.replayed_to,
+            timeline=restored.timeline,
+        )
+        self.log(f"t={self.now():6.2f}s  {reason}")
+
     def _start(self, step: Step) -> None:
         assert self.cluster is not None
         t = self.now()
-        instant = step.action in ("restart", "promote") or (
+        instant = step.action in ("restart", "promote", "restore") or (
             step.action == "crash" and step.duration is None
         )
         target = step.target
@@ -389,6 +425,8 @@ class _Runner:
             self.cluster.nodes[target].restart()
         elif step.action == "promote":
             self._promote(step)
+        elif step.action == "restore":
+            self._restore(step, target)
         elif step.action == "crash" and step.duration is None:
             self.cluster.crash(
                 target, step.params.get("links", "cut") == "cut", on_down=self._outage_marker(step)
@@ -494,6 +532,7 @@ def run(
     log: Log = _quiet,
     postgres_image: str | None = None,
     toxiproxy_image: str | None = None,
+    kafka_image: str | None = None,
     observe_rate: float = 10.0,
     html: bool = True,
     on_state: Callable[[dict[str, Any]], None] | None = None,
@@ -517,7 +556,7 @@ def run(
     if seed is not None:
         sc = sc.with_seed(seed)
     unsupported = sorted({s.action for s in sc.schedule if s.action in ("io_stall", "clock_skew")})
-    if sc.system == "kafka" and unsupported:
+    if sc.system == "kafka" and unsupported and backend != "local":
         raise ScenarioError(
             [
                 Problem(
@@ -525,7 +564,24 @@ def run(
                     None,
                     "schedule",
                     ", ".join(unsupported),
-                    "no io_stall or clock_skew on Kafka brokers yet",
+                    "io_stall and clock_skew on Kafka brokers need the local backend (the "
+                    "official apache/kafka image is musl-based: the glibc fault shim cannot "
+                    "load there)",
+                )
+            ]
+        )
+    topology = sc.topology
+    if backend != "local" and getattr(topology, "archive", None) is not None:
+        raise ScenarioError(
+            [
+                Problem(
+                    str(sc.path or "<scenario>"),
+                    None,
+                    "topology.archive",
+                    f"backend {backend}",
+                    "the local backend: archive recovery runs on the local backend only (the "
+                    "WAL archive, the base backup and archive_fail's flag are host directories "
+                    "the harness reads and writes)",
                 )
             ]
         )
@@ -556,7 +612,7 @@ def run(
         log,
         observe_rate,
         backend,
-        {"postgres": postgres_image, "toxiproxy": toxiproxy_image},
+        {"postgres": postgres_image, "toxiproxy": toxiproxy_image, "kafka": kafka_image},
     )
     runner.on_state = on_state
     interrupted: BaseException | None = None

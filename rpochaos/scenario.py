@@ -171,14 +171,18 @@ Action = Literal[
     "pause",
     "io_stall",
     "clock_skew",
+    "archive_fail",
+    "restore",
 ]
 #: a parsed action parameter (see ``Step``)
 ParamValue = str | int | float | list[str]
 #: actions whose target is a link ("a->b"); the others target a node
 LINK_ACTIONS: frozenset[str] = frozenset({"partition", "latency", "bandwidth"})
 NODE_ACTIONS: frozenset[str] = frozenset(
-    {"crash", "restart", "promote", "pause", "io_stall", "clock_skew"}
+    {"crash", "restart", "promote", "pause", "io_stall", "clock_skew", "archive_fail", "restore"}
 )
+#: actions that need ``topology.archive`` and act on the primary only
+ARCHIVE_ACTIONS: frozenset[str] = frozenset({"archive_fail", "restore"})
 #: the most repetitions one step may have
 MAX_REPEAT = 10_000
 #: promote's target meaning "the replica with the highest received LSN"
@@ -200,11 +204,23 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """WAL archiving on the primary (``topology.archive``): archive_mode=on, an
+    archive_command copying each finished segment into the run's archive directory, and
+    ``archive_timeout`` = ``timeout``: run seconds (the file's value / time_scale), a whole
+    number >= 1, since PostgreSQL counts it in whole seconds."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Topology:
     synchronous_commit: SyncCommit
     replicas: tuple[Replica, ...]
     num_sync: int = 1
     settings: dict[str, str] = field(default_factory=dict)  # values rendered as strings
+    #: WAL archiving and a base backup at bring-up; None: no archive
+    archive: Archive | None = None
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -557,6 +573,10 @@ _MANAGED_SETTINGS = frozenset(
         "cluster_name",
     }
 )
+#: settings topology.archive decides (archive_mode is on exactly when it is declared)
+_ARCHIVE_SETTINGS = frozenset(
+    {"archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command"}
+)
 _RESERVED_NAMES: tuple[str, ...] = ("primary", "client", MOST_UP_TO_DATE)
 _REPLICATION_MODES: tuple[str, ...] = ("async", "sync", "quorum")
 _SYNC_COMMITS: tuple[str, ...] = ("off", "local", "remote_write", "on", "remote_apply")
@@ -570,6 +590,8 @@ _ACTIONS: tuple[str, ...] = (
     "pause",
     "io_stall",
     "clock_skew",
+    "archive_fail",
+    "restore",
 )
 _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "partition": ("mode", "direction"),
@@ -581,10 +603,21 @@ _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "pause": ("process",),
     "io_stall": (),
     "clock_skew": ("offset", "drift_ppm"),
+    "archive_fail": (),
+    "restore": (),
 }
 #: actions that may last ('for'); restart and promote are instantaneous
 _ACTIONS_WITH_FOR = frozenset(
-    {"partition", "latency", "bandwidth", "crash", "pause", "io_stall", "clock_skew"}
+    {
+        "partition",
+        "latency",
+        "bandwidth",
+        "crash",
+        "pause",
+        "io_stall",
+        "clock_skew",
+        "archive_fail",
+    }
 )
 _PARTITION_MODES: tuple[str, ...] = ("blackhole", "reset")
 _DIRECTIONS: tuple[str, ...] = ("both", "upstream", "downstream")
@@ -620,7 +653,8 @@ _TOP_KEYS = (
     "schedule",
     "expect",
 )
-_TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings")
+_TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings", "archive")
+_ARCHIVE_KEYS = ("timeout",)
 _REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = ("rate", "concurrency", "duration", "commit_timeout", "connect_timeout")
 _KAFKA_TOPOLOGY_KEYS = (
@@ -733,6 +767,9 @@ class _Checker:
         #: whose rules apply: the declared system, or (when that is missing or wrong) the
         #: one the topology looks like
         self.system: SystemName = "postgres"
+        self.scale = 1.0  # time_scale, once known (1 when missing or invalid)
+        #: whether topology.archive is declared (None: the topology has problems of its own)
+        self.archive: bool | None = None
 
     def add(self, line: int | None, key: str, given: str, expected: str) -> None:
         self.problems.append(Problem(self.file, line, key, given, expected))
@@ -895,6 +932,8 @@ class _Checker:
             "rpo": _DURATION,
             "between": "[LOW, HIGH]: two durations",
             "choose": "a list of targets to choose from",
+            "timeout": "a duration > 0 like '60s': archive_timeout (declare it: it bounds what "
+            "archive recovery loses)",
         }.get(key, "a value")
 
     # -- scalars ----------------------------------------------------------------------------
@@ -1303,6 +1342,18 @@ class _Checker:
                         self.add(kline, spath, repr(key), "a PostgreSQL setting name")
                         ok = False
                         continue
+                    if key.lower() in _ARCHIVE_SETTINGS:
+                        self.add(
+                            kline,
+                            spath,
+                            repr(key),
+                            "a setting rpochaos does not manage (topology.archive: {timeout: "
+                            "DURATION} turns WAL archiving on and sets "
+                            + ", ".join(sorted(_ARCHIVE_SETTINGS - {"archive_library"}))
+                            + " itself)",
+                        )
+                        ok = False
+                        continue
                     if key.lower() in _MANAGED_SETTINGS:
                         self.add(
                             kline,
@@ -1323,6 +1374,13 @@ class _Checker:
                         self.add(vy.line, spath, _given(vy), "a string or a number")
                         ok = False
 
+        archive: Archive | None = None
+        arch_y = get("archive")
+        self.archive = arch_y is not None
+        if arch_y is not None:
+            archive = self.archive_block(arch_y, f"{path}.archive", entries["archive"][0])
+            ok = ok and archive is not None
+
         if rep_y is None or not ok or sync_commit is None:
             return None, names
         topo = Topology(
@@ -1330,8 +1388,37 @@ class _Checker:
             replicas=tuple(replicas),
             num_sync=num_sync if num_sync is not None else 1,
             settings=settings,
+            archive=archive,
         )
         return topo, names
+
+    def archive_block(self, y: _Y, path: str, line: int) -> Archive | None:
+        """``topology.archive: {timeout: DURATION}``: archive_timeout must be declared (it is
+        the bound on what archive recovery loses) and, divided by time_scale, a whole number
+        of seconds >= 1 (PostgreSQL's resolution)."""
+        entries = self.mapping(y, path, line, _ARCHIVE_KEYS, _ARCHIVE_KEYS)
+        if entries is None or "timeout" not in entries:
+            return None
+        t_y = entries["timeout"][1]
+        expected = (
+            "a duration > 0 like '60s': archive_timeout, the longest a finished transaction "
+            "waits for its WAL segment to be archived"
+        )
+        timeout = self.duration(t_y, f"{path}.timeout", positive=True)
+        if timeout is None:
+            return None
+        run_s = timeout / self.scale
+        if run_s < 1 or abs(run_s - round(run_s)) > 1e-9:
+            scaled = f" / time_scale {self.scale:g} = {run_s:g}s" if self.scale != 1 else ""
+            self.add(
+                t_y.line,
+                f"{path}.timeout",
+                _given(t_y) + scaled,
+                expected + "; in the run (divided by time_scale) a whole number of seconds "
+                ">= 1, since PostgreSQL counts archive_timeout in whole seconds",
+            )
+            return None
+        return Archive(timeout=float(round(run_s)))
 
     def workload(self, y: _Y | None, line: int | None) -> Workload | None:
         path = "workload"
@@ -1466,6 +1553,7 @@ class _Checker:
             return None
         ok = True
         outage_at: str | None = None  # path of the first step declaring the outage
+        restore_at: str | None = None  # path of the first restore step
         parsed: list[_Parsed] = []
         names: dict[str, int] = {}  # step name -> index of the first step with it
         for i, item in enumerate(y.items):
@@ -1478,6 +1566,18 @@ class _Checker:
                 continue
             p = self.step(item, spath, i, replicas)
             parsed.append(p)
+            if "restore" in item.entries:
+                if restore_at is None:
+                    restore_at = spath
+                else:
+                    self.add(
+                        item.entries["restore"][0],
+                        f"{spath}.restore",
+                        _given(item.entries["restore"][1]),
+                        f"at most one restore step ({restore_at} already rebuilds the primary "
+                        "from the archive)",
+                    )
+                    ok = False
             if p.name is not None:
                 if p.name in names:
                     ny = item.entries["name"][1]
@@ -1858,6 +1958,34 @@ class _Checker:
             )
             return result
 
+        if action in ARCHIVE_ACTIONS and self.system == "kafka":
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                "an action a Kafka scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a not in ("promote", *ARCHIVE_ACTIONS))
+                + f" ({action} works on a PostgreSQL WAL archive)",
+            )
+            return result
+        if action in ARCHIVE_ACTIONS and self.archive is False:
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                f"a topology with a WAL archive for {action} (add topology.archive: "
+                "{timeout: DURATION}: archive_mode=on, an archive_command and a base backup)",
+            )
+            ok = False
+        if action == "restore" and times > 1 and repeat_y is not None:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                "no repeat on a restore (the primary is rebuilt from the archive once)",
+            )
+            ok = False
+
         # target
         target_y = entries[action][1]
         target = self.target(target_y, f"{path}.{action}", action, replicas)
@@ -2130,6 +2258,8 @@ class _Checker:
             return list(topo.links)
         if action == "promote":
             return [*replicas, *((MOST_UP_TO_DATE,) if replicas and not chosen else ())]
+        if action in ARCHIVE_ACTIONS:
+            return ["primary"]
         return ["primary", *replicas]
 
     def _target_expected(self, action: str, valid: list[str] | None, chosen: bool = False) -> str:
@@ -2146,6 +2276,8 @@ class _Checker:
             what = "a link like 'replica1->primary' or 'client->primary'"
         elif action == "promote":
             what = "a replica's name" + ("" if chosen else f" or {MOST_UP_TO_DATE}")
+        elif action in ARCHIVE_ACTIONS:
+            return "primary (the node that archives its WAL; replicas don't archive)"
         else:
             what = "a node's name ('primary' or a replica's)"
         if valid is None:
@@ -2221,6 +2353,7 @@ class _Checker:
             "timeline (60 replays 10 minutes in 10 s)",
         )
         scale = time_scale if time_scale is not None else 1.0
+        self.scale = scale
         topology, names = self.topology(get("topology"), key_line("topology"))
         workload = self.workload(get("workload"), key_line("workload"))
         specs = self.schedule(get("schedule"), key_line("schedule"), names, self.run_for, scale)
@@ -2362,6 +2495,7 @@ def _topology_dict(t: Topology | KafkaTopology) -> dict[str, object]:
         "replicas": [{"name": r.name, "mode": r.mode} for r in t.replicas],
         "settings": dict(t.settings),
         "synchronous_standby_names": t.synchronous_standby_names,  # informative only
+        "archive": None if t.archive is None else {"timeout": float(t.archive.timeout)},
     }
 
 
@@ -2566,6 +2700,11 @@ def _postgres_topology_of(t: dict[str, object]) -> Topology:
         replicas=tuple(replicas),
         num_sync=_i(t, "num_sync", "topology"),
         settings=_settings_of(t),
+        archive=(
+            None
+            if t.get("archive") is None
+            else Archive(timeout=_f(_d(t, "archive", "topology"), "timeout", "topology.archive"))
+        ),
     )
 
 

@@ -33,12 +33,22 @@ from rpochaos.scenario import (
     Scenario,
     Step,
     StepSpec,
+    Topology,
     Workload,
 )
 
 #: actions that last until healed (a 'for' makes them end); the others are instantaneous
 LASTING: frozenset[str] = frozenset(
-    {"partition", "latency", "bandwidth", "crash", "pause", "io_stall", "clock_skew"}
+    {
+        "partition",
+        "latency",
+        "bandwidth",
+        "crash",
+        "pause",
+        "io_stall",
+        "clock_skew",
+        "archive_fail",
+    }
 )
 
 
@@ -245,6 +255,11 @@ def format_summary(scenario: Scenario) -> str:
         f"{scenario.name}: {kafka}workload {w.rate:g}/s x {w.concurrency} for {w.duration:g} s; "
         f"RPO {e.rpo:g} s; seed {scenario.seed}"
     )
+    if isinstance(topology, Topology) and topology.archive is not None:
+        timeout = topology.archive.timeout
+        line += f"; WAL archive with archive_timeout {timeout:g} s" + (
+            f" ({real_time(timeout * n)} real)" if n != 1 else ""
+        )
     if n != 1:
         d = scenario.declared
         line += (
@@ -334,6 +349,10 @@ def _details(s: Step) -> list[str]:
             f"{'+' if offset >= 0 else '-'}{_short(abs(offset))}"
             + (f", drift {drift:g} ppm" if drift else "")
         ]
+    if s.action == "archive_fail":
+        return ["archive_command fails"]
+    if s.action == "restore":
+        return ["a new primary from the base backup + WAL archive"]
     if s.action == "promote":
         parts = []
         if s.target == MOST_UP_TO_DATE:
@@ -350,6 +369,8 @@ def _end_text(s: Step) -> str:
         return f"recover {s.target} (crash ends)"
     if s.action == "pause":
         return f"resume {s.target}"
+    if s.action == "archive_fail":
+        return f"archive_command works again on {s.target}"
     return f"heal {s.action} {s.target}"
 
 

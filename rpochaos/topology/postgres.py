@@ -11,14 +11,26 @@ because pg_basebackup copies configuration files from its source. The durability
 else stay at PostgreSQL's defaults unless the scenario's ``settings`` say otherwise. A
 replica runs with synchronous_standby_names='' so that, once promoted, it accepts writes
 without waiting for a standby that no longer exists (as Patroni does after a failover).
+
+With ``topology.archive`` (local backend only) the primary also archives its WAL:
+archive_mode=on, archive_timeout from the scenario, and an archive_command that copies each
+finished segment into ``<data root>/wal-archive`` (``test ! -f`` first, so nothing archived
+is ever overwritten; copied under a temporary name, then renamed, so a half-copied segment
+is never restored) -- unless the ``archive_fail`` flag file exists, in which case it fails
+without copying. Right after the table is created a base backup is taken with pg_basebackup
+into ``<data root>/base-backup``. ``restore`` later builds a new primary from those two
+alone: a copy of the base backup with recovery.signal and a restore_command reading the
+archive. The dead primary's own pg_wal is never read, as when its host is gone.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +57,50 @@ DURABILITY_SETTINGS = (
     "wal_sender_timeout",
     "wal_level",
 )
+#: also reported when the topology archives its WAL
+ARCHIVE_SETTINGS = ("archive_mode", "archive_command", "archive_timeout")
+#: under the cluster's data directory: the WAL archive, the base backup, archive_fail's flag
+ARCHIVE_DIR = "wal-archive"
+BASE_BACKUP = "base-backup"
+ARCHIVE_FAIL_FLAG = "archive-fail.flag"
+#: a WAL segment file name: timeline, then the segment number (8 + 16 hex digits)
+_SEGMENT_RE = re.compile(r"[0-9A-F]{24}")
+
+
+def archive_command(archive_dir: Path, fail_flag: Path) -> str:
+    """The primary's archive_command: fail while ``fail_flag`` exists (the archive_fail
+    fault); never overwrite an archived segment; copy under a temporary name and rename, so
+    the archive only ever holds whole segments."""
+    a, f = shlex.quote(str(archive_dir)), shlex.quote(str(fail_flag))
+    return f"test ! -f {f} && test ! -f {a}/%f && cp %p {a}/%f.tmp && mv {a}/%f.tmp {a}/%f"
+
+
+def restore_command(archive_dir: Path) -> str:
+    """A restored node's restore_command: copy the segment PostgreSQL asks for from the
+    archive; fail when it is not there (which ends archive recovery)."""
+    return f"cp {shlex.quote(str(archive_dir))}/%f %p"
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``PostgresCluster.restore`` recovered: the archive's newest segment of the old
+    timeline, how many segments the archive held, the last WAL position replayed, and the
+    new timeline the restored primary writes on."""
+
+    node: str
+    last_segment: str | None
+    segments: int
+    replayed_to: str
+    timeline: int
+    seconds: float  # how long the restore took (copy, recovery, promotion)
+
+    def describe(self) -> str:
+        seg = self.last_segment or "none"
+        return (
+            f"restored {self.node} from the base backup + WAL archive: replayed up to "
+            f"{self.replayed_to} (last archived segment {seg}, {self.segments} in the archive), "
+            f"now on timeline {self.timeline}, in {self.seconds:.2f} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -198,6 +254,30 @@ class PostgresCluster:
         #: must exist inside the node's image.
         self.node_env: dict[str, dict[str, str]] = {}
         self.primary_name = "primary"
+        #: the flag file that makes archive_command fail (topology.archive only)
+        self.archive_fail_flag: Path | None = None
+        self.archive_dir: Path | None = None
+        self.base_backup: Path | None = None
+        if topology.archive is not None:
+            if data_dir is None or backend.name != "local":
+                raise TopologyError(
+                    "archive recovery runs on the local backend only: the WAL archive, the "
+                    "base backup and archive_fail's flag are host directories the harness "
+                    f"reads and writes (backend {backend.name!r})"
+                )
+            self.archive_dir = data_dir / ARCHIVE_DIR
+            self.base_backup = data_dir / BASE_BACKUP
+            self.archive_fail_flag = data_dir / ARCHIVE_FAIL_FLAG
+
+    def _archive_settings(self) -> dict[str, str]:
+        """archive_mode, archive_command, archive_timeout for a node that archives."""
+        assert self.topology.archive is not None
+        assert self.archive_dir is not None and self.archive_fail_flag is not None
+        return {
+            "archive_mode": "on",
+            "archive_command": archive_command(self.archive_dir, self.archive_fail_flag),
+            "archive_timeout": f"{round(self.topology.archive.timeout)}s",
+        }
 
     def _settings(self, handle: Node, primary: bool) -> dict[str, str]:
         s = {
@@ -215,6 +295,8 @@ class PostgresCluster:
             ),
         }
         s.update(self.topology.settings)
+        if primary and self.topology.archive is not None:
+            s.update(self._archive_settings())
         return s
 
     def _handle(self, name: str) -> Node:
@@ -225,6 +307,8 @@ class PostgresCluster:
         handles = {n: self._handle(n) for n in self.topology.nodes}
         # the primary
         ph = handles["primary"]
+        if self.archive_dir is not None:
+            self._prepare_dir(self.archive_dir)
         ph.prepare()
         ph.run(
             [
@@ -261,6 +345,8 @@ class PostgresCluster:
             # no standby is attached yet: don't wait for one to create the table
             c.execute("SET synchronous_commit = local")
             c.execute(SCHEMA_SQL)
+        if self.base_backup is not None:
+            self._base_backup(ph)
         # one proxy per link
         for link in self.topology.links:
             src, dst = link.split("->")
@@ -301,6 +387,108 @@ class PostgresCluster:
             node.start()
         self.wait_streaming()
 
+    def _prepare_dir(self, path: Path) -> None:
+        """An empty directory owned by the database user (local backend only)."""
+        from rpochaos.backends.local import LocalBackend
+
+        if not isinstance(self.backend, LocalBackend):
+            raise TopologyError("archive recovery runs on the local backend only")
+        self.backend.prepare_dir(path)
+
+    def _base_backup(self, ph: Node) -> None:
+        """A base backup of the primary into ``base_backup``, taken directly from it (not
+        through a proxy), with the WAL it needs to be consistent (-X stream)."""
+        assert self.base_backup is not None
+        self._prepare_dir(self.base_backup)
+        ph.run(
+            [
+                ph.program("pg_basebackup"),
+                "-h",
+                ph.address.host,
+                "-p",
+                str(ph.address.port),
+                "-U",
+                DB_USER,
+                "-D",
+                str(self.base_backup),
+                "-X",
+                "stream",
+                "--no-sync",
+                "-c",
+                "fast",
+            ],
+            timeout_s=120,
+            what="pg_basebackup of primary (the base backup for archive recovery)",
+        )
+
+    def archived_segments(self) -> list[str]:
+        """The WAL segment files in the archive, in order (timeline, then position)."""
+        if self.archive_dir is None or not self.archive_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.archive_dir.iterdir() if _SEGMENT_RE.fullmatch(p.name))
+
+    def restore(self, name: str = "primary", timeout_s: float = 60.0) -> Restored:
+        """Rebuild the dead primary ``name`` from the base backup and the WAL archive alone.
+
+        A copy of the base backup gets recovery.signal and a restore_command reading the
+        archive, and starts as a new server (its own data directory and port; its log is
+        ``<name>-restored``). PostgreSQL replays every archived segment; when restore_command
+        fails for the next one it ends archive recovery, picks a new timeline and accepts
+        writes. The new server then *is* ``name``: it replaces the dead one in ``nodes``,
+        becomes the primary, and every ``client->name`` link is pointed at it, so the
+        workload's connections to ``name`` reach it. Replicas are not re-attached.
+
+        Raises TopologyError when the cluster has no archive, ``name`` still runs, or the
+        restored server is not accepting writes within ``timeout_s``.
+        """
+        t0 = time.monotonic()
+        if self.base_backup is None or self.archive_dir is None or self.data_dir is None:
+            raise TopologyError("restore needs topology.archive (a base backup and a WAL archive)")
+        old = self.nodes[name]
+        if old.running():
+            raise TopologyError(
+                f"restore {name}: {name} is still running; restore rebuilds a lost primary "
+                "(crash it first, without 'for')"
+            )
+        segments = self.archived_segments()  # what the archive holds as recovery begins
+        h = self.backend.node(f"{name}-restored", data_dir=self.data_dir / f"{name}-restored")
+        h.prepare()
+        h.run(["cp", "-a", f"{self.base_backup}/.", h.datadir], timeout_s=120, what="copy base")
+        h.run(["touch", f"{h.datadir}/recovery.signal"], timeout_s=30, what="recovery.signal")
+        settings = self._settings(h, False)
+        settings["cluster_name"] = name
+        settings.update(self._archive_settings())
+        settings["restore_command"] = restore_command(self.archive_dir)
+        node = PostgresNode(name, self.backend, h, settings)
+        node.env = dict(self.node_env.get(name, {}))
+        node.start(timeout_s)
+        _wait(
+            f"restored {name} did not leave archive recovery", timeout_s, node.is_primary, node._log
+        )
+        with node.connect() as c:
+            row = c.execute(
+                "SELECT pg_last_wal_replay_lsn()::text, pg_walfile_name(pg_current_wal_lsn())"
+            ).fetchone()
+        assert row is not None
+        self.nodes[name] = node
+        self.primary_name = name
+        for link, addr in list(self.links.items()):
+            src, dst = link.split("->")
+            if dst != name or src != "client":
+                continue
+            upstream = f"{h.address.host}:{h.address.port}"
+            self.proxy.delete_proxy(link)
+            self.proxy.create_proxy(link, addr.listen, upstream)
+            self.links[link] = replace(addr, upstream=upstream)
+        return Restored(
+            node=name,
+            last_segment=segments[-1] if segments else None,
+            segments=len(segments),
+            replayed_to=str(row[0]),
+            timeline=int(str(row[1])[:8], 16),
+            seconds=time.monotonic() - t0,
+        )
+
     def wait_streaming(self, timeout_s: float = 30.0) -> None:
         want = {r.name for r in self.topology.replicas}
         if not want:
@@ -333,7 +521,10 @@ class PostgresCluster:
         """The durability settings in force on the primary, read from the server itself."""
         out: dict[str, object] = {}
         with self.nodes[self.primary_name].connect() as c:
-            for name in DURABILITY_SETTINGS:
+            names: tuple[str, ...] = DURABILITY_SETTINGS
+            if self.topology.archive is not None:
+                names = (*names, *ARCHIVE_SETTINGS)
+            for name in names:
                 row = c.execute(f"SHOW {name}").fetchone()
                 out[name] = row[0] if row else None
         out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
