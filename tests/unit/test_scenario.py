@@ -2645,3 +2645,173 @@ def test_the_kafka_format_spec_in_the_module_docstring_is_a_valid_scenario() -> 
     sc = loads(textwrap.dedent(doc.split("Kafka (``system: kafka``)::\n\n", 1)[1]))
     assert sc.system == "kafka" and isinstance(sc.topology, KafkaTopology)
     assert [s.target for s in sc.schedule] == ["fetch-from:leader", "leader"]
+
+
+# -- WAL archive: topology.archive, archive_fail, restore ------------------------------------
+
+ARCHIVE = """\
+system: postgres
+time_scale: 30
+topology:
+  synchronous_commit: "on"
+  replicas: []
+  archive:
+    timeout: 60s
+workload:
+  rate: 5/s
+  duration: 10m
+schedule:
+  - name: broken
+    at: 1m
+    archive_fail: primary
+    for: 2m
+  - name: dies
+    at: 8m
+    crash: primary
+    outage: true
+  - after: dies
+    at: 30s
+    restore: primary
+expect:
+  rpo: 5m
+"""
+
+
+def test_archive_topology_and_its_actions_load_scaled() -> None:
+    sc = loads(ARCHIVE)
+    assert isinstance(sc.topology, Topology)
+    assert sc.topology.archive == scenario_module.Archive(timeout=2.0)  # 60 s / 30
+    fail, crash, restore = sc.schedule
+    assert (crash.action, crash.at, crash.outage) == ("crash", 16.0, True)
+    assert (fail.action, fail.target, fail.at, fail.duration) == ("archive_fail", "primary", 2, 4)
+    assert (restore.action, restore.target, restore.at, restore.params) == (
+        "restore",
+        "primary",
+        17.0,
+        {},
+    )
+    back = from_dict(json.loads(json.dumps(to_dict(sc))))
+    assert back.topology == sc.topology and back.schedule == sc.schedule
+
+
+def test_a_topology_without_archive_has_none_and_round_trips() -> None:
+    sc = loads(dump(minimal()))
+    assert isinstance(sc.topology, Topology) and sc.topology.archive is None
+    assert from_dict(to_dict(sc)).topology.archive is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("archive", "given", "expected"),
+    [
+        ("{}", "nothing", "archive_timeout (declare it"),
+        ("{timeout: 0s}", "'0s'", "a duration > 0"),
+        ("{timeout: soon}", "'soon'", "a duration > 0"),
+        ("{timeout: 45s}", "'45s' / time_scale 30 = 1.5s", "a whole number of seconds >= 1"),
+        ("{timeout: 15s}", "'15s' / time_scale 30 = 0.5s", "a whole number of seconds >= 1"),
+        ("a string", "'a string'", "a mapping with keys timeout"),
+    ],
+)
+def test_archive_timeout_is_required_and_whole_seconds_once_scaled(
+    archive: str, given: str, expected: str
+) -> None:
+    text = ARCHIVE.replace("  archive:\n    timeout: 60s\n", f"  archive: {archive}\n")
+    p = one(text)
+    assert p.key in ("topology.archive.timeout", "topology.archive"), p
+    assert (p.given, p.line) == (given, line(text, "archive:")), p
+    assert expected in p.expected, p.expected
+
+
+def test_archive_timeout_unknown_key_is_named() -> None:
+    text = ARCHIVE.replace("    timeout: 60s\n", "    timeout: 60s\n    timout: 1s\n")
+    p = one(text)
+    assert (p.key, p.line) == ("topology.archive.timout", line(text, "timout"))
+    assert "did you mean 'timeout'" in p.expected
+
+
+@pytest.mark.parametrize(
+    "setting", ["archive_mode", "archive_command", "archive_timeout", "restore_command"]
+)
+def test_archive_settings_belong_to_topology_archive(setting: str) -> None:
+    text = ARCHIVE.replace("  replicas: []\n", f"  replicas: []\n  settings:\n    {setting}: x\n")
+    p = one(text)
+    assert (p.key, p.line) == (f"topology.settings.{setting}", line(text, f"{setting}: x"))
+    assert "topology.archive" in p.expected
+
+
+@pytest.mark.parametrize("action", ["archive_fail", "restore"])
+def test_archive_actions_need_a_declared_archive(action: str) -> None:
+    text = dump(
+        {
+            **minimal(),
+            "schedule": [
+                {"at": "5s", "crash": "primary", "outage": True},
+                {"at": "6s", action: "primary"},
+            ],
+        }
+    )
+    p = one(text)
+    assert (p.key, p.given, p.line) == (f"schedule[1].{action}", "'primary'", line(text, action))
+    assert "topology.archive: {timeout: DURATION}" in p.expected
+
+
+@pytest.mark.parametrize("action", ["archive_fail", "restore"])
+def test_archive_actions_target_the_primary_only(action: str) -> None:
+    text = ARCHIVE.replace("  replicas: []\n", "  replicas:\n    - {name: replica1, mode: async}\n")
+    text = text.replace(f"{action}: primary", f"{action}: replica1")
+    p = one(text)
+    assert (p.key, p.given, p.line) == (
+        f"schedule[{0 if action == 'archive_fail' else 2}].{action}",
+        "'replica1'",
+        line(text, f"{action}:"),
+    )
+    assert p.expected.startswith("primary (the node that archives")
+
+
+def test_restore_is_instant_once_and_not_repeated() -> None:
+    text = ARCHIVE.replace(
+        "    restore: primary\n",
+        "    restore: primary\n    for: 1m\n  - at: 9m\n    restore: primary\n"
+        "    every: 10s\n    repeat: 2\n",
+    )
+    found = problems(text)
+    assert [(p.key, p.line) for p in found] == [
+        ("schedule[2].for", line(text, "for: 1m")),
+        ("schedule[3].restore", line(text, "restore:", 2)),
+        ("schedule[3].repeat", line(text, "repeat: 2")),
+    ], found
+    assert "restore is instantaneous" in found[0].expected
+    assert "at most one restore step (schedule[2]" in found[1].expected
+    assert "no repeat on a restore" in found[2].expected
+
+
+@pytest.mark.parametrize("action", ["archive_fail", "restore"])
+def test_kafka_has_no_archive_actions(action: str) -> None:
+    text = kafka_steps(f"  - at: 1s\n    {action}: broker1\n")
+    p = one(text)
+    assert (p.key, p.line) == (f"schedule[0].{action}", line(text, f"{action}:"))
+    assert "PostgreSQL WAL archive" in p.expected
+
+
+def test_archive_is_not_a_kafka_topology_key() -> None:
+    text = kafka_steps("").replace("topology:\n", "topology:\n  archive: {timeout: 60s}\n")
+    p = one(text)
+    assert (p.key, p.line) == ("topology.archive", line(text, "archive:"))
+
+
+def test_the_archive_incidents_load_as_documented() -> None:
+    root = Path(__file__).resolve().parents[2] / "scenarios" / "incidents"
+    ok = load(root / "archive-recovery-within-rpo.yaml")
+    fails = load(root / "archive-command-fails.yaml")
+    for sc in (ok, fails):
+        assert isinstance(sc.topology, Topology) and sc.topology.archive is not None
+        assert sc.topology.replicas == ()
+        # the compressed archive_timeout is well under the compressed RPO
+        assert sc.topology.archive.timeout * sc.time_scale == 60.0
+        assert sc.expect.rpo * sc.time_scale == 300.0
+        crash = sc.outage_step
+        restore = next(s for s in sc.schedule if s.action == "restore")
+        assert crash.action == "crash" and crash.duration is None and restore.at > crash.at
+    fail = next(s for s in fails.schedule if s.action == "archive_fail")
+    # still failing when the primary dies, and long enough to break the RPO
+    assert fail.duration is None
+    assert fails.outage_step.at - fail.at > fails.expect.rpo

@@ -526,3 +526,31 @@ def test_the_documented_steps_are_valid() -> None:
 
 
 OUTAGE_STEP = "  - at: 19m\n    crash: primary\n    outage: true\n"
+
+
+def test_format_plan_of_an_archive_recovery() -> None:
+    text = (
+        "system: postgres\ntime_scale: 30\n"
+        "topology:\n  synchronous_commit: 'on'\n  replicas: []\n  archive: {timeout: 60s}\n"
+        "workload:\n  rate: 5/s\n  duration: 10m\n"
+        "schedule:\n"
+        "  - {name: broken, at: 1m, archive_fail: primary, for: 2m}\n"
+        "  - {name: dies, at: 8m, crash: primary, outage: true}\n"
+        "  - {after: dies, at: 30s, restore: primary}\n"
+        "expect:\n  rpo: 5m\n"
+    )
+    sc = loads(text)
+    assert format_plan(sc) == [
+        "t=  2.000s (real 1m00s)  archive_fail primary (archive_command fails) until 6.000s "
+        "(real 3m00s)  [broken]",
+        "t=  6.000s (real 3m00s)  archive_command works again on primary  [broken]",
+        "t= 16.000s (real 8m00s)  crash primary (links cut; stays down)  [dies]  [outage]",
+        "t= 17.000s (real 8m30s)  restore primary (a new primary from the base backup + WAL "
+        "archive)",
+        "t= 20.000s (real 10m00s)  workload stops; heal all; final read",
+    ]
+    assert "; WAL archive with archive_timeout 2 s (1m00s real); time_scale 30" in (
+        format_summary(sc)
+    )
+    endless = loads(text.replace(", for: 2m}", "}"))
+    assert format_plan(endless)[0].endswith("(archive_command fails) until the end  [broken]")
