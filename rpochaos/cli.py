@@ -118,6 +118,7 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
                 on_state=live.update,
                 postgres_image=a.postgres_image,
                 toxiproxy_image=a.toxiproxy_image,
+                kafka_image=a.kafka_image,
             )
             live.stop()
             render(res.result, con)
@@ -277,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="docker: PostgreSQL image (default $RPOCHAOS_PG_IMAGE, postgres:15, "
         "else the locally built rpochaos/postgres:15)",
+    )
+    r.add_argument(
+        "--kafka-image",
+        default=None,
+        help="docker: Kafka image (default $RPOCHAOS_KAFKA_IMAGE, apache/kafka:3.9.2, "
+        "else the locally built rpochaos/kafka:3.9.2)",
     )
     r.add_argument(
         "--toxiproxy-image",

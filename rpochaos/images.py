@@ -1,16 +1,16 @@
 """Container images for the docker backend: which ones a run uses, and local equivalents.
 
-Which image (``resolve_images``), for PostgreSQL and for Toxiproxy each:
+Which image (``resolve_images``), for PostgreSQL (or Kafka) and for Toxiproxy each:
 
 1. the name given (scenario, CLI or pytest option), else $RPOCHAOS_PG_IMAGE /
-   $RPOCHAOS_TOXIPROXY_IMAGE, else the official image: ``postgres:15`` and
-   ``ghcr.io/shopify/toxiproxy:2.12.0``;
+   $RPOCHAOS_KAFKA_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE, else the official image:
+   ``postgres:15``, ``apache/kafka:3.9.2`` and ``ghcr.io/shopify/toxiproxy:2.12.0``;
 2. that image when the engine has it; else a pull of it when a registry answers;
 3. else, for the official defaults only, the local equivalent (``rpochaos/postgres:15``,
-   ``rpochaos/toxiproxy:2.12.0``), built once when missing. An image named explicitly that
-   is neither present nor pullable is an error (MissingDependency) that says how to fix it:
-   an explicit choice is never silently replaced. Naming a local image (``rpochaos/...``)
-   explicitly builds it when missing.
+   ``rpochaos/kafka:3.9.2``, ``rpochaos/toxiproxy:2.12.0``), built once when missing. An
+   image named explicitly that is neither present nor pullable is an error
+   (MissingDependency) that says how to fix it: an explicit choice is never silently
+   replaced. Naming a local image (``rpochaos/...``) explicitly builds it when missing.
 
 The local equivalents (``build_images``; also ``python -m rpochaos.images build`` and
 ``scripts/docker-setup.sh``), for machines where no container registry answers:
@@ -21,6 +21,11 @@ The local equivalents (``build_images``; also ``python -m rpochaos.images build`
 - ``rpochaos/postgres:15``: FROM that base, Debian's postgresql-15, libfaketime, faketime
   and procps; like the official image, the binaries are on PATH, the ``postgres`` user
   exists, STOPSIGNAL is SIGINT;
+- ``rpochaos/kafka:3.9.2``: FROM that base, Debian's openjdk-17-jre-headless and the broker
+  jars of the cache (``rpochaos.kafka.jars``, fetched from Maven Central) in
+  ``/opt/kafka/libs``, with the user ``appuser``: the layout of the official
+  ``apache/kafka`` image that rpochaos relies on (``java`` on PATH, ``/opt/kafka/libs``,
+  ``appuser``), nothing else;
 - ``rpochaos/toxiproxy:2.12.0``: FROM scratch with the static (CGO_ENABLED=0) server and CLI
   that ``go install github.com/Shopify/toxiproxy/v2/cmd/{server,cli}@v2.12.0`` builds, laid
   out as in the official image (``/toxiproxy``, ``/toxiproxy-cli``).
@@ -53,6 +58,7 @@ from typing import TYPE_CHECKING, Literal
 from rpochaos import deps
 from rpochaos.backends import engine
 from rpochaos.errors import MissingDependency, RpochaosError
+from rpochaos.kafka.jars import KAFKA_VERSION
 
 if TYPE_CHECKING:
     import docker
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 PG_IMAGE_ENV = "RPOCHAOS_PG_IMAGE"
+KAFKA_IMAGE_ENV = "RPOCHAOS_KAFKA_IMAGE"
 TOXIPROXY_IMAGE_ENV = "RPOCHAOS_TOXIPROXY_IMAGE"
 MIRROR_ENV = "RPOCHAOS_DEBIAN_MIRROR"
 
@@ -68,9 +75,14 @@ DEFAULT_TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
 BASE_IMAGE = "rpochaos/debian:bookworm"
 LOCAL_PG_IMAGE = "rpochaos/postgres:15"
 LOCAL_TOXIPROXY_IMAGE = "rpochaos/toxiproxy:2.12.0"
+DEFAULT_KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
+LOCAL_KAFKA_IMAGE = f"rpochaos/kafka:{KAFKA_VERSION}"
+#: where the Kafka jars are in the official image and in ours
+KAFKA_LIBS_IN_IMAGE = "/opt/kafka/libs"
 #: official image -> the local equivalent used when it cannot be had
 LOCAL_EQUIVALENT = {
     DEFAULT_PG_IMAGE: LOCAL_PG_IMAGE,
+    DEFAULT_KAFKA_IMAGE: LOCAL_KAFKA_IMAGE,
     DEFAULT_TOXIPROXY_IMAGE: LOCAL_TOXIPROXY_IMAGE,
 }
 BUILD_COMMAND = "rpochaos images build   (or: scripts/docker-setup.sh)"
@@ -99,6 +111,21 @@ EXPOSE 5432
 CMD ["postgres"]
 """
 
+KAFKA_DOCKERFILE = f"""\
+FROM {BASE_IMAGE}
+RUN set -eux; \\
+    apt-get update; \\
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+        openjdk-17-jre-headless procps; \\
+    apt-get clean; rm -rf /var/lib/apt/lists/*; \\
+    useradd --create-home --shell /bin/bash appuser
+COPY libs {KAFKA_LIBS_IN_IMAGE}
+ENV LANG=C.UTF-8
+STOPSIGNAL SIGTERM
+EXPOSE 9092
+USER appuser
+"""
+
 TOXIPROXY_DOCKERFILE = """\
 FROM scratch
 COPY toxiproxy /toxiproxy
@@ -123,6 +150,7 @@ class Images:
 
     postgres: str
     toxiproxy: str
+    kafka: str = ""  # only runs of a Kafka scenario need it
 
 
 @dataclass(frozen=True)
@@ -208,6 +236,7 @@ def _recipes() -> dict[str, str]:
         BASE_IMAGE: _base_recipe(),
         LOCAL_PG_IMAGE: _digest("postgres", PG_DOCKERFILE),
         LOCAL_TOXIPROXY_IMAGE: _digest("toxiproxy", TOXIPROXY_DOCKERFILE, TOXIPROXY_TAG),
+        LOCAL_KAFKA_IMAGE: _digest("kafka", KAFKA_DOCKERFILE, KAFKA_VERSION),
     }
 
 
@@ -419,11 +448,40 @@ def _build_toxiproxy(c: docker.DockerClient, log: Log) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _build_kafka(c: docker.DockerClient, log: Log) -> None:
+    from rpochaos.kafka import jars
+
+    jars.kafka_classpath(KAFKA_VERSION)  # MissingDependency with the fetch command
+    libs = jars.libs_dir(KAFKA_VERSION)
+    if not _current(c, BASE_IMAGE):
+        _build_base(c, log)
+    work = _workdir("kafka-")
+    try:
+        (work / "libs").mkdir()
+        for jar in sorted(libs.glob("*.jar")):
+            shutil.copy2(jar, work / "libs" / jar.name)
+        (work / "Dockerfile").write_text(KAFKA_DOCKERFILE)
+        _docker_build(c, work, LOCAL_KAFKA_IMAGE, log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 _BUILDERS: dict[str, Callable[[docker.DockerClient, Log], None]] = {
     BASE_IMAGE: _build_base,
     LOCAL_PG_IMAGE: _build_pg,
     LOCAL_TOXIPROXY_IMAGE: _build_toxiproxy,
+    LOCAL_KAFKA_IMAGE: _build_kafka,
 }
+
+
+def _kafka_jars_present() -> bool:
+    from rpochaos.kafka import jars
+
+    try:
+        jars.kafka_classpath(KAFKA_VERSION)
+    except MissingDependency:
+        return False
+    return True
 
 
 def ensure_local(
@@ -444,13 +502,20 @@ def ensure_local(
 
 
 def build_images(
-    force: bool = False, *, client: docker.DockerClient | None = None, log: Log = _quiet
+    force: bool = False,
+    *,
+    kafka: bool | None = None,
+    client: docker.DockerClient | None = None,
+    log: Log = _quiet,
 ) -> list[Step]:
     """Build every local image that is missing (or all of them with ``force``): the Debian
-    base, rpochaos/postgres:15 and rpochaos/toxiproxy:2.12.0. Returns what was done, with
-    timings. Raises MissingDependency for a missing engine or tool."""
+    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0 and rpochaos/kafka:3.9.2 (``kafka``:
+    None builds the Kafka image only when the Kafka jars are in the cache). Returns what was
+    done, with timings. Raises MissingDependency for a missing engine or tool."""
     c = client or engine.client()
-    return [ensure_local(n, client=c, force=force, log=log) for n in _BUILDERS]
+    want_kafka = _kafka_jars_present() if kafka is None else kafka
+    names = [n for n in _BUILDERS if n != LOCAL_KAFKA_IMAGE or want_kafka]
+    return [ensure_local(n, client=c, force=force, log=log) for n in names]
 
 
 # -- choosing ---------------------------------------------------------------------------------
@@ -489,7 +554,7 @@ def _resolve(c: docker.DockerClient, given: str | None, env: str, default: str, 
         raise MissingDependency(
             f"the image {name} (not present; pull failed: {why})",
             f"docker pull {name} where a registry answers, or set {env} to an image the engine "
-            f"has; the local builds are {LOCAL_PG_IMAGE} and {LOCAL_TOXIPROXY_IMAGE} "
+            f"has; the local builds are {', '.join(LOCAL_EQUIVALENT.values())} "
             f"({BUILD_COMMAND})",
         )
     log(f"{name} cannot be pulled ({why}); using {local}")
@@ -500,15 +565,21 @@ def _resolve(c: docker.DockerClient, given: str | None, env: str, default: str, 
 def resolve_images(
     postgres: str | None = None,
     toxiproxy: str | None = None,
+    kafka: str | None = None,
     *,
+    system: str = "postgres",
     client: docker.DockerClient | None = None,
     log: Log = _quiet,
 ) -> Images:
-    """The images a docker run uses (see the module docstring for the order)."""
+    """The images a docker run of a ``system`` ("postgres" or "kafka") scenario uses (see the
+    module docstring for the order); the other system's image is left empty."""
     c = client or engine.client()
+    pg = _resolve(c, postgres, PG_IMAGE_ENV, DEFAULT_PG_IMAGE, log) if system == "postgres" else ""
+    kf = _resolve(c, kafka, KAFKA_IMAGE_ENV, DEFAULT_KAFKA_IMAGE, log) if system == "kafka" else ""
     return Images(
-        postgres=_resolve(c, postgres, PG_IMAGE_ENV, DEFAULT_PG_IMAGE, log),
+        postgres=pg,
         toxiproxy=_resolve(c, toxiproxy, TOXIPROXY_IMAGE_ENV, DEFAULT_TOXIPROXY_IMAGE, log),
+        kafka=kf,
     )
 
 
@@ -516,7 +587,7 @@ def status(client: docker.DockerClient | None = None) -> dict[str, str]:
     """Each local image and the official ones: 'present', 'stale' (old recipe) or 'missing'."""
     c = client or engine.client()
     out: dict[str, str] = {}
-    for name in (DEFAULT_PG_IMAGE, DEFAULT_TOXIPROXY_IMAGE, *_BUILDERS):
+    for name in (DEFAULT_PG_IMAGE, DEFAULT_KAFKA_IMAGE, DEFAULT_TOXIPROXY_IMAGE, *_BUILDERS):
         if _labels(c, name) is None:
             out[name] = "missing"
         else:
@@ -535,9 +606,10 @@ def doctor() -> list[deps.Check]:
     state = status(c)
     for role, official, local in (
         ("postgres", DEFAULT_PG_IMAGE, LOCAL_PG_IMAGE),
+        ("kafka", DEFAULT_KAFKA_IMAGE, LOCAL_KAFKA_IMAGE),
         ("toxiproxy", DEFAULT_TOXIPROXY_IMAGE, LOCAL_TOXIPROXY_IMAGE),
     ):
-        env = PG_IMAGE_ENV if role == "postgres" else TOXIPROXY_IMAGE_ENV
+        env = {"postgres": PG_IMAGE_ENV, "kafka": KAFKA_IMAGE_ENV}.get(role, TOXIPROXY_IMAGE_ENV)
         chosen = os.environ.get(env)
         if chosen:
             ok = _labels(c, chosen) is not None

@@ -132,8 +132,6 @@ class KafkaSystem(System):
     ) -> Any:
         from rpochaos.kafka.cluster import KafkaCluster
 
-        if data_root is None:
-            raise TopologyError("Kafka runs only on the local backend for now")
         t: Any = self.sc.topology
         return KafkaCluster(
             t.brokers,
@@ -146,6 +144,7 @@ class KafkaSystem(System):
             topic=t.topic,
             partitions=t.partitions,
             settings=t.settings,
+            node_env=node_env,
         )
 
     def writer(self, cluster: Any, journal: Journal, clock: Clock) -> Any:

@@ -45,11 +45,14 @@ def make_backend(
     *,
     postgres_image: str | None = None,
     toxiproxy_image: str | None = None,
+    kafka_image: str | None = None,
+    system: str = "postgres",
     log: Callable[[str], None] = _quiet,
 ) -> Backend:
-    """The backend ``name`` for the run in ``run_dir``. ``postgres_image`` and
-    ``toxiproxy_image`` (docker only) override $RPOCHAOS_PG_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE
-    and the defaults. Raises ScenarioError for an unknown name and MissingDependency when
+    """The backend ``name`` for the run in ``run_dir`` of a ``system`` ("postgres" or
+    "kafka") scenario. ``postgres_image``, ``kafka_image`` and ``toxiproxy_image`` (docker
+    only) override $RPOCHAOS_PG_IMAGE / $RPOCHAOS_KAFKA_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE and
+    the defaults. Raises ScenarioError for an unknown name and MissingDependency when
     the docker engine, the SDK or an image cannot be had."""
     if name == "local":
         from rpochaos.backends.local import LocalBackend
@@ -64,7 +67,9 @@ def make_backend(
         swept = docker_backend.gc(spare_kept=True, client=client)
         if swept:
             log(f"removed {len(swept)} leftover(s) of dead docker runs")
-        images = resolve_images(postgres_image, toxiproxy_image, client=client, log=log)
+        images = resolve_images(
+            postgres_image, toxiproxy_image, kafka_image, system=system, client=client, log=log
+        )
         return docker_backend.DockerBackend(
             run_dir, keep=keep, images=images, client=client, log=log
         )

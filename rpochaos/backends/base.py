@@ -35,9 +35,10 @@ crash       SIGKILL the process group    SIGKILL the container (postgres is its 
 pause       SIGSTOP the process group    cgroup freezer (``docker pause``)
 ==========  ===========================  =============================================
 
-The process-level methods below the line (``free_port``, ``run``, ``spawn``, ``prepare_dir``,
-``data_root``) are what topologies that have not moved to ``Node`` yet (Kafka) use; only
-backends that run host processes (local) implement them.
+Both topologies (PostgreSQL and Kafka) use only this contract. A node's ``kind`` says what
+it runs: on docker it picks the image (the PostgreSQL or the Kafka image), the user its
+programs run as and the port its server binds; locally, Kafka's JVMs run as the invoking
+user while PostgreSQL runs as the database user.
 """
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rpochaos.errors import TopologyError
 
 if TYPE_CHECKING:
     from rpochaos.proxy import Toxiproxy
+
+
+#: what a node runs: a PostgreSQL server, or a Kafka broker+controller JVM
+NodeKind = Literal["postgres", "kafka"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Node(ABC):
     """One database node as a backend runs it. Create it with ``Backend.node``."""
 
     name: str
+    kind: NodeKind = "postgres"
     datadir: str  # the data directory, as the node's own programs see it
     listen_host: str  # what the server binds (PostgreSQL's listen_addresses)
     port: int  # the port the server binds, as its programs see it
@@ -126,7 +132,13 @@ class Node(ABC):
 
     @abstractmethod
     def program(self, name: str) -> str:
-        """How to invoke one of the node's programs (``initdb``, ``postgres``, ...)."""
+        """How to invoke one of the node's programs (``initdb``, ``postgres``, ``java``)."""
+
+    @abstractmethod
+    def more_ports(self, count: int) -> list[int]:
+        """``count`` more ports the server may bind beside ``port`` (a Kafka node's
+        controller and inter-broker listeners): distinct from every other port this backend
+        handed out in the run."""
 
     @abstractmethod
     def prepare(self) -> None:
@@ -180,14 +192,15 @@ class Backend(ABC):
     keep: bool
 
     @abstractmethod
-    def node(self, name: str, *, data_dir: Path | None = None) -> Node:
-        """A new node handle (nothing runs yet). ``data_dir`` is a hint for backends that keep
-        data on the host; others ignore it."""
+    def node(self, name: str, *, data_dir: Path | None = None, kind: NodeKind = "postgres") -> Node:
+        """A new node handle (nothing runs yet) for a server of ``kind``. ``data_dir`` is a
+        hint for backends that keep data on the host; others ignore it."""
 
     @abstractmethod
-    def link(self, name: str, dst: Node, *, harness: bool) -> LinkAddress:
-        """Addresses for a new proxied link to ``dst``. ``harness`` says whether the harness
-        itself connects through it (the workload's ``client-><node>`` links)."""
+    def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
+        """Addresses for a new proxied link to ``dst``'s ``port`` (default: ``dst.port``).
+        ``harness`` says whether the harness itself connects through it (the workload's
+        ``client-><node>`` links)."""
 
     @abstractmethod
     def start_proxy(self, timeout_s: float = 30.0) -> Toxiproxy:
@@ -214,30 +227,7 @@ class Backend(ABC):
         """Lines telling a person how to reach what ``--keep-topology`` left running."""
         return []
 
-    # -- process-level part: backends that run host processes only --------------------------
-
-    def _no_processes(self, what: str) -> TopologyError:
-        return TopologyError(
-            f"the {self.name} backend cannot {what}: it runs nodes through Node handles, not "
-            "host processes (this topology supports only the local backend so far)"
-        )
-
-    def free_port(self) -> int:
-        raise self._no_processes("allocate host ports")
-
-    def run(self, argv: list[str], *, as_db_user: bool, timeout_s: float, what: str) -> str:
-        """Run a one-shot host command to completion; return its output. Raises
-        TopologyError carrying ``what`` and the output when it fails or times out."""
-        raise self._no_processes(f"run {what}")
-
-    def spawn(self, name: str, argv: list[str], *, as_db_user: bool) -> Server:
-        """Start a long-lived host server; its output goes to logs/<name>.log."""
-        raise self._no_processes(f"start {name}")
-
     def data_root(self) -> Path:
-        """The host directory under which node data directories are created."""
-        raise self._no_processes("keep node data on the host")
-
-    def prepare_dir(self, path: Path) -> Path:
-        """Create a host directory the database user may own and use (mode 0700)."""
-        raise self._no_processes("prepare host directories")
+        """The host directory under which node data directories are created (backends that
+        keep node data on the host only)."""
+        raise TopologyError(f"the {self.name} backend keeps no node data on the host")

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind
 from rpochaos.errors import MissingDependency, RpochaosError, TopologyError
 from rpochaos.proxy import Toxiproxy
 
@@ -89,6 +89,8 @@ DATA_MOUNT = "/var/lib/rpochaos"
 DATADIR = f"{DATA_MOUNT}/data"
 PG_PORT = 5432
 DB_OS_USER = "postgres"
+KAFKA_PORT = 9092  # a Kafka node's client listener; its other listeners take the next ports
+KAFKA_OS_USER = "appuser"  # the official apache/kafka image's user (rpochaos/kafka has it too)
 TOXIPROXY_ALIAS = "toxiproxy"
 TOXIPROXY_API_PORT = 8474
 HARNESS_PORT_BASE = 20000  # client links: published on 127.0.0.1
@@ -153,13 +155,20 @@ class DockerNode(Node):
     """A node as a container. See the module docstring for how each action maps."""
 
     listen_host = "*"
-    port = PG_PORT
     datadir = DATADIR
     hba_hosts = ("samenet",)
 
-    def __init__(self, backend: DockerBackend, name: str) -> None:
+    def __init__(self, backend: DockerBackend, name: str, kind: NodeKind = "postgres") -> None:
         self.backend = backend
         self.name = name
+        self.kind = kind
+        kafka = kind == "kafka"
+        self.port = KAFKA_PORT if kafka else PG_PORT
+        self.user = KAFKA_OS_USER if kafka else DB_OS_USER
+        self.image = backend.images.kafka if kafka else backend.images.postgres
+        if not self.image:
+            raise TopologyError(f"{name}: the docker backend was made without a {kind} image")
+        self._next_port = self.port + 1
         self.container_name = f"{backend.prefix}-{name}"
         self.volume_name = self.container_name
         self.address = Address("127.0.0.1", _free_port())
@@ -170,9 +179,15 @@ class DockerNode(Node):
         self._helpers = 0
         self._lock = threading.Lock()
 
-    # programs are on PATH in the official image and in ours
+    # programs are on PATH in the official images and in ours
     def program(self, name: str) -> str:
         return name
+
+    def more_ports(self, count: int) -> list[int]:
+        # the node has its own network namespace: any port above its own is free
+        ports = list(range(self._next_port, self._next_port + count))
+        self._next_port += count
+        return ports
 
     def _volume(self) -> None:
         import docker.errors
@@ -187,7 +202,7 @@ class DockerNode(Node):
     def prepare(self) -> None:
         self._volume()
         self._one_shot(
-            ["install", "-d", "-o", DB_OS_USER, "-g", DB_OS_USER, "-m", "0700", DATADIR],
+            ["install", "-d", "-o", self.user, "-g", self.user, "-m", "0700", DATADIR],
             user="root",
             timeout_s=60,
             what=f"creating the data directory of {self.name}",
@@ -195,7 +210,7 @@ class DockerNode(Node):
 
     def run(self, argv: list[str], *, timeout_s: float, what: str) -> str:
         self._volume()
-        return self._one_shot(argv, user=DB_OS_USER, timeout_s=timeout_s, what=what)
+        return self._one_shot(argv, user=self.user, timeout_s=timeout_s, what=what)
 
     def _one_shot(self, argv: list[str], *, user: str, timeout_s: float, what: str) -> str:
         """Run ``argv`` in a helper container (node image, node volume, run network)."""
@@ -205,7 +220,7 @@ class DockerNode(Node):
         b = self.backend
         self._helpers += 1
         c = b.client.containers.create(
-            b.images.postgres,
+            self.image,
             command=argv[1:],
             entrypoint=argv[:1],
             user=user,
@@ -257,10 +272,10 @@ class DockerNode(Node):
                 self._volume()
                 sandbox = self._ensure_sandbox()
                 self.container = b.client.containers.create(
-                    b.images.postgres,
+                    self.image,
                     command=argv[1:],
                     entrypoint=argv[:1],
-                    user=DB_OS_USER,
+                    user=self.user,
                     name=self.container_name,
                     labels=b.labels("node", node=self.name),
                     volumes={
@@ -269,7 +284,7 @@ class DockerNode(Node):
                     },
                     network_mode=f"container:{sandbox.id}",
                     environment={"LANG": "C.UTF-8", **want_env},
-                    stop_signal="SIGINT",
+                    stop_signal="SIGTERM" if self.kind == "kafka" else "SIGINT",
                     detach=True,
                 )
                 self._argv, self._env = list(argv), want_env
@@ -289,13 +304,13 @@ class DockerNode(Node):
         b = self.backend
         if self.sandbox is None:
             self.sandbox = b.client.containers.create(
-                b.images.postgres,
+                self.image,
                 entrypoint=["sleep"],
-                command=["infinity"],
+                command=["2147483647"],  # busybox (Alpine-based images) has no 'infinity'
                 name=f"{self.container_name}-net",
                 hostname=self.name,
                 labels=b.labels("sandbox", node=self.name),
-                ports={f"{PG_PORT}/tcp": ("127.0.0.1", self.address.port)},
+                ports={f"{self.port}/tcp": ("127.0.0.1", self.address.port)},
                 network=b.network_name,
                 networking_config={
                     b.network_name: b.client.api.create_endpoint_config(aliases=[self.name])
@@ -491,20 +506,22 @@ class DockerBackend(Backend):
         if path not in self.shared:
             self.shared.append(path)
 
-    def node(self, name: str, *, data_dir: Path | None = None) -> DockerNode:
+    def node(
+        self, name: str, *, data_dir: Path | None = None, kind: NodeKind = "postgres"
+    ) -> DockerNode:
         self._ensure_network()
         if name in self._nodes:
             raise TopologyError(f"node {name!r} exists already in docker run {self.run_id}")
         if name == TOXIPROXY_ALIAS:
             raise TopologyError(f"a node cannot be named {TOXIPROXY_ALIAS!r} on docker")
-        node = DockerNode(self, name)
+        node = DockerNode(self, name, kind)
         self._nodes[name] = node
         return node
 
-    def link(self, name: str, dst: Node, *, harness: bool) -> LinkAddress:
+    def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
         if self._proxy is None:
             raise TopologyError(f"link {name}: start the proxy (start_proxy) before any link")
-        upstream = f"{dst.name}:{dst.port}"
+        upstream = f"{dst.name}:{port if port is not None else dst.port}"
         if harness:
             if not self._proxy.harness_ports:
                 raise TopologyError(
@@ -577,14 +594,26 @@ class DockerBackend(Backend):
             "engine": engine.version(self.client),
             "run_id": self.run_id,
             "network": self.network_name,
-            "images": {"postgres": self.images.postgres, "toxiproxy": self.images.toxiproxy},
+            "images": {
+                k: v
+                for k, v in (
+                    ("postgres", self.images.postgres),
+                    ("kafka", self.images.kafka),
+                    ("toxiproxy", self.images.toxiproxy),
+                )
+                if v
+            },
             "labels": {LABEL_RUN: self.run_id, LABEL_SESSION: self.session},
         }
 
     def kept(self) -> list[str]:
         lines = [
             f"kept {n.name}: container {n.container_name} "
-            f"(docker exec -it {n.container_name} psql -U rpochaos -d postgres)"
+            + (
+                f"(docker exec -it {n.container_name} psql -U rpochaos -d postgres)"
+                if n.kind == "postgres"
+                else f"(docker logs {n.container_name})"
+            )
             for n in self._nodes.values()
         ]
         if self._proxy is not None:

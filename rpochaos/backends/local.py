@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rpochaos import deps, procs
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node, Server
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, Server
 from rpochaos.errors import RpochaosError, TopologyError
 from rpochaos.proxy import Toxiproxy
 
@@ -105,28 +105,47 @@ class LocalNode(Node):
 
     listen_host = "127.0.0.1"
 
-    def __init__(self, backend: LocalBackend, name: str, datadir: Path, port: int) -> None:
+    def __init__(
+        self,
+        backend: LocalBackend,
+        name: str,
+        datadir: Path,
+        port: int,
+        kind: NodeKind = "postgres",
+    ) -> None:
         self.backend = backend
         self.name = name
+        self.kind = kind
         self.datadir = str(datadir)
         self.port = port
         self.address = Address(backend.host, port)
         self.server: LocalServer | None = None
         self._bindir: Path | None = None
+        # PostgreSQL refuses to run as root; the JVMs run as whoever runs the harness
+        self.as_db_user = kind == "postgres"
 
     def program(self, name: str) -> str:
+        if self.kind == "kafka":
+            from rpochaos.kafka import jars
+
+            if name != "java":
+                raise TopologyError(f"a Kafka node has no program {name!r}")
+            return str(jars.java_bin())
         if self._bindir is None:
             self._bindir = deps.pg_bindir()
         return str(self._bindir / name)
 
+    def more_ports(self, count: int) -> list[int]:
+        return [self.backend.free_port() for _ in range(count)]
+
     def prepare(self) -> None:
-        self.backend.prepare_dir(Path(self.datadir))
+        self.backend.prepare_dir(Path(self.datadir), as_db_user=self.as_db_user)
 
     def run(self, argv: list[str], *, timeout_s: float, what: str) -> str:
-        return self.backend.run(argv, as_db_user=True, timeout_s=timeout_s, what=what)
+        return self.backend.run(argv, as_db_user=self.as_db_user, timeout_s=timeout_s, what=what)
 
     def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
-        self.server = self.backend.spawn(self.name, argv, as_db_user=True, env=env)
+        self.server = self.backend.spawn(self.name, argv, as_db_user=self.as_db_user, env=env)
 
     def running(self) -> bool:
         return self.server is not None and self.server.running()
@@ -169,18 +188,21 @@ class LocalBackend(Backend):
         self._lock = threading.Lock()
         self._closed = False
         self._data_root: Path | None = None
+        self._given: set[int] = set()  # ports handed out by free_port
 
     # -- the node contract -------------------------------------------------------------------
 
-    def node(self, name: str, *, data_dir: Path | None = None) -> LocalNode:
+    def node(
+        self, name: str, *, data_dir: Path | None = None, kind: NodeKind = "postgres"
+    ) -> LocalNode:
         datadir = data_dir if data_dir is not None else self.data_root() / name
-        return LocalNode(self, name, datadir, self.free_port())
+        return LocalNode(self, name, datadir, self.free_port(), kind)
 
-    def link(self, name: str, dst: Node, *, harness: bool) -> LinkAddress:
-        port = self.free_port()
-        at = Address(self.host, port)
+    def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
+        at = Address(self.host, self.free_port())
+        upstream = Address(dst.address.host, port if port is not None else dst.address.port)
         return LinkAddress(
-            listen=str(at), upstream=str(dst.address), peer=at, harness=at if harness else None
+            listen=str(at), upstream=str(upstream), peer=at, harness=at if harness else None
         )
 
     def start_proxy(self, timeout_s: float = 15.0) -> Toxiproxy:
@@ -214,9 +236,17 @@ class LocalBackend(Backend):
     # -- the process-level part ----------------------------------------------------------------
 
     def free_port(self) -> int:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((self.host, 0))
-            return int(s.getsockname()[1])
+        """A port of 127.0.0.1 free right now and not handed out before in this run (nodes
+        and proxies bind theirs only later, so the kernel could offer one twice)."""
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((self.host, 0))
+                port = int(s.getsockname()[1])
+            with self._lock:
+                if port not in self._given:
+                    self._given.add(port)
+                    return port
+        raise TopologyError("could not find a free port on 127.0.0.1 not already handed out")
 
     def _popen_kwargs(
         self, as_db_user: bool, env: Mapping[str, str] | None = None
@@ -263,10 +293,12 @@ class LocalBackend(Backend):
         if link.is_symlink():
             link.unlink()
 
-    def prepare_dir(self, path: Path) -> Path:
+    def prepare_dir(self, path: Path, *, as_db_user: bool = True) -> Path:
+        """Create ``path`` (mode 0700), owned by the database user unless ``as_db_user`` is
+        false."""
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o700)
-        if self.user is not None:
+        if as_db_user and self.user is not None:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
         return path
 

@@ -54,10 +54,12 @@ from kafka.errors import KafkaError  # type: ignore[import-untyped]
 from kafka.protocol.consumer.offsets import ListOffsetsRequest  # type: ignore[import-untyped]
 from kafka.protocol.metadata import MetadataRequest  # type: ignore[import-untyped]
 
-from rpochaos.backends.base import Backend, Server
+from rpochaos.backends.base import Backend, LinkAddress, Node
 from rpochaos.errors import RpochaosError, TopologyError
+from rpochaos.images import KAFKA_LIBS_IN_IMAGE
 from rpochaos.kafka import jars
 from rpochaos.proxy import Toxiproxy
+from rpochaos.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -216,59 +218,12 @@ class TopicRead:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _wait(what: str, timeout_s: float, probe: Callable[[], T | None], log: Callable[[], str]) -> T:
-    """Call ``probe`` until it returns a truthy value; TopologyError with ``log()`` on
-    timeout. Kafka client errors and OSError count as 'not yet'."""
-    deadline = time.monotonic() + timeout_s
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            got = probe()
-            if got:
-                return got
-        except (KafkaError, OSError) as e:
-            last = e
-        time.sleep(0.1)
-    detail = f" (last error: {type(last).__name__}: {last})" if last else ""
-    raise TopologyError(f"{what} within {timeout_s:g} s{detail}\n--- log tail ---\n{log()}")
-
-
 def _tcp_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
-
-
-def _hold_ports(backend: Backend, count: int) -> list[tuple[int, socket.socket]]:
-    """``count`` distinct free ports from ``backend.free_port()``, each held by a bound (not
-    listening) socket so that nothing else, e.g. a proxy's port-0 listener, gets it before
-    the broker binds it. Close the sockets before starting the brokers."""
-    held: list[tuple[int, socket.socket]] = []
-    seen: set[int] = set()
-    try:
-        for _ in range(count * 20):
-            if len(held) == count:
-                return held
-            port = backend.free_port()
-            if port in seen:
-                continue
-            seen.add(port)
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind((backend.host, port))
-            except OSError:
-                s.close()
-                continue
-            held.append((port, s))
-    except BaseException:
-        for _, s in held:
-            s.close()
-        raise
-    for _, s in held:
-        s.close()
-    raise TopologyError(f"could not find {count} distinct free ports on {backend.host}")
 
 
 def _properties(settings: Mapping[str, str]) -> str:
@@ -375,47 +330,56 @@ def list_offsets(
 
 
 class KafkaNode:
-    """One JVM running ``kafka.Kafka`` as broker + controller."""
+    """One JVM running ``kafka.Kafka`` as broker + controller, on a backend ``Node`` of kind
+    "kafka" (host processes locally, a container on docker)."""
 
     def __init__(
         self,
-        name: str,
-        backend: Backend,
-        datadir: Path,
-        client_port: int,
+        node: Node,
         controller_port: int,
         inter_ports: dict[int, int],
         classpath: str,
+        libs: str,
         jvm_opts: Sequence[str] = JVM_OPTS,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.node_id = node_id_of(name)
-        self.backend = backend
-        self.datadir = datadir
-        self.client_port = client_port
+        self.node = node
+        self.name = node.name
+        self.node_id = node_id_of(node.name)
+        self.client_port = node.port
         self.controller_port = controller_port
         self.inter_ports = inter_ports  # node id B -> real port of listener FROM_BROKER<B>
         self.classpath = classpath
+        self.libs = libs  # the directory of the jars, as the node sees it
         self.jvm_opts = list(jvm_opts)
-        self.config_path = datadir / "server.properties"
-        self.log4j_path = datadir / "log4j.properties"
-        self.log_dir = datadir / "log"
+        self.env = dict(env or {})
+        self.datadir = node.datadir
+        self.config_path = f"{self.datadir}/server.properties"
+        self.log4j_path = f"{self.datadir}/log4j.properties"
+        self.log_dir = f"{self.datadir}/log"
         self.settings: dict[str, str] = {}
-        self.server: Server | None = None
+        self.started = False
+        self.version: str | None = None  # from the kafka_2.13-<v>.jar the node runs
 
     @property
     def port(self) -> int:
         """The real client port (the one ``client->brokerN`` forwards to)."""
         return self.client_port
 
-    def write_config(self, settings: Mapping[str, str]) -> None:
-        self.settings = dict(settings)
-        self.config_path.write_text(_properties(self.settings))
-        self.log4j_path.write_text(LOG4J_PROPERTIES)
+    @property
+    def bind_host(self) -> str:
+        """The address its listeners bind."""
+        return "0.0.0.0" if self.node.listen_host == "*" else self.node.listen_host
+
+    @property
+    def own_host(self) -> str:
+        """How the node names itself (its own, unproxied, advertised endpoints): loopback
+        locally, its network alias on docker."""
+        return self.node.name if self.node.listen_host == "*" else self.node.listen_host
 
     def _java(self, main: str, *args: str, jvm_opts: Sequence[str] | None = None) -> list[str]:
         return [
-            str(jars.java_bin()),
+            self.node.program("java"),
             *(self.jvm_opts if jvm_opts is None else jvm_opts),
             f"-Dlog4j.configuration=file:{self.log4j_path}",
             f"-Dkafka.logs.dir={self.datadir}",
@@ -425,20 +389,43 @@ class KafkaNode:
             *args,
         ]
 
-    def format(self, cluster_id: str, timeout_s: float = 120.0) -> None:
-        self.backend.run(
-            self._java(
-                "kafka.tools.StorageTool",
-                "format",
-                f"--cluster-id={cluster_id}",  # an id may start with "-"
+    def format(
+        self, settings: Mapping[str, str], cluster_id: str, timeout_s: float = 120.0
+    ) -> None:
+        """Write server.properties and log4j.properties into the data directory and format
+        the storage with ``cluster_id`` (one one-shot command where the node runs)."""
+        self.settings = dict(settings)
+        fmt = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",  # an id may start with "-"
+            "-c",
+            self.config_path,
+            jvm_opts=FORMAT_JVM_OPTS,
+        )
+        script = (
+            'printf "%s" "$1" > "$3" && printf "%s" "$2" > "$4" && '
+            'echo "rpochaos-jar: $(ls "$5" | grep "^kafka_2")" && shift 5 && exec "$@"'
+        )
+        out = self.node.run(
+            [
+                "sh",
                 "-c",
-                str(self.config_path),
-                jvm_opts=FORMAT_JVM_OPTS,
-            ),
-            as_db_user=False,
+                script,
+                "sh",
+                _properties(self.settings),
+                LOG4J_PROPERTIES,
+                self.config_path,
+                self.log4j_path,
+                self.libs,
+                *fmt,
+            ],
             timeout_s=timeout_s,
             what=f"kafka storage format of {self.name}",
         )
+        for line in out.splitlines():
+            if line.startswith("rpochaos-jar: kafka_"):
+                self.version = line.rsplit("-", 1)[-1].removesuffix(".jar").strip()
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Start the JVM and wait until its client listener accepts connections. (Whether the
@@ -450,53 +437,54 @@ class KafkaNode:
 
     def spawn(self) -> None:
         """Start the JVM; don't wait."""
-        self.server = self.backend.spawn(
-            self.name, self._java("kafka.Kafka", str(self.config_path)), as_db_user=False
-        )
+        self.node.start(self._java("kafka.Kafka", self.config_path), env=self.env or None)
+        self.started = True
 
     def wait_listening(self, timeout_s: float = 60.0) -> None:
-        host = self.backend.host
+        at = self.node.address
 
         def listening() -> bool:
-            if self.server is not None and not self.server.running():
+            if self.started and not self.node.running():
                 raise TopologyError(f"{self.name} exited during start-up\n{self.log_tail(40)}")
-            return _tcp_open(host, self.client_port)
+            return _tcp_open(at.host, at.port)
 
-        _wait(f"{self.name} did not listen on {self.client_port}", timeout_s, listening, self._log)
+        wait_until(
+            f"{self.name} did not listen on {at}", timeout_s, listening, self._log, KafkaError
+        )
 
     def _log(self) -> str:
         return self.log_tail(40)
 
     def log_tail(self, lines: int = 20) -> str:
-        return self.server.log_tail(lines) if self.server else "(not started)"
+        return self.node.log_tail(lines) if self.started else "(not started)"
 
     def running(self) -> bool:
-        return self.server is not None and self.server.running()
+        return self.started and self.node.running()
 
     def crash(self) -> None:
         """SIGKILL the JVM (no controlled shutdown, no flush of the page cache needed)."""
-        if self.server is not None:
-            self.server.kill()
+        if self.started:
+            self.node.kill()
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """Controlled shutdown (SIGTERM), then kill if it takes longer than ``timeout_s``."""
-        if self.server is not None:
-            self.server.stop(timeout_s=timeout_s, sig=signal.SIGTERM)
+        if self.started:
+            self.node.stop(timeout_s=timeout_s, sig=signal.SIGTERM)
 
     def restart(self) -> None:
         if self.running():
             self.stop()
         else:
-            self.crash()  # reap a killed group
+            self.crash()  # reap a killed process tree
         self.start()
 
     def pause(self) -> None:
-        if self.server is not None:
-            self.server.pause()
+        if self.started:
+            self.node.pause()
 
     def resume(self) -> None:
-        if self.server is not None:
-            self.server.resume()
+        if self.started:
+            self.node.resume()
 
 
 # -- the cluster ------------------------------------------------------------------------------
@@ -513,11 +501,12 @@ class KafkaCluster:
         unclean_leader_election: bool,
         backend: Backend,
         proxy: Toxiproxy,
-        data_dir: Path,
+        data_dir: Path | None = None,
         topic: str = "rpochaos",
         partitions: int = 1,
         settings: Mapping[str, str] | None = None,
         jvm_opts: Sequence[str] = JVM_OPTS,
+        node_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if n_brokers < 1:
             raise ValueError(f"n_brokers must be >= 1, got {n_brokers}")
@@ -536,12 +525,14 @@ class KafkaCluster:
         self.unclean_leader_election = unclean_leader_election
         self.backend = backend
         self.proxy = proxy
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.node_env = {k: dict(v) for k, v in (node_env or {}).items()}
         self.topic = topic
         self.partitions = partitions
         self.settings = dict(settings or {})
         self.jvm_opts = list(jvm_opts)
         self.nodes: dict[str, KafkaNode] = {}
+        self.links: dict[str, LinkAddress] = {}  # link name -> its addresses
         self.link_ports: dict[str, int] = {}  # link name -> proxy listen port
         self.cluster_id = new_cluster_id()
         self.timings: dict[str, float] = {}  # bring-up phases, seconds
@@ -552,32 +543,31 @@ class KafkaCluster:
     def names(self) -> list[str]:
         return [node_name(i) for i in range(1, self.n_brokers + 1)]
 
-    def _link(self, name: str, upstream_port: int) -> int:
-        host = self.backend.host
-        info = self.proxy.create_proxy(name, f"{host}:0", f"{host}:{upstream_port}")
-        self.link_ports[name] = info.listen_port
-        return info.listen_port
-
     def broker_settings(self, node: KafkaNode) -> dict[str, str]:
-        """The complete server.properties of ``node`` (the scenario's ``settings`` last)."""
-        host = self.backend.host
+        """The complete server.properties of ``node`` (the scenario's ``settings`` last).
+        Every endpoint another node or a client is told about is a proxy (see the module
+        docstring); a node's own entries are its real ports."""
         me = node.node_id
         ids = range(1, self.n_brokers + 1)
-        listeners = [f"{CLIENT_LISTENER}://{host}:{node.client_port}"]
-        listeners.append(f"{CONTROLLER_LISTENER}://{host}:{node.controller_port}")
-        advertised = [f"{CLIENT_LISTENER}://{host}:{self.link_ports[f'client->{node.name}']}"]
+        bind, own = node.bind_host, node.own_host
+        client = self.links[f"client->{node.name}"].harness
+        assert client is not None
+        listeners = [f"{CLIENT_LISTENER}://{bind}:{node.client_port}"]
+        listeners.append(f"{CONTROLLER_LISTENER}://{bind}:{node.controller_port}")
+        advertised = [f"{CLIENT_LISTENER}://{client}"]
         for b in ids:
             listener = f"FROM_BROKER{b}"
-            listeners.append(f"{listener}://{host}:{node.inter_ports[b]}")
-            port = node.inter_ports[b] if b == me else self.link_ports[f"broker{b}->{node.name}"]
-            advertised.append(f"{listener}://{host}:{port}")
+            listeners.append(f"{listener}://{bind}:{node.inter_ports[b]}")
+            if b == me:
+                advertised.append(f"{listener}://{own}:{node.inter_ports[b]}")
+            else:
+                advertised.append(f"{listener}://{self.links[f'broker{b}->{node.name}'].peer}")
         voters = []
         for a in ids:
             if a == me:
-                port = node.controller_port
+                voters.append(f"{a}@{own}:{node.controller_port}")
             else:
-                port = self.link_ports[f"{node.name}->controller{a}"]
-            voters.append(f"{a}@{host}:{port}")
+                voters.append(f"{a}@{self.links[f'{node.name}->controller{a}'].peer}")
         protocols = [f"{CLIENT_LISTENER}:PLAINTEXT", f"{CONTROLLER_LISTENER}:PLAINTEXT"]
         protocols += [f"FROM_BROKER{b}:PLAINTEXT" for b in ids]
         internal_rf = str(min(3, self.n_brokers))
@@ -590,7 +580,7 @@ class KafkaCluster:
             "advertised.listeners": ",".join(advertised),
             "inter.broker.listener.name": f"FROM_BROKER{me}",
             "listener.security.protocol.map": ",".join(protocols),
-            "log.dirs": str(node.log_dir),
+            "log.dirs": node.log_dir,
             # the durability knobs this cluster declares
             "min.insync.replicas": str(self.min_insync_replicas),
             "unclean.leader.election.enable": _bool_setting(self.unclean_leader_election),
@@ -618,48 +608,50 @@ class KafkaCluster:
 
     def start(self, timeout_s: float = 90.0) -> None:
         t0 = time.monotonic()
-        classpath = jars.kafka_classpath()
-        jars.java_bin()
+        if self.backend.name == "local":
+            classpath, libs = jars.kafka_classpath(), str(jars.libs_dir())
+        else:  # the official apache/kafka image and rpochaos/kafka keep them here
+            classpath, libs = f"{KAFKA_LIBS_IN_IMAGE}/*", KAFKA_LIBS_IN_IMAGE
         ids = range(1, self.n_brokers + 1)
-        # every real port distinct, and held until the proxies have their (port 0) ports
-        held = _hold_ports(self.backend, self.n_brokers * (self.n_brokers + 2))
-        ports = iter([port for port, _ in held])
-
-        def free() -> int:
-            return next(ports)
-
         for i in ids:
             name = node_name(i)
-            ndir = self.backend.prepare_dir(self.data_dir / name)
-            self.nodes[name] = KafkaNode(
-                name,
-                self.backend,
-                ndir,
-                client_port=free(),
-                controller_port=free(),
-                inter_ports={b: free() for b in ids},
-                classpath=classpath,
-                jvm_opts=self.jvm_opts,
+            handle = self.backend.node(
+                name, data_dir=self.data_dir / name if self.data_dir else None, kind="kafka"
             )
-        # the proxies first: their ports go into the configuration files
-        try:
-            for link in link_names(self.n_brokers):
-                src, dst = link_ends(link)
-                target = self.nodes[dst]
-                if src == "client":
-                    self._link(link, target.client_port)
-                elif link.split("->")[1].startswith("controller"):
-                    self._link(link, target.controller_port)
-                else:
-                    self._link(link, target.inter_ports[node_id_of(src)])
-        finally:
-            for _, sock in held:
-                sock.close()
-        for node in self.nodes.values():
-            node.write_config(self.broker_settings(node))
+            ports = handle.more_ports(1 + self.n_brokers)
+            self.nodes[name] = KafkaNode(
+                handle,
+                controller_port=ports[0],
+                inter_ports={b: ports[b] for b in ids},
+                classpath=classpath,
+                libs=libs,
+                jvm_opts=self.jvm_opts,
+                env=self.node_env.get(name),
+            )
+        with ThreadPoolExecutor(max_workers=self.n_brokers) as pool:
+            for f in [pool.submit(n.node.prepare) for n in self.nodes.values()]:
+                f.result()
+        # the proxies first: their addresses go into the configuration files
+        for link in link_names(self.n_brokers):
+            src, dst = link_ends(link)
+            target = self.nodes[dst]
+            if src == "client":
+                port = target.client_port
+            elif link.split("->")[1].startswith("controller"):
+                port = target.controller_port
+            else:
+                port = target.inter_ports[node_id_of(src)]
+            addr = self.backend.link(link, target.node, harness=src == "client", port=port)
+            self.proxy.create_proxy(link, addr.listen, addr.upstream)
+            self.links[link] = addr
+            self.link_ports[link] = addr.listen_port
         t1 = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.n_brokers) as pool:
-            for f in [pool.submit(n.format, self.cluster_id) for n in self.nodes.values()]:
+            jobs = [
+                pool.submit(n.format, self.broker_settings(n), self.cluster_id)
+                for n in self.nodes.values()
+            ]
+            for f in jobs:
                 f.result()
         t2 = time.monotonic()
         for node in self.nodes.values():
@@ -699,7 +691,13 @@ class KafkaCluster:
             live = {int(b["broker_id"]) for b in info.get("brokers", []) if not b.get("is_fenced")}
             return want <= live
 
-        _wait(f"brokers {sorted(want)} were not all registered", timeout_s, probe, self._logs)
+        wait_until(
+            f"brokers {sorted(want)} were not all registered",
+            timeout_s,
+            probe,
+            self._logs,
+            KafkaError,
+        )
 
     def create_topic(self, timeout_s: float = 60.0) -> None:
         def probe() -> bool:
@@ -717,7 +715,9 @@ class KafkaCluster:
                 )
             return True
 
-        _wait(f"topic {self.topic!r} was not created", timeout_s, probe, self._logs)
+        wait_until(
+            f"topic {self.topic!r} was not created", timeout_s, probe, self._logs, KafkaError
+        )
 
     def partition_states(self, timeout_s: float = 5.0) -> list[PartitionState]:
         with self._admin(timeout_s) as admin:
@@ -743,8 +743,12 @@ class KafkaCluster:
                     if self.nodes[n].running()
                 )
 
-        _wait(
-            f"topic {self.topic!r} did not get every replica in sync", timeout_s, probe, self._logs
+        wait_until(
+            f"topic {self.topic!r} did not get every replica in sync",
+            timeout_s,
+            probe,
+            self._logs,
+            KafkaError,
         )
 
     def wait_leaders(self, timeout_s: float = 30.0) -> dict[int, str]:
@@ -756,14 +760,23 @@ class KafkaCluster:
                 return {s.partition: cast(str, s.leader) for s in states}
             return None
 
-        return _wait(
-            f"some partition of {self.topic!r} had no leader", timeout_s, probe, self._logs
+        return wait_until(
+            f"some partition of {self.topic!r} had no leader",
+            timeout_s,
+            probe,
+            self._logs,
+            KafkaError,
         )
 
     # -- the surface the orchestrator uses -----------------------------------------------
     def client_endpoints(self) -> list[Endpoint]:
         """Where clients connect: each broker through its ``client->brokerN`` proxy."""
-        return [Endpoint(self.backend.host, self.link_ports[f"client->{n}"], n) for n in self.names]
+        out = []
+        for n in self.names:
+            at = self.links[f"client->{n}"].harness
+            assert at is not None
+            out.append(Endpoint(at.host, at.port, n))
+        return out
 
     def leader_of(self, partition: int = 0) -> str | None:
         """The current leader of ``partition`` (None if it has none or nobody answers)."""
@@ -840,7 +853,8 @@ class KafkaCluster:
 
     def version(self) -> str:
         if self._version is None:
-            self._version = f"Apache Kafka {jars.installed_version()} (KRaft)"
+            got = next((n.version for n in self.nodes.values() if n.version), None)
+            self._version = f"Apache Kafka {got or 'unknown version'} (KRaft)"
         return self._version
 
     def links_of(self, name: str) -> list[str]:

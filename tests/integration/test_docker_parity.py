@@ -1,5 +1,5 @@
-"""Every shipped PostgreSQL scenario on the docker backend: the same verdict as on local,
-comparable windows; and a SIGKILLed docker run cleaned up by ``rpochaos gc``."""
+"""Every shipped PostgreSQL and Kafka scenario on the docker backend: the same verdict as on
+local, comparable windows; and a SIGKILLed docker run cleaned up by ``rpochaos gc``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.integration.helpers import RPOCHAOS, cli, result_of
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 PG_SCENARIOS = sorted(p.stem for p in SCENARIOS.glob("pg-*.yaml"))
+KAFKA_SCENARIOS = sorted(p.stem for p in SCENARIOS.glob("kafka-*.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def docker_engine() -> Any:
     c.close()
 
 
-@pytest.mark.parametrize("name", PG_SCENARIOS)
+@pytest.mark.parametrize("name", PG_SCENARIOS + KAFKA_SCENARIOS)
 def test_docker_gives_the_local_verdict(
     name: str, docker_engine: Any, shipped: Any, tmp_path: Path
 ) -> None:

@@ -1,4 +1,5 @@
-"""Kafka against real brokers: KRaft JVMs on 127.0.0.1, every link through Toxiproxy.
+"""Kafka against real brokers: KRaft JVMs on 127.0.0.1 (and, for the bring-up and
+crash/recover tests, also as containers on the docker backend), every link through Toxiproxy.
 
 The ground truth the Kafka scenarios rely on, made directly with the library's classes:
 
@@ -14,8 +15,8 @@ replica.lag.time.max.ms is 5 s here, so the leader would drop its cut-off follow
 ISR 5 s after the cut; the crash comes 3 s after the cut, while they are still in the ISR (a
 leader whose ISR already shrank to itself would leave the partition offline when it dies).
 
-Without the jars, java or the Toxiproxy server the tests skip with the install command, except
-under CI=true, where they fail.
+Without the jars, java or the Toxiproxy server (or, for the docker cases, a docker engine) the
+tests skip with the install command, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from rpochaos import deps
+from rpochaos.backends.base import Backend
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.faults.network import Partition
@@ -66,14 +68,27 @@ def kafka_installed() -> None:
 
 @dataclass
 class Env:
-    backend: LocalBackend
+    backend: Backend
     proxy: Toxiproxy
     run_dir: Path
 
 
+def _docker_backend(run_dir: Path) -> Backend:
+    from rpochaos.backends import engine
+    from rpochaos.backends.docker import DockerBackend
+    from rpochaos.images import resolve_images
+
+    client = require(engine.client)
+    return DockerBackend(
+        run_dir, images=resolve_images(system="kafka", client=client), client=client
+    )
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    backend = LocalBackend(tmp_path)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    """A local backend, or the docker one when parametrized with "docker" (indirect)."""
+    kind = getattr(request, "param", "local")
+    backend = _docker_backend(tmp_path) if kind == "docker" else LocalBackend(tmp_path)
     try:
         proxy = start_toxiproxy(backend)
         try:
@@ -94,7 +109,7 @@ def cluster_of(env: Env, n: int, min_isr: int = 1) -> KafkaCluster:
         unclean_leader_election=False,
         backend=env.backend,
         proxy=env.proxy,
-        data_dir=env.backend.data_root(),
+        data_dir=env.backend.data_root() if env.backend.name == "local" else None,
         settings=FAST,
     )
 
@@ -149,12 +164,16 @@ def acked(ops: list[Op]) -> frozenset[int]:
 # -- bring-up ---------------------------------------------------------------------------------
 
 
+BACKENDS = pytest.mark.parametrize("env", ["local", "docker"], indirect=True)
+
+
+@BACKENDS
 def test_one_broker_round_trip_crash_and_recover(env: Env, record_property: Recorder) -> None:
     cluster = cluster_of(env, 1)
     t0 = time.monotonic()
     cluster.start()
     took = time.monotonic() - t0
-    print(f"\n1 broker up in {took:.2f} s: {cluster.timings}")
+    print(f"\n1 broker up ({env.backend.name}) in {took:.2f} s: {cluster.timings}")
     record_property("bringup_s", round(took, 3))
     try:
         assert cluster.version() == f"Apache Kafka {jars.kafka_version()} (KRaft)"
@@ -195,12 +214,13 @@ def test_one_broker_round_trip_crash_and_recover(env: Env, record_property: Reco
         cluster.close()
 
 
+@BACKENDS
 def test_three_brokers_come_up_wired_through_proxies(env: Env, record_property: Recorder) -> None:
     cluster = cluster_of(env, 3)
     t0 = time.monotonic()
     cluster.start()
     took = time.monotonic() - t0
-    print(f"\n3 brokers (RF 3) up in {took:.2f} s: {cluster.timings}")
+    print(f"\n3 brokers (RF 3, {env.backend.name}) up in {took:.2f} s: {cluster.timings}")
     record_property("bringup_s", round(took, 3))
     try:
         (state,) = cluster.partition_states()
@@ -224,8 +244,13 @@ def test_three_brokers_come_up_wired_through_proxies(env: Env, record_property: 
         # clients are told the proxies' addresses, never the brokers' own ports
         with cluster._admin() as admin:
             brokers = admin.describe_cluster()["brokers"]
-        advertised = {int(b["port"]) for b in brokers}
-        assert advertised == {cluster.link_ports[f"client->broker{i}"] for i in (1, 2, 3)}
+        advertised = {(str(b["host"]), int(b["port"])) for b in brokers}
+        assert advertised == {(e.host, e.port) for e in cluster.client_endpoints()}
+        assert all(e.node == f"broker{i}" for i, e in enumerate(cluster.client_endpoints(), 1))
+        behind = {
+            cluster.links[f"client->{n}"].upstream.rsplit(":", 1)[1] for n in cluster.names
+        }
+        assert not any(str(p) in behind for _, p in advertised)
         # the quorum goes through the proxies: cut one non-controller node off the
         # controllers and the active controller fences it (broker.session.timeout.ms=3000),
         # which drops it from the ISR (as the active controller's metadata says)
