@@ -247,9 +247,7 @@ def test_three_brokers_come_up_wired_through_proxies(env: Env, record_property: 
         advertised = {(str(b["host"]), int(b["port"])) for b in brokers}
         assert advertised == {(e.host, e.port) for e in cluster.client_endpoints()}
         assert all(e.node == f"broker{i}" for i, e in enumerate(cluster.client_endpoints(), 1))
-        behind = {
-            cluster.links[f"client->{n}"].upstream.rsplit(":", 1)[1] for n in cluster.names
-        }
+        behind = {cluster.links[f"client->{n}"].upstream.rsplit(":", 1)[1] for n in cluster.names}
         assert not any(str(p) in behind for _, p in advertised)
         # the quorum goes through the proxies: cut one non-controller node off the
         # controllers and the active controller fences it (broker.session.timeout.ms=3000),
