@@ -438,3 +438,4 @@ def test_doctor_reports_the_engine_and_the_images_in_use(images: Any) -> None:
     assert checks["image-postgres"].found and images.postgres in checks["image-postgres"].detail
     assert checks["image-toxiproxy"].found
     assert images.toxiproxy in checks["image-toxiproxy"].detail
+    assert checks["image-kafka"].found, checks["image-kafka"].detail  # ./dev test builds it
