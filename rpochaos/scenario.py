@@ -22,6 +22,9 @@ File format (YAML)::
           mode: async                   # required: async | sync | quorum (no sync+quorum mix)
       settings:                         # optional map of extra PostgreSQL settings (str/int/float)
         wal_sender_timeout: 10s
+      archive:                          # optional (local backend): WAL archiving + a base backup
+        timeout: 60s                    #   required: archive_timeout; divided by time_scale it
+                                        #   must be whole seconds >= 1
     workload:
       rate: 500/s                       # required: N/s or N/m, > 0
       concurrency: 4                    # optional int >= 1, default 1
@@ -65,6 +68,12 @@ File format (YAML)::
         max_lag: 16MB                   # optional: refuse the failover when the chosen replica
                                         #   is more than this much WAL behind (B, kB, MB, GB;
                                         #   1kB = 1024 B as in postgresql.conf)
+      - at: 2s
+        archive_fail: primary           # needs topology.archive: archive_command fails while it
+                                        #   lasts ('for' allowed); target primary only
+      - at: 9s
+        restore: primary                # needs topology.archive: a new primary from the base
+                                        #   backup + WAL archive (instant; at most one)
     expect:
       rpo: 1s                           # required duration >= 0
       max_lost: 100                     # optional int assertions (min_lost <= max_lost)

@@ -1950,7 +1950,10 @@ def test_the_format_spec_in_the_module_docstring_is_a_valid_scenario() -> None:
         "pause",
         "crash",
         "promote",
+        "archive_fail",
+        "restore",
     }
+    assert isinstance(sc.topology, Topology) and sc.topology.archive is not None
 
 
 def test_after_a_duplicated_name_refers_to_the_first_step_with_it() -> None:

@@ -516,7 +516,7 @@ def test_the_documented_steps_are_valid() -> None:
         loads((kafka_head if _is_kafka(block) else head) + body)
     # whole sections: each replaces its section of a valid scenario
     sections = [b for b in blocks if b.startswith(("topology:", "workload:", "expect:", "sched"))]
-    assert len([b for b in sections if not _is_kafka(b)]) == 4
+    assert len([b for b in sections if not _is_kafka(b)]) == 5
     assert len([b for b in sections if _is_kafka(b)]) == 2
     base = yaml.safe_load(head + "  - at: 1s\n    crash: primary\n    outage: true\n")
     kafka_base = yaml.safe_load(kafka_head + "  - at: 1s\n    crash: leader\n    outage: true\n")
