@@ -564,9 +564,9 @@ def run(
                     None,
                     "schedule",
                     ", ".join(unsupported),
-                    "io_stall and clock_skew on Kafka brokers need the local backend (the "
-                    "official apache/kafka image is musl-based: the glibc fault shim cannot "
-                    "load there)",
+                    f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
+                    "they need the local backend (the official apache/kafka image is "
+                    "musl-based, where the glibc fault shim cannot load)",
                 )
             ]
         )
