@@ -1,10 +1,12 @@
-"""Bring-up time of a PostgreSQL primary + one streaming replica, per backend, side by side.
+"""Bring-up time of a topology, per backend, side by side.
 
-    .venv/bin/python bench/bringup.py [--runs N]
+    .venv/bin/python bench/bringup.py [--runs N] [--system postgres|kafka]
 
-Each run: a fresh backend, the run's Toxiproxy, initdb, primary start, proxies, base backup
-through the replication proxy, replica start, until pg_stat_replication shows it streaming.
-Then everything is torn down. Prints the median and range per backend, and the ratio.
+postgres (default): a fresh backend, the run's Toxiproxy, initdb, primary start, proxies, base
+backup through the replication proxy, replica start, until pg_stat_replication shows it
+streaming. kafka: a fresh backend, the run's Toxiproxy, three KRaft brokers (RF 3) formatted
+and started, every broker registered, the topic created with every replica in the ISR. Then
+everything is torn down. Prints the median and range per backend, and the ratio.
 Backends that are not available here are reported as such, not skipped silently.
 """
 
@@ -18,26 +20,33 @@ from pathlib import Path
 
 from rpochaos.backends import make_backend, start_proxy
 from rpochaos.errors import RpochaosError
+from rpochaos.kafka.cluster import KafkaCluster
 from rpochaos.scenario import Replica, Topology
 from rpochaos.topology.postgres import PostgresCluster
 
 
-def bring_up_once(backend_name: str) -> float:
+def bring_up_once(backend_name: str, system: str = "postgres") -> float:
     with tempfile.TemporaryDirectory(prefix="rpochaos-bench-") as d:
         run_dir = Path(d)
         run_dir.chmod(0o755)
         t0 = time.monotonic()
-        backend = make_backend(backend_name, run_dir, False)
+        backend = make_backend(backend_name, run_dir, False, system=system)
         proxy = None
         try:
             proxy = start_proxy(backend)
             local = backend.name == "local"
-            cluster = PostgresCluster(
-                Topology("on", (Replica("replica1", "async"),)),
-                backend,
-                proxy,
-                backend.data_root() if local else None,
-            )
+            cluster: PostgresCluster | KafkaCluster
+            if system == "kafka":
+                cluster = KafkaCluster(
+                    3, 3, 1, False, backend, proxy, backend.data_root() if local else None
+                )
+            else:
+                cluster = PostgresCluster(
+                    Topology("on", (Replica("replica1", "async"),)),
+                    backend,
+                    proxy,
+                    backend.data_root() if local else None,
+                )
             cluster.start()
             elapsed = time.monotonic() - t0
             cluster.close()
@@ -52,14 +61,16 @@ def bring_up_once(backend_name: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--system", choices=("postgres", "kafka"), default="postgres")
     args = ap.parse_args()
     rows: dict[str, list[float] | str] = {}
     for name in ("local", "docker"):
         try:
-            rows[name] = [bring_up_once(name) for _ in range(args.runs)]
+            rows[name] = [bring_up_once(name, args.system) for _ in range(args.runs)]
         except RpochaosError as e:
             rows[name] = f"not available: {str(e).splitlines()[0]}"
-    print(f"bring-up of primary + 1 replica, {args.runs} runs each")
+    what = "3 Kafka brokers (RF 3)" if args.system == "kafka" else "primary + 1 replica"
+    print(f"bring-up of {what}, {args.runs} runs each")
     print(f"{'backend':8s} {'median':>8s} {'min':>7s} {'max':>7s}")
     for name, v in rows.items():
         if isinstance(v, str):
