@@ -206,7 +206,8 @@ def test_archive_fail_is_healed_on_sigint(real_pg: None, tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-        from rpochaos.backends import gc
+        # local only: the docker gc with force would remove other runs' containers too
+        from rpochaos.backends.local import gc
 
         gc(tmp_path, force=True)
 
