@@ -40,6 +40,7 @@ from rpochaos.backends.base import Backend, LinkAddress, Node
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
+from rpochaos.waiting import wait_until
 
 DB_USER = "rpochaos"
 DB_NAME = "postgres"
@@ -113,19 +114,8 @@ class Endpoint:
 
 
 def _wait(what: str, timeout_s: float, probe: Callable[[], Any], log: Callable[[], str]) -> Any:
-    """Call ``probe`` until it returns a truthy value; TopologyError with ``log()`` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            got = probe()
-            if got:
-                return got
-        except (psycopg.Error, OSError) as e:
-            last = e
-        time.sleep(0.05)
-    detail = f" (last error: {last})" if last else ""
-    raise TopologyError(f"{what} within {timeout_s:g} s{detail}\n--- log tail ---\n{log()}")
+    """Poll ``probe`` every 50 ms until truthy (psycopg errors count as "not yet")."""
+    return wait_until(what, timeout_s, probe, log, psycopg.Error, interval_s=0.05)
 
 
 class PostgresNode:

@@ -220,7 +220,7 @@ def test_kafka_final_read_agrees_with_an_independent_consumer(real_pg: None, tmp
     KafkaConsumer, reading the kept cluster after the run, finds in the topic."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from rpochaos.backends import gc
+    from rpochaos.backends.local import gc  # never the docker gc: it would take other runs
     from rpochaos.kafka.cluster import decode_seq
     from rpochaos.run import run
 
