@@ -56,6 +56,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -157,10 +158,19 @@ class _Reading:
 
 
 class _Poller:
-    """One node, one connection, one thread: newest reading in ``latest``."""
+    """One node, one connection, one thread: newest reading in ``latest``. ``current``
+    names the server behind the node's name right now (a restore replaces it); every new
+    connection goes there."""
 
-    def __init__(self, node: PostgresNode, clock: Clock, period_s: float) -> None:
+    def __init__(
+        self,
+        node: PostgresNode,
+        clock: Clock,
+        period_s: float,
+        current: Callable[[], PostgresNode] | None = None,
+    ) -> None:
         self.node = node
+        self.current = current
         self.clock = clock
         self.period_s = period_s
         self.latest: _Reading | None = None
@@ -175,6 +185,8 @@ class _Poller:
         self.thread = threading.Thread(target=self._loop, name=f"observer-{node.name}", daemon=True)
 
     def _connect(self) -> psycopg.Connection[Any]:
+        if self.current is not None:
+            self.node = self.current()
         return psycopg.connect(
             self.node.conninfo,
             autocommit=True,
@@ -285,7 +297,8 @@ class PostgresObserver:
         self.period_s = 1.0 / self.rate_hz
         self.stale_s = stale_s if stale_s is not None else max(1.0, 3.0 * self.period_s)
         self._pollers = {
-            name: _Poller(node, clock, self.period_s) for name, node in cluster.nodes.items()
+            name: _Poller(node, clock, self.period_s, self._server_of(name))
+            for name, node in cluster.nodes.items()
         }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="observer", daemon=True)
@@ -302,6 +315,10 @@ class PostgresObserver:
         self._stats: dict[str, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+    def _server_of(self, name: str) -> Callable[[], PostgresNode]:
+        """The server named ``name`` in the cluster at the time of the call."""
+        return lambda: self.cluster.nodes[name]
+
     def start(self) -> None:
         if self._file is not None:
             raise RuntimeError("observer already started")
