@@ -159,7 +159,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, TypeVar, cast
+from typing import Literal, TypeVar, cast, get_args
 
 import yaml
 
@@ -169,7 +169,7 @@ ReplicationMode = Literal["async", "sync", "quorum"]
 SyncCommit = Literal["off", "local", "remote_write", "on", "remote_apply"]
 #: the systems under test
 SystemName = Literal["postgres", "kafka"]
-SYSTEMS: tuple[str, ...] = ("postgres", "kafka")
+SYSTEMS: tuple[str, ...] = get_args(SystemName)
 Action = Literal[
     "partition",
     "latency",
@@ -587,21 +587,9 @@ _ARCHIVE_SETTINGS = frozenset(
     {"archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command"}
 )
 _RESERVED_NAMES: tuple[str, ...] = ("primary", "client", MOST_UP_TO_DATE)
-_REPLICATION_MODES: tuple[str, ...] = ("async", "sync", "quorum")
-_SYNC_COMMITS: tuple[str, ...] = ("off", "local", "remote_write", "on", "remote_apply")
-_ACTIONS: tuple[str, ...] = (
-    "partition",
-    "latency",
-    "bandwidth",
-    "crash",
-    "restart",
-    "promote",
-    "pause",
-    "io_stall",
-    "clock_skew",
-    "archive_fail",
-    "restore",
-)
+_REPLICATION_MODES: tuple[str, ...] = get_args(ReplicationMode)
+_SYNC_COMMITS: tuple[str, ...] = get_args(SyncCommit)
+_ACTIONS: tuple[str, ...] = get_args(Action)
 _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "partition": ("mode", "direction"),
     "latency": ("delay", "jitter"),
