@@ -23,6 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from rpochaos.scenario import (
+    ACTIONS_WITH_FOR,
     LEADER,
     LINK_GROUPS,
     MOST_UP_TO_DATE,
@@ -38,18 +39,7 @@ from rpochaos.scenario import (
 )
 
 #: actions that last until healed (a 'for' makes them end); the others are instantaneous
-LASTING: frozenset[str] = frozenset(
-    {
-        "partition",
-        "latency",
-        "bandwidth",
-        "crash",
-        "pause",
-        "io_stall",
-        "clock_skew",
-        "archive_fail",
-    }
-)
+LASTING: frozenset[str] = ACTIONS_WITH_FOR
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any
 
 import psycopg
 
-from rpochaos.backends.base import Backend, LinkAddress, Node
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
@@ -116,6 +116,17 @@ class Endpoint:
 def _wait(what: str, timeout_s: float, probe: Callable[[], Any], log: Callable[[], str]) -> Any:
     """Poll ``probe`` every 50 ms until truthy (psycopg errors count as "not yet")."""
     return wait_until(what, timeout_s, probe, log, psycopg.Error, interval_s=0.05)
+
+
+def _basebackup_argv(node: Node, source: Address, datadir: str, *extra: str) -> list[str]:
+    """pg_basebackup of the server at ``source`` into ``datadir``, with the WAL it needs to be
+    consistent (-X stream), a fast checkpoint, no fsync of the copy (``extra``: e.g. -R)."""
+    return [
+        node.program("pg_basebackup"),
+        *("-h", source.host, "-p", str(source.port), "-U", DB_USER, "-D", datadir),
+        *extra,
+        *("-X", "stream", "--no-sync", "-c", "fast"),
+    ]
 
 
 class PostgresNode:
@@ -351,23 +362,7 @@ class PostgresCluster:
             via = self.links[f"{r.name}->primary"].peer
             rh.prepare()
             rh.run(
-                [
-                    rh.program("pg_basebackup"),
-                    "-h",
-                    via.host,
-                    "-p",
-                    str(via.port),
-                    "-U",
-                    DB_USER,
-                    "-D",
-                    rh.datadir,
-                    "-R",
-                    "-X",
-                    "stream",
-                    "--no-sync",
-                    "-c",
-                    "fast",
-                ],
+                _basebackup_argv(rh, via, rh.datadir, "-R"),
                 timeout_s=120,
                 what=f"pg_basebackup of {r.name}",
             )
@@ -391,22 +386,7 @@ class PostgresCluster:
         assert self.base_backup is not None
         self._prepare_dir(self.base_backup)
         ph.run(
-            [
-                ph.program("pg_basebackup"),
-                "-h",
-                ph.address.host,
-                "-p",
-                str(ph.address.port),
-                "-U",
-                DB_USER,
-                "-D",
-                str(self.base_backup),
-                "-X",
-                "stream",
-                "--no-sync",
-                "-c",
-                "fast",
-            ],
+            _basebackup_argv(ph, ph.address, str(self.base_backup)),
             timeout_s=120,
             what="pg_basebackup of primary (the base backup for archive recovery)",
         )
