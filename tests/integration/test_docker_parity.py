@@ -48,7 +48,13 @@ def test_docker_gives_the_local_verdict(
     assert (out / "result.json").exists(), proc.stdout + proc.stderr
     dock = result_of(out)
     assert dock["backend"] == "docker"
-    assert dock["verdict"] == local["verdict"], (proc.stdout, local["reasons"])
+    figures = {
+        k: (local[k], dock[k])
+        for k in ("verdict", "reasons", "data_loss_window_s", "outage_at_s", "recovery_point_s")
+        if k in local and k in dock
+    }
+    counts = {k: v for k, v in dock["writes"].items() if not isinstance(v, list)}
+    assert dock["verdict"] == local["verdict"], (figures, counts, proc.stdout[-3000:])
     assert (dock["writes"]["lost"] > 0) == (local["writes"]["lost"] > 0)
     lw, dw = local["data_loss_window_s"], dock["data_loss_window_s"]
     # a client commit timeout makes the recovery point jump by whole timeouts (the first
