@@ -570,21 +570,6 @@ def run(
                 )
             ]
         )
-    topology = sc.topology
-    if backend != "local" and getattr(topology, "archive", None) is not None:
-        raise ScenarioError(
-            [
-                Problem(
-                    str(sc.path or "<scenario>"),
-                    None,
-                    "topology.archive",
-                    f"backend {backend}",
-                    "the local backend: archive recovery runs on the local backend only (the "
-                    "WAL archive, the base backup and archive_fail's flag are host directories "
-                    "the harness reads and writes)",
-                )
-            ]
-        )
     # fail fast on missing programs, before creating anything
     if backend == "local":
         for_scenario(sc).check()

@@ -22,7 +22,7 @@ File format (YAML)::
           mode: async                   # required: async | sync | quorum (no sync+quorum mix)
       settings:                         # optional map of extra PostgreSQL settings (str/int/float)
         wal_sender_timeout: 10s
-      archive:                          # optional (local backend): WAL archiving + a base backup
+      archive:                          # optional: WAL archiving + a base backup
         timeout: 60s                    #   required: archive_timeout; divided by time_scale it
                                         #   must be whole seconds >= 1
     workload:

@@ -203,6 +203,19 @@ class Backend(ABC):
         ``client-><node>`` links)."""
 
     @abstractmethod
+    def direct(self, dst: Node, port: int | None = None) -> Address:
+        """Where the Toxiproxy server and other nodes' programs reach ``dst``'s ``port``
+        (default ``dst.port``) without a proxy: what a proxy to it forwards to, and what a
+        one-shot command of another node (a base backup) connects to."""
+
+    @abstractmethod
+    def host_dir(self, name: str) -> Path:
+        """A new empty host directory ``name`` for this run that the harness and every node
+        program started afterwards (servers and one-shot commands) see at the same path, and
+        the database user may write (a WAL archive, a base backup, a fault's flag file).
+        Removed with the run's data unless the topology is kept."""
+
+    @abstractmethod
     def start_proxy(self, timeout_s: float = 30.0) -> Toxiproxy:
         """Start this run's Toxiproxy server; return a client once its API answers."""
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import threading
@@ -226,7 +227,10 @@ class DockerNode(Node):
             user=user,
             name=f"{self.container_name}-{self._helpers}-{_slug(argv[0].rsplit('/', 1)[-1])}",
             labels=b.labels("helper"),
-            volumes={self.volume_name: {"bind": DATA_MOUNT, "mode": "rw"}},
+            volumes={
+                self.volume_name: {"bind": DATA_MOUNT, "mode": "rw"},
+                **{str(p): {"bind": str(p), "mode": "rw"} for p in b.shared},
+            },
             network=b.network_name,
             environment={"HOME": "/tmp", "LANG": "C.UTF-8"},
             detach=True,
@@ -470,7 +474,8 @@ class DockerBackend(Backend):
         self._peer_ports = iter(range(PEER_PORT_BASE, PEER_PORT_BASE + 1000))
         self._lock = threading.Lock()
         self._network_ready = False
-        self.shared: list[Path] = []  # host directories bind-mounted into node servers
+        self.shared: list[Path] = []  # host directories bind-mounted into node containers
+        self._scratch: list[Path] = []  # host_dir()s: removed at close
 
     def labels(self, role: str, **extra: str) -> dict[str, str]:
         pid = os.getpid()
@@ -521,7 +526,7 @@ class DockerBackend(Backend):
     def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
         if self._proxy is None:
             raise TopologyError(f"link {name}: start the proxy (start_proxy) before any link")
-        upstream = f"{dst.name}:{port if port is not None else dst.port}"
+        upstream = str(self.direct(dst, port))
         if harness:
             if not self._proxy.harness_ports:
                 raise TopologyError(
@@ -542,6 +547,41 @@ class DockerBackend(Backend):
             peer=Address(TOXIPROXY_ALIAS, inside),
             harness=None,
         )
+
+    def direct(self, dst: Node, port: int | None = None) -> Address:
+        return Address(dst.name, port if port is not None else dst.port)
+
+    def host_dir(self, name: str) -> Path:
+        """``<run dir>/<name>``, bind-mounted at the same path into every node container
+        created afterwards (servers and one-shot commands). Mode 0777: the image's database
+        user is not a host user. Removed at ``close`` (through a root container: what the
+        node programs wrote there belongs to their uid) unless the topology is kept."""
+        path = (self.run_dir / name).resolve()
+        path.mkdir(parents=True, exist_ok=False)
+        os.chmod(path, 0o777)
+        self.share_host_dir(path)
+        self._scratch.append(path)
+        return path
+
+    def _remove_scratch(self) -> None:
+        import docker.errors
+
+        image = self.images.postgres or self.images.kafka
+        for path in self._scratch:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path)
+            if not path.exists():
+                continue
+            with contextlib.suppress(docker.errors.DockerException):
+                self.client.containers.run(
+                    image,
+                    entrypoint=["rm"],
+                    command=["-rf", str(path)],
+                    user="root",
+                    volumes={str(path.parent): {"bind": str(path.parent), "mode": "rw"}},
+                    labels=self.labels("helper"),
+                    remove=True,
+                )
 
     def start_proxy(self, timeout_s: float = 30.0) -> Toxiproxy:
         """Start the Toxiproxy container (API and client-link ports published on 127.0.0.1)
@@ -646,6 +686,7 @@ class DockerBackend(Backend):
         if self.keep:
             return
         remove_run(self.client, self.run_id)
+        self._remove_scratch()
 
 
 # -- removal and gc ---------------------------------------------------------------------------

@@ -200,10 +200,19 @@ class LocalBackend(Backend):
 
     def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
         at = Address(self.host, self.free_port())
-        upstream = Address(dst.address.host, port if port is not None else dst.address.port)
         return LinkAddress(
-            listen=str(at), upstream=str(upstream), peer=at, harness=at if harness else None
+            listen=str(at),
+            upstream=str(self.direct(dst, port)),
+            peer=at,
+            harness=at if harness else None,
         )
+
+    def direct(self, dst: Node, port: int | None = None) -> Address:
+        return Address(dst.address.host, port if port is not None else dst.address.port)
+
+    def host_dir(self, name: str) -> Path:
+        """``<data root>/<name>``, owned by the database user (removed with the data)."""
+        return self.prepare_dir(self.data_root() / name)
 
     def start_proxy(self, timeout_s: float = 15.0) -> Toxiproxy:
         """Start this run's Toxiproxy server (``deps.toxiproxy_server()``) on a free port of

@@ -12,13 +12,15 @@ else stay at PostgreSQL's defaults unless the scenario's ``settings`` say otherw
 replica runs with synchronous_standby_names='' so that, once promoted, it accepts writes
 without waiting for a standby that no longer exists (as Patroni does after a failover).
 
-With ``topology.archive`` (local backend only) the primary also archives its WAL:
-archive_mode=on, archive_timeout from the scenario, and an archive_command that copies each
-finished segment into ``<data root>/wal-archive`` (``test ! -f`` first, so nothing archived
-is ever overwritten; copied under a temporary name, then renamed, so a half-copied segment
-is never restored) -- unless the ``archive_fail`` flag file exists, in which case it fails
-without copying. Right after the table is created a base backup is taken with pg_basebackup
-into ``<data root>/base-backup``. ``restore`` later builds a new primary from those two
+With ``topology.archive`` the primary also archives its WAL: archive_mode=on,
+archive_timeout from the scenario, and an archive_command that copies each finished segment
+into the host directory ``wal-archive`` (``backend.host_dir``: under the data root locally,
+under the run directory and bind-mounted into the containers on docker; ``test ! -f``
+first, so nothing archived is ever overwritten; copied under a temporary name, then renamed,
+so a half-copied segment is never restored) -- unless the ``archive_fail`` flag file (in the
+host directory ``archive-control``) exists, in which case it fails without copying. Right
+after the table is created a base backup is taken with pg_basebackup into the host directory
+``base-backup``. ``restore`` later builds a new primary from those two
 alone: a copy of the base backup with recovery.signal and a restore_command reading the
 archive. The dead primary's own pg_wal is never read, as when its host is gone.
 """
@@ -63,6 +65,7 @@ ARCHIVE_SETTINGS = ("archive_mode", "archive_command", "archive_timeout")
 #: under the cluster's data directory: the WAL archive, the base backup, archive_fail's flag
 ARCHIVE_DIR = "wal-archive"
 BASE_BACKUP = "base-backup"
+ARCHIVE_CONTROL = "archive-control"
 ARCHIVE_FAIL_FLAG = "archive-fail.flag"
 #: a WAL segment file name: timeline, then the segment number (8 + 16 hex digits)
 _SEGMENT_RE = re.compile(r"[0-9A-F]{24}")
@@ -259,16 +262,6 @@ class PostgresCluster:
         self.archive_fail_flag: Path | None = None
         self.archive_dir: Path | None = None
         self.base_backup: Path | None = None
-        if topology.archive is not None:
-            if data_dir is None or backend.name != "local":
-                raise TopologyError(
-                    "archive recovery runs on the local backend only: the WAL archive, the "
-                    "base backup and archive_fail's flag are host directories the harness "
-                    f"reads and writes (backend {backend.name!r})"
-                )
-            self.archive_dir = data_dir / ARCHIVE_DIR
-            self.base_backup = data_dir / BASE_BACKUP
-            self.archive_fail_flag = data_dir / ARCHIVE_FAIL_FLAG
 
     def _archive_settings(self) -> dict[str, str]:
         """archive_mode, archive_command, archive_timeout for a node that archives."""
@@ -305,11 +298,14 @@ class PostgresCluster:
         return self.backend.node(name, data_dir=hint)
 
     def start(self) -> None:
+        if self.topology.archive is not None:
+            # host directories first: on docker they are mounted into containers created later
+            self.archive_dir = self.backend.host_dir(ARCHIVE_DIR)
+            self.base_backup = self.backend.host_dir(BASE_BACKUP)
+            self.archive_fail_flag = self.backend.host_dir(ARCHIVE_CONTROL) / ARCHIVE_FAIL_FLAG
         handles = {n: self._handle(n) for n in self.topology.nodes}
         # the primary
         ph = handles["primary"]
-        if self.archive_dir is not None:
-            self._prepare_dir(self.archive_dir)
         ph.prepare()
         ph.run(
             [
@@ -372,21 +368,12 @@ class PostgresCluster:
             node.start()
         self.wait_streaming()
 
-    def _prepare_dir(self, path: Path) -> None:
-        """An empty directory owned by the database user (local backend only)."""
-        from rpochaos.backends.local import LocalBackend
-
-        if not isinstance(self.backend, LocalBackend):
-            raise TopologyError("archive recovery runs on the local backend only")
-        self.backend.prepare_dir(path)
-
     def _base_backup(self, ph: Node) -> None:
         """A base backup of the primary into ``base_backup``, taken directly from it (not
         through a proxy), with the WAL it needs to be consistent (-X stream)."""
         assert self.base_backup is not None
-        self._prepare_dir(self.base_backup)
         ph.run(
-            _basebackup_argv(ph, ph.address, str(self.base_backup)),
+            _basebackup_argv(ph, self.backend.direct(ph), str(self.base_backup)),
             timeout_s=120,
             what="pg_basebackup of primary (the base backup for archive recovery)",
         )
@@ -412,7 +399,7 @@ class PostgresCluster:
         restored server is not accepting writes within ``timeout_s``.
         """
         t0 = time.monotonic()
-        if self.base_backup is None or self.archive_dir is None or self.data_dir is None:
+        if self.base_backup is None or self.archive_dir is None:
             raise TopologyError("restore needs topology.archive (a base backup and a WAL archive)")
         old = self.nodes[name]
         if old.running():
@@ -421,10 +408,15 @@ class PostgresCluster:
                 "(crash it first, without 'for')"
             )
         segments = self.archived_segments()  # what the archive holds as recovery begins
-        h = self.backend.node(f"{name}-restored", data_dir=self.data_dir / f"{name}-restored")
+        h = self._handle(f"{name}-restored")
         h.prepare()
         h.run(["cp", "-a", f"{self.base_backup}/.", h.datadir], timeout_s=120, what="copy base")
-        h.run(["touch", f"{h.datadir}/recovery.signal"], timeout_s=30, what="recovery.signal")
+        # "cp -a base/." also copies base's own mode (0777 for a shared host directory)
+        h.run(
+            ["sh", "-c", 'touch "$1/recovery.signal" && chmod 0700 "$1"', "sh", h.datadir],
+            timeout_s=30,
+            what="recovery.signal",
+        )
         settings = self._settings(h, False)
         settings["cluster_name"] = name
         settings.update(self._archive_settings())
@@ -446,7 +438,7 @@ class PostgresCluster:
             src, dst = link.split("->")
             if dst != name or src != "client":
                 continue
-            upstream = f"{h.address.host}:{h.address.port}"
+            upstream = str(self.backend.direct(h))
             self.proxy.delete_proxy(link)
             self.proxy.create_proxy(link, addr.listen, upstream)
             self.links[link] = replace(addr, upstream=upstream)

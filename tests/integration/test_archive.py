@@ -14,18 +14,19 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from rpochaos.errors import ScenarioError
+from rpochaos.backends import engine
 from rpochaos.faults.archive import ArchiveFail
 from rpochaos.history import Op, Outcome, read_history
-from rpochaos.run import run
-from rpochaos.scenario import Archive, Topology, load
-from tests.conftest import ROOT, SCENARIOS
-from tests.integration.helpers import RPOCHAOS, fault, result_of
+from rpochaos.scenario import Archive, Topology
+from rpochaos.topology.postgres import ARCHIVE_CONTROL, ARCHIVE_FAIL_FLAG
+from tests.conftest import ROOT, SCENARIOS, require
+from tests.integration.helpers import RPOCHAOS, cli, fault, result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -62,8 +63,31 @@ def _check_archive_settings(r: dict[str, Any], proc: subprocess.CompletedProcess
     assert r["rto_s"] is not None and r["rto_s"] > 0
 
 
-def test_archive_recovery_loses_at_most_one_archive_timeout(shipped: Any) -> None:
-    proc, out = shipped("incidents/archive-recovery-within-rpo")
+@pytest.fixture(params=["local", "docker"])
+def replay(
+    request: pytest.FixtureRequest, shipped: Any, tmp_path: Path
+) -> Callable[[str], tuple[subprocess.CompletedProcess[str], Path]]:
+    """Run a shipped scenario on the local backend (shared with the other tests) or on
+    docker (the archive and base backup in host directories bind-mounted into the
+    containers; removed with the run)."""
+    if request.param == "local":
+        return cast(Callable[[str], tuple[subprocess.CompletedProcess[str], Path]], shipped)
+    require(engine.client).close()
+
+    def on_docker(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        out = tmp_path / "docker"
+        proc = cli("run", str(SCENARIOS / f"{name}.yaml"), "--backend", "docker", "--out", str(out))
+        assert (out / "result.json").exists(), proc.stdout + proc.stderr
+        assert result_of(out)["backend"] == "docker"
+        for scratch in ("wal-archive", "base-backup", "archive-control"):
+            assert not (out / scratch).exists(), f"{scratch} was left in the run directory"
+        return proc, out
+
+    return on_docker
+
+
+def test_archive_recovery_loses_at_most_one_archive_timeout(replay: Any) -> None:
+    proc, out = replay("incidents/archive-recovery-within-rpo")
     r = result_of(out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert r["verdict"] == "PASS"
@@ -89,8 +113,8 @@ def test_archive_recovery_loses_at_most_one_archive_timeout(shipped: Any) -> Non
     _check_archive_settings(r, proc)
 
 
-def test_a_failing_archive_command_loses_everything_since_it_began(shipped: Any) -> None:
-    proc, out = shipped("incidents/archive-command-fails")
+def test_a_failing_archive_command_loses_everything_since_it_began(replay: Any) -> None:
+    proc, out = replay("incidents/archive-command-fails")
     r = result_of(out)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["verdict"] == "FAIL"
@@ -188,7 +212,7 @@ def test_archive_fail_is_healed_on_sigint(real_pg: None, tmp_path: Path) -> None
         text=True,
     )
     try:
-        flag = out / "data" / "archive-fail.flag"
+        flag = out / "data" / ARCHIVE_CONTROL / ARCHIVE_FAIL_FLAG
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not flag.exists():
             assert proc.poll() is None, proc.communicate()
@@ -210,18 +234,3 @@ def test_archive_fail_is_healed_on_sigint(real_pg: None, tmp_path: Path) -> None
         from rpochaos.backends.local import gc
 
         gc(tmp_path, force=True)
-
-
-def test_archive_recovery_refuses_the_docker_backend_before_starting_anything(
-    tmp_path: Path,
-) -> None:
-    with pytest.raises(ScenarioError) as info:
-        run(
-            load(SCENARIOS / "incidents" / "archive-recovery-within-rpo.yaml"),
-            backend="docker",
-            out=tmp_path / "r",
-        )
-    (p,) = info.value.problems
-    assert p.key == "topology.archive" and p.given == "backend docker"
-    assert "archive recovery runs on the local backend only" in p.expected
-    assert not (tmp_path / "r").exists()
