@@ -150,11 +150,7 @@ class _Runner:
         """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target. A
         target resolved only when its step runs (a Kafka ``leader``) loads the shim into every
         node it could name."""
-        t: Any = self.sc.topology
-        if self.sc.system == "kafka":
-            every = [f"broker{i}" for i in range(1, int(t.brokers) + 1)]
-        else:
-            every = ["primary", *(r.name for r in t.replicas)]
+        every = self.sc.topology.nodes
         wanted: dict[str, set[str]] = {}
         for spec in self.sc.specs or self.sc.schedule:
             action = spec.action

@@ -269,9 +269,9 @@ KAFKA_REQUEST_TIMEOUT_S = 5.0
 
 
 def kafka_link_names(brokers: int) -> tuple[str, ...]:
-    """Every proxied link of a Kafka cluster of ``brokers`` nodes, in the order of
-    ``rpochaos.kafka.cluster.link_names`` (the same names; that module needs kafka-python,
-    validation does not): ``client->brokerA`` for each A, then for each A and each B != A,
+    """Every proxied link of a Kafka cluster of ``brokers`` nodes (what
+    ``rpochaos.kafka.cluster.link_names`` creates; it lives here because validation must not
+    need kafka-python): ``client->brokerA`` for each A, then for each A and each B != A,
     ``brokerB->brokerA`` (follower B fetching from A) and ``brokerB->controllerA`` (node B
     to A's controller role)."""
     ids = range(1, brokers + 1)

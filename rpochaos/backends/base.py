@@ -43,16 +43,35 @@ user while PostgreSQL runs as the database user.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rpochaos.errors import TopologyError
+from rpochaos.errors import RpochaosError, TopologyError
 
 if TYPE_CHECKING:
     from rpochaos.proxy import Toxiproxy
+
+
+def wait_for_api(
+    client: Toxiproxy, alive: Callable[[], bool], why: Callable[[], str], timeout_s: float
+) -> Toxiproxy:
+    """Return ``client`` once its Toxiproxy server answers. TopologyError (saying ``why()``
+    and the last error) as soon as ``alive()`` is false or ``timeout_s`` has passed; the
+    client is closed then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.version()
+            return client
+        except RpochaosError as e:
+            if not alive() or time.monotonic() > deadline:
+                client.close()
+                raise TopologyError(f"{why()}: {e}") from e
+            time.sleep(0.05)
 
 
 #: what a node runs: a PostgreSQL server, or a Kafka broker+controller JVM

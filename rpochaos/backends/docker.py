@@ -67,8 +67,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind
-from rpochaos.errors import MissingDependency, RpochaosError, TopologyError
+from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, wait_for_api
+from rpochaos.errors import MissingDependency, TopologyError
 from rpochaos.proxy import Toxiproxy
 
 if TYPE_CHECKING:
@@ -612,21 +612,20 @@ class DockerBackend(Backend):
         )
         self._proxy = _Proxy(container, Address("127.0.0.1", api_port), pool)
         container.start()
-        client = Toxiproxy(f"http://127.0.0.1:{api_port}", timeout_s=5.0)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                client.version()
-                return client
-            except RpochaosError as e:
-                container.reload()
-                if container.status not in ("created", "running") or time.monotonic() > deadline:
-                    client.close()
-                    raise TopologyError(
-                        f"Toxiproxy container {container.name} ({container.status}) did not "
-                        f"answer on 127.0.0.1:{api_port}: {e}\n{_logs(container, tail=20)}"
-                    ) from e
-                time.sleep(0.05)
+
+        def alive() -> bool:
+            container.reload()
+            return container.status in ("created", "running")
+
+        return wait_for_api(
+            Toxiproxy(f"http://127.0.0.1:{api_port}", timeout_s=5.0),
+            alive,
+            lambda: (
+                f"Toxiproxy container {container.name} ({container.status}) did not answer "
+                f"on 127.0.0.1:{api_port}\n{_logs(container, tail=20)}"
+            ),
+            timeout_s,
+        )
 
     def describe(self) -> dict[str, object]:
         return {

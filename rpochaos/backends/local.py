@@ -20,13 +20,20 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from rpochaos import deps, procs
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, Server
-from rpochaos.errors import RpochaosError, TopologyError
+from rpochaos.backends.base import (
+    Address,
+    Backend,
+    LinkAddress,
+    Node,
+    NodeKind,
+    Server,
+    wait_for_api,
+)
+from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 
 _PR_SET_PDEATHSIG = 1
@@ -222,19 +229,12 @@ class LocalBackend(Backend):
         server = self.spawn(
             "toxiproxy", [str(binary), "-host", self.host, "-port", str(port)], as_db_user=False
         )
-        client = Toxiproxy(f"http://{self.host}:{port}", timeout_s=5.0)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                client.version()
-                return client
-            except RpochaosError as e:
-                if not server.running() or time.monotonic() > deadline:
-                    client.close()
-                    raise TopologyError(
-                        f"Toxiproxy did not answer on port {port}: {e}\n{server.log_tail()}"
-                    ) from e
-                time.sleep(0.05)
+        return wait_for_api(
+            Toxiproxy(f"http://{self.host}:{port}", timeout_s=5.0),
+            server.running,
+            lambda: f"Toxiproxy did not answer on port {port}\n{server.log_tail()}",
+            timeout_s,
+        )
 
     def kept(self) -> list[str]:
         return [

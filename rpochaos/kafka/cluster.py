@@ -59,6 +59,7 @@ from rpochaos.errors import RpochaosError, TopologyError
 from rpochaos.images import KAFKA_LIBS_IN_IMAGE
 from rpochaos.kafka import jars
 from rpochaos.proxy import Toxiproxy
+from rpochaos.scenario import kafka_link_names
 from rpochaos.waiting import wait_until
 
 T = TypeVar("T")
@@ -120,15 +121,9 @@ def node_id_of(name: str) -> int:
 def link_names(n_brokers: int) -> list[str]:
     """Every proxied link of an ``n_brokers`` cluster, in creation order:
     ``client->brokerA``; then for each ordered pair B != A, ``brokerB->brokerA`` (follower B
-    fetching from leader A) and ``brokerB->controllerA`` (node B to A's controller role)."""
-    ids = range(1, n_brokers + 1)
-    out = [f"client->{node_name(a)}" for a in ids]
-    for a in ids:
-        for b in ids:
-            if a != b:
-                out.append(f"{node_name(b)}->{node_name(a)}")
-                out.append(f"{node_name(b)}->controller{a}")
-    return out
+    fetching from leader A) and ``brokerB->controllerA`` (node B to A's controller role).
+    The scenario validator's list, which is this one."""
+    return list(kafka_link_names(n_brokers))
 
 
 def link_ends(link: str) -> tuple[str, str]:
