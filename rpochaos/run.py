@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rpochaos import deps, schedule
+from rpochaos import deps
 from rpochaos.backends import BACKENDS, Backend, make_backend, start_proxy
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError, TopologyError
@@ -38,7 +38,7 @@ from rpochaos.proxy import Toxiproxy
 from rpochaos.report.html import write_html
 from rpochaos.report.metrics import write_run_metrics
 from rpochaos.result import EXIT, analyze
-from rpochaos.scenario import Scenario, Step, load, to_dict
+from rpochaos.scenario import LASTING_ACTIONS, Scenario, Step, load, to_dict
 from rpochaos.store import (
     EVENTS,
     FINAL_READ,
@@ -50,8 +50,6 @@ from rpochaos.store import (
 )
 from rpochaos.systems import for_scenario
 
-#: actions that last until healed (by their 'for', or at the end of the run)
-LASTING = tuple(sorted(schedule.LASTING))
 Log = Callable[[str], None]
 
 
@@ -259,7 +257,7 @@ class _Runner:
         items: list[tuple[float, int, int, str, Step]] = []
         for s in self.sc.schedule:
             items.append((s.at, 1, s.index, "start", s))
-            if s.duration is not None and s.action in LASTING:
+            if s.duration is not None and s.action in LASTING_ACTIONS:
                 items.append((s.at + s.duration, 0, s.index, "end", s))
         items.sort(key=lambda x: (x[0], x[1], x[2]))
         # what would end after the workload is healed with everything else when it stops

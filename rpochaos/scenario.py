@@ -603,8 +603,8 @@ _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "archive_fail": (),
     "restore": (),
 }
-#: actions that may last ('for') until healed; restart, promote and restore are instantaneous
-ACTIONS_WITH_FOR: frozenset[str] = frozenset(
+#: actions that last ('for') until healed; restart, promote and restore are instantaneous
+LASTING_ACTIONS: frozenset[str] = frozenset(
     {
         "partition",
         "latency",
@@ -1783,7 +1783,7 @@ class _Checker:
                 *_TIMING_KEYS,
                 action,
                 *_ACTION_PARAMS[action],
-                *(("for",) if action in ACTIONS_WITH_FOR else ()),
+                *(("for",) if action in LASTING_ACTIONS else ()),
                 "outage",
             )
         for key, (kline, _) in entries.items():
@@ -1918,7 +1918,7 @@ class _Checker:
             ok = False
 
         # a repeated fault must heal before it recurs
-        if times > 1 and every is not None and every_y is not None and action in ACTIONS_WITH_FOR:
+        if times > 1 and every is not None and every_y is not None and action in LASTING_ACTIONS:
             heal = f"a repeated {action} must heal before it recurs"
             if for_y is None:
                 self.add(

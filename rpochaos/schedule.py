@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from rpochaos.scenario import (
-    ACTIONS_WITH_FOR,
+    LASTING_ACTIONS,
     LEADER,
     LINK_GROUPS,
     MOST_UP_TO_DATE,
@@ -37,9 +37,6 @@ from rpochaos.scenario import (
     Topology,
     Workload,
 )
-
-#: actions that last until healed (a 'for' makes them end); the others are instantaneous
-LASTING: frozenset[str] = ACTIONS_WITH_FOR
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,14 +275,14 @@ def format_plan(scenario: Scenario) -> list[str]:
         tags = name + ("  [outage]" if s.outage else "")
         details = [*(_meaning(s.target) if kafka else []), *_details(s)]
         until = ""
-        if s.duration is not None and s.action in LASTING:
+        if s.duration is not None and s.action in LASTING_ACTIONS:
             end = s.at + s.duration
             until = f" until {t(end, pad=False)}"
             if end < stop:
                 items.append((end, 0, s.index, f"t={t(end)}  {_end_text(s)}{name}"))
         elif s.action == "crash":
             details.append("stays down")
-        elif s.action in LASTING:
+        elif s.action in LASTING_ACTIONS:
             until = " until the end"
         what = f"{s.action} {s.target}" + (f" ({'; '.join(details)})" if details else "")
         items.append((s.at, 1, s.index, f"t={t(s.at)}  {what}{until}{tags}"))
