@@ -76,7 +76,7 @@ def _cmd_list(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
-    from rpochaos.schedule import format_plan, format_summary
+    from rpochaos.report.plan import format_plan, format_summary
 
     sc = load(a.scenario)
     if a.seed is not None:

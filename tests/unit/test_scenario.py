@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -1938,11 +1937,11 @@ def test_pause_targets_nodes_and_process_belongs_to_pause(step: str, key: str) -
     assert one(steps(f"  - at: 1s\n    {step}\n")).key == key
 
 
-def test_the_format_spec_in_the_module_docstring_is_a_valid_scenario() -> None:
-    doc = scenario_module.__doc__
-    assert doc is not None
-    block = doc.split("File format (YAML)::\n\n", 1)[1].split("\n\nA crash kills", 1)[0]
-    sc = loads(textwrap.dedent(block))
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_the_commented_format_example_is_a_valid_scenario() -> None:
+    sc = loads((DATA / "format-example.yaml").read_text())
     assert {s.action for s in sc.schedule} == {
         "partition",
         "latency",
@@ -2642,10 +2641,8 @@ def test_the_kafka_scenarios_load_as_documented(
         assert kill.at - cut.at < lag
 
 
-def test_the_kafka_format_spec_in_the_module_docstring_is_a_valid_scenario() -> None:
-    doc = scenario_module.__doc__
-    assert doc is not None
-    sc = loads(textwrap.dedent(doc.split("Kafka (``system: kafka``)::\n\n", 1)[1]))
+def test_the_commented_kafka_format_example_is_a_valid_scenario() -> None:
+    sc = loads((DATA / "kafka-format-example.yaml").read_text())
     assert sc.system == "kafka" and isinstance(sc.topology, KafkaTopology)
     assert [s.target for s in sc.schedule] == ["fetch-from:leader", "leader"]
 

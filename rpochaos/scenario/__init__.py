@@ -1,0 +1,97 @@
+"""Scenario files: the model, its validation, and its run record.
+
+A scenario is data, validated before anything starts. ``load(path)`` / ``loads(text)`` return
+a ``Scenario`` whose schedule is resolved (random choices drawn from its seed, times divided by
+``time_scale``), or raise ``ScenarioError`` listing *every* problem at once, each with file,
+line, key, what was given and what was expected. ``to_dict`` / ``from_dict`` are the run
+record (resolved.json) and its inverse; ``resolve`` re-draws a schedule for another seed.
+
+docs/scenarios.md is the user's guide to the file format; this package is its one
+implementation. Modules: ``model`` (the dataclasses and schedule resolution), ``units``,
+``keys`` (what each section may hold), ``source`` (the YAML tree with lines), ``messages``
+(wording), ``values``, ``topology``, ``workload``, ``steps``, ``targets`` (one section, step or target each),
+``rules`` (rules across steps and sections), ``loader``, ``record``.
+"""
+
+from rpochaos.scenario.keys import _KAFKA_MANAGED_SETTINGS, LASTING_ACTIONS
+from rpochaos.scenario.loader import load, loads
+from rpochaos.scenario.model import (
+    ARCHIVE_ACTIONS,
+    KAFKA_ACKS,
+    KAFKA_REQUEST_TIMEOUT_S,
+    LEADER,
+    LINK_ACTIONS,
+    LINK_GROUPS,
+    MAX_BROKERS,
+    MAX_REPEAT,
+    MOST_UP_TO_DATE,
+    NODE_ACTIONS,
+    PAUSE_PROCESSES,
+    SYSTEMS,
+    Action,
+    Archive,
+    Between,
+    Choose,
+    Declared,
+    Expect,
+    KafkaTopology,
+    ParamValue,
+    Replica,
+    ReplicationMode,
+    Scenario,
+    Step,
+    StepSpec,
+    SyncCommit,
+    SystemName,
+    Topology,
+    Workload,
+    kafka_link_names,
+    resolve,
+    start_bounds,
+)
+from rpochaos.scenario.record import from_dict, to_dict
+from rpochaos.scenario.units import parse_duration, parse_rate, parse_size
+
+__all__ = [
+    "ARCHIVE_ACTIONS",
+    "KAFKA_ACKS",
+    "KAFKA_REQUEST_TIMEOUT_S",
+    "LASTING_ACTIONS",
+    "LEADER",
+    "LINK_ACTIONS",
+    "LINK_GROUPS",
+    "MAX_BROKERS",
+    "MAX_REPEAT",
+    "MOST_UP_TO_DATE",
+    "NODE_ACTIONS",
+    "PAUSE_PROCESSES",
+    "SYSTEMS",
+    "_KAFKA_MANAGED_SETTINGS",
+    "Action",
+    "Archive",
+    "Between",
+    "Choose",
+    "Declared",
+    "Expect",
+    "KafkaTopology",
+    "ParamValue",
+    "Replica",
+    "ReplicationMode",
+    "Scenario",
+    "Step",
+    "StepSpec",
+    "SyncCommit",
+    "SystemName",
+    "Topology",
+    "Workload",
+    "from_dict",
+    "kafka_link_names",
+    "load",
+    "loads",
+    "parse_duration",
+    "parse_rate",
+    "parse_size",
+    "resolve",
+    "start_bounds",
+    "to_dict",
+]

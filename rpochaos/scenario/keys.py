@@ -1,0 +1,151 @@
+"""The keys a scenario file may have, section by section, and the names and settings it may
+not use (reserved names, settings rpochaos manages itself).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import get_args
+
+from rpochaos.scenario.model import (
+    MOST_UP_TO_DATE,
+    Action,
+    ReplicationMode,
+    SyncCommit,
+)
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+_STEP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_AFTER_RE = re.compile(r"([a-z][a-z0-9_-]*)(\.end)?")
+_SCENARIO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+#: settings rpochaos sets itself (from the topology, or to run the cluster)
+_MANAGED_SETTINGS = frozenset(
+    {
+        "synchronous_commit",
+        "synchronous_standby_names",
+        "port",
+        "listen_addresses",
+        "unix_socket_directories",
+        "cluster_name",
+    }
+)
+#: settings topology.archive decides (archive_mode is on exactly when it is declared)
+_ARCHIVE_SETTINGS = frozenset(
+    {"archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command"}
+)
+_RESERVED_NAMES: tuple[str, ...] = ("primary", "client", MOST_UP_TO_DATE)
+_REPLICATION_MODES: tuple[str, ...] = get_args(ReplicationMode)
+_SYNC_COMMITS: tuple[str, ...] = get_args(SyncCommit)
+_ACTIONS: tuple[str, ...] = get_args(Action)
+_ACTION_PARAMS: dict[str, tuple[str, ...]] = {
+    "partition": ("mode", "direction"),
+    "latency": ("delay", "jitter"),
+    "bandwidth": ("rate",),
+    "crash": ("links",),
+    "restart": (),
+    "promote": ("candidates", "max_lag"),
+    "pause": ("process",),
+    "io_stall": (),
+    "clock_skew": ("offset", "drift_ppm"),
+    "archive_fail": (),
+    "restore": (),
+}
+#: actions that last ('for') until healed; restart, promote and restore are instantaneous
+LASTING_ACTIONS: frozenset[str] = frozenset(
+    {
+        "partition",
+        "latency",
+        "bandwidth",
+        "crash",
+        "pause",
+        "io_stall",
+        "clock_skew",
+        "archive_fail",
+    }
+)
+_PARTITION_MODES: tuple[str, ...] = ("blackhole", "reset")
+_DIRECTIONS: tuple[str, ...] = ("both", "upstream", "downstream")
+#: keys of a step besides its action and the action's own parameters
+_TIMING_KEYS: tuple[str, ...] = ("name", "at", "after", "every", "repeat")
+_STEP_KEYS: tuple[str, ...] = (
+    *_TIMING_KEYS,
+    *_ACTIONS,
+    "mode",
+    "direction",
+    "delay",
+    "jitter",
+    "rate",
+    "links",
+    "process",
+    "candidates",
+    "max_lag",
+    "offset",
+    "drift_ppm",
+    "for",
+    "outage",
+)
+_CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "system",
+    "backend",
+    "seed",
+    "time_scale",
+    "topology",
+    "workload",
+    "schedule",
+    "expect",
+)
+_TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings", "archive")
+_ARCHIVE_KEYS = ("timeout",)
+_REPLICA_KEYS = ("name", "mode")
+_WORKLOAD_KEYS = ("rate", "concurrency", "duration", "commit_timeout", "connect_timeout")
+_KAFKA_TOPOLOGY_KEYS = (
+    "brokers",
+    "replication_factor",
+    "min_insync_replicas",
+    "unclean_leader_election",
+    "partitions",
+    "topic",
+    "settings",
+)
+_KAFKA_TOPOLOGY_REQUIRED = (
+    "brokers",
+    "replication_factor",
+    "min_insync_replicas",
+    "unclean_leader_election",
+)
+_KAFKA_WORKLOAD_KEYS = (*_WORKLOAD_KEYS, "acks", "enable_idempotence")
+#: keys that belong to the other system's section, and what to say about them
+_POSTGRES_ONLY = "system: postgres"
+_KAFKA_ONLY = "system: kafka"
+_KAFKA_SETTING_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_DECLARE = "declare it: the client's defaults changed between versions"
+#: broker properties the Kafka cluster sets itself, and what to use instead
+_KAFKA_MANAGED_SETTINGS: dict[str, str] = {
+    "min.insync.replicas": "use topology.min_insync_replicas",
+    "unclean.leader.election.enable": "use topology.unclean_leader_election",
+    "default.replication.factor": "use topology.replication_factor",
+    "num.partitions": "use topology.partitions",
+    **{
+        k: "rpochaos wires nodes, listeners and the quorum through its proxies"
+        for k in (
+            "node.id",
+            "broker.id",
+            "process.roles",
+            "listeners",
+            "advertised.listeners",
+            "listener.security.protocol.map",
+            "inter.broker.listener.name",
+            "controller.listener.names",
+            "controller.quorum.voters",
+            "controller.quorum.bootstrap.servers",
+            "log.dirs",
+            "log.dir",
+        )
+    },
+}
+_EXPECT_KEYS = ("rpo", "max_lost", "min_lost", "max_rto")

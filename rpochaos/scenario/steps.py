@@ -1,0 +1,429 @@
+"""One schedule step: its action, its timing keys (name, at, after, for, every, repeat,
+outage) and the action's own parameters; its target is checked in ``targets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from rpochaos.scenario.keys import (
+    _ACTION_PARAMS,
+    _ACTIONS,
+    _AFTER_RE,
+    _CRASH_LINKS,
+    _DIRECTIONS,
+    _PARTITION_MODES,
+    _STEP_KEYS,
+    _STEP_NAME_RE,
+    _TIMING_KEYS,
+    LASTING_ACTIONS,
+)
+from rpochaos.scenario.messages import (
+    _BANDWIDTH,
+    _BETWEEN,
+    _DURATION,
+    _MISSING,
+    _OFFSET,
+    _one_of,
+    _suggest,
+)
+from rpochaos.scenario.model import (
+    ARCHIVE_ACTIONS,
+    MAX_REPEAT,
+    MOST_UP_TO_DATE,
+    PAUSE_PROCESSES,
+    Action,
+    Between,
+    ParamValue,
+    StepSpec,
+)
+from rpochaos.scenario.source import _Y, _given
+from rpochaos.scenario.targets import _TargetChecks
+
+
+@dataclass
+class _Parsed:
+    """One step as the checker saw it: what is known even when the step has problems."""
+
+    index: int
+    path: str
+    y: _Y
+    spec: StepSpec | None = None
+    name: str | None = None  # when valid
+    after: tuple[str, bool] | None = None  # (step name, .end) when well-formed
+    outage: bool = False
+
+
+class _StepChecks(_TargetChecks):
+    def step(self, y: _Y, path: str, index: int, replicas: list[str] | None) -> _Parsed:
+        """One step: its spec (None if it has problems), its name and 'after' if valid."""
+        result = _Parsed(index, path, y)
+        entries = y.entries
+        ok = True
+        actions = [k for k in entries if k in _ACTIONS]
+        action = actions[0] if actions else None
+        for extra in actions[1:]:
+            self.add(
+                entries[extra][0],
+                f"{path}.{extra}",
+                f"a second action ({extra!r} after {action!r})",
+                "exactly one action per step (put each action in its own step)",
+            )
+            ok = False
+        if action is None:
+            self.add(y.line, path, "no action", "exactly one action key: " + ", ".join(_ACTIONS))
+            ok = False
+        # unknown keys, and keys that belong to another action
+        allowed: tuple[str, ...] = _STEP_KEYS
+        if action is not None:
+            allowed = (
+                *_TIMING_KEYS,
+                action,
+                *_ACTION_PARAMS[action],
+                *(("for",) if action in LASTING_ACTIONS else ()),
+                "outage",
+            )
+        for key, (kline, _) in entries.items():
+            if key in _ACTIONS or key in allowed:
+                continue
+            ok = False
+            if key not in _STEP_KEYS:
+                self.add(
+                    kline,
+                    f"{path}.{key}",
+                    repr(key),
+                    "a known key: " + ", ".join(allowed) + _suggest(key, _STEP_KEYS),
+                )
+            elif key == "for":
+                self.add(
+                    kline,
+                    f"{path}.for",
+                    _given(entries[key][1]),
+                    f"no 'for' on a {action} step ({action} is instantaneous); allowed keys: "
+                    + ", ".join(allowed),
+                )
+            else:
+                self.add(
+                    kline,
+                    f"{path}.{key}",
+                    repr(key),
+                    f"a key a {action} step takes: " + ", ".join(allowed),
+                )
+
+        def get(key: str) -> _Y | None:
+            return entries[key][1] if key in entries and key in allowed else None
+
+        # name
+        name_y = get("name")
+        if name_y is not None:
+            expected = "a step name like 'cut-link' ([a-z][a-z0-9_-]*)"
+            n = self.string(name_y, f"{path}.name", expected)
+            if n is not None and not _STEP_NAME_RE.fullmatch(n):
+                self.add(name_y.line, f"{path}.name", repr(n), expected)
+                n = None
+            ok = ok and n is not None
+            result.name = n
+
+        # after
+        after_y = get("after")
+        if after_y is not None:
+            expected = "a step's name, or NAME.end (that step's start + its 'for')"
+            a = self.string(after_y, f"{path}.after", expected)
+            m = _AFTER_RE.fullmatch(a) if a is not None else None
+            if a is not None and m is None:
+                self.add(after_y.line, f"{path}.after", repr(a), expected)
+            if m is None:
+                ok = False
+            else:
+                result.after = (m.group(1), m.group(2) is not None)
+
+        # at (defaults to 0s after the step named by 'after')
+        at: float | Between | None = 0.0
+        at_y = get("at")
+        if at_y is None:
+            if after_y is None:
+                self.add(y.line, f"{path}.at", _MISSING, f"{_DURATION}, or {_BETWEEN}")
+                ok = False
+        else:
+            at = self.time_value(at_y, f"{path}.at", positive=False)
+            ok = ok and at is not None
+
+        # for
+        duration: float | Between | None = None
+        for_y = get("for")
+        if for_y is not None:
+            duration = self.time_value(for_y, f"{path}.for", positive=True)
+            ok = ok and duration is not None
+
+        # every / repeat
+        every_y, repeat_y = get("every"), get("repeat")
+        every = self.duration(every_y, f"{path}.every", positive=True)
+        repeat = self.integer(repeat_y, f"{path}.repeat", 1)
+        if repeat is not None and repeat_y is not None and repeat > MAX_REPEAT:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                f"an integer from 1 to {MAX_REPEAT} (each repetition is a step of its own)",
+            )
+            repeat = None
+        ok = ok and (every_y is None or every is not None)
+        ok = ok and (repeat_y is None or repeat is not None)
+        if every_y is not None and repeat_y is None:
+            self.add(
+                every_y.line,
+                f"{path}.every",
+                _given(every_y),
+                "every together with repeat: N (N >= 2, how many times the step happens)",
+            )
+            ok = False
+        if repeat_y is not None and repeat is not None:
+            if repeat >= 2 and every_y is None:
+                self.add(
+                    repeat_y.line,
+                    f"{path}.repeat",
+                    _given(repeat_y),
+                    "repeat: N >= 2 together with every: DURATION (the time between the "
+                    "starts of repetitions), or repeat: 1",
+                )
+                ok = False
+            elif repeat == 1 and every_y is not None:
+                self.add(
+                    repeat_y.line,
+                    f"{path}.repeat",
+                    _given(repeat_y),
+                    "repeat >= 2 with every (repeat: 1 happens once: drop every)",
+                )
+                ok = False
+        times = repeat if repeat is not None else 1
+
+        # outage
+        outage = False
+        outage_y = get("outage")
+        if outage_y is not None:
+            b = self.boolean(outage_y, f"{path}.outage")
+            ok = ok and b is not None
+            outage = bool(b)
+        result.outage = outage
+        if outage and times > 1 and repeat_y is not None:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                "no repeat on the outage step (the outage begins once)",
+            )
+            ok = False
+
+        # a repeated fault must heal before it recurs
+        if times > 1 and every is not None and every_y is not None and action in LASTING_ACTIONS:
+            heal = f"a repeated {action} must heal before it recurs"
+            if for_y is None:
+                self.add(
+                    y.line, f"{path}.for", _MISSING, f"a 'for' <= every ({every_y.raw}): {heal}"
+                )
+                ok = False
+            elif duration is not None:
+                longest = duration.high if isinstance(duration, Between) else duration
+                if longest > every:
+                    given = (
+                        f"between {duration.low:g}s and {duration.high:g}s"
+                        if isinstance(duration, Between)
+                        else _given(for_y)
+                    )
+                    self.add(
+                        for_y.line,
+                        f"{path}.for",
+                        given,
+                        f"a duration <= every ({every_y.raw}): {heal}",
+                    )
+                    ok = False
+
+        if action is None:
+            return result
+
+        if action == "promote" and self.system == "kafka":
+            self.add(
+                entries[action][0],
+                f"{path}.promote",
+                _given(entries[action][1]),
+                "an action a Kafka scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a != "promote")
+                + " (no promote: Kafka elects leaders itself)",
+            )
+            return result
+
+        if action in ARCHIVE_ACTIONS and self.system == "kafka":
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                "an action a Kafka scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a not in ("promote", *ARCHIVE_ACTIONS))
+                + f" ({action} works on a PostgreSQL WAL archive)",
+            )
+            return result
+        if action in ARCHIVE_ACTIONS and self.archive is False:
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                f"a topology with a WAL archive for {action} (add topology.archive: "
+                "{timeout: DURATION}: archive_mode=on, an archive_command and a base backup)",
+            )
+            ok = False
+        if action == "restore" and times > 1 and repeat_y is not None:
+            self.add(
+                repeat_y.line,
+                f"{path}.repeat",
+                _given(repeat_y),
+                "no repeat on a restore (the primary is rebuilt from the archive once)",
+            )
+            ok = False
+
+        # target
+        target_y = entries[action][1]
+        target = self.target(target_y, f"{path}.{action}", action, replicas)
+        ok = ok and target is not None
+
+        params, params_ok = self.params(y, path, action, get, replicas)
+        ok = ok and params_ok
+
+        if not ok or target is None or at is None:
+            return result
+        result.spec = StepSpec(
+            source_index=index,
+            action=cast(Action, action),
+            target=target,
+            at=at,
+            duration=duration,
+            after=result.after[0] if result.after else None,
+            after_end=result.after[1] if result.after else False,
+            every=every,
+            repeat=times,
+            outage=outage,
+            params=params,
+            name=result.name,
+            line=y.line,
+        )
+        return result
+
+    def params(
+        self,
+        y: _Y,
+        path: str,
+        action: str,
+        get: Callable[[str], _Y | None],
+        replicas: list[str] | None,
+    ) -> tuple[dict[str, ParamValue], bool]:
+        """The action's own keys, parsed (see ``Step``), and whether they are all valid."""
+        ok = True
+        entries = y.entries
+        target_y = entries[action][1]
+        params: dict[str, ParamValue] = {}
+        if action == "partition":
+            if get("mode") is None:
+                self.add(y.line, f"{path}.mode", _MISSING, _one_of(_PARTITION_MODES))
+                ok = False
+            else:
+                mode = self.choice(get("mode"), f"{path}.mode", _PARTITION_MODES)
+                ok = ok and mode is not None
+                params["mode"] = mode or ""
+            direction = "both"
+            if get("direction") is not None:
+                d = self.choice(get("direction"), f"{path}.direction", _DIRECTIONS)
+                ok = ok and d is not None
+                direction = d or ""
+            params["direction"] = direction
+        elif action == "latency":
+            if get("delay") is None:
+                self.add(y.line, f"{path}.delay", _MISSING, _DURATION)
+                ok = False
+            else:
+                delay = self.duration(get("delay"), f"{path}.delay")
+                ok = ok and delay is not None
+                params["delay"] = delay or 0.0
+            jitter = 0.0
+            if get("jitter") is not None:
+                j = self.duration(get("jitter"), f"{path}.jitter")
+                ok = ok and j is not None
+                jitter = j or 0.0
+            params["jitter"] = jitter
+        elif action == "bandwidth":
+            if get("rate") is None:
+                self.add(y.line, f"{path}.rate", _MISSING, _BANDWIDTH)
+                ok = False
+            else:
+                kbps = self.bandwidth(get("rate"), f"{path}.rate")
+                ok = ok and kbps is not None
+                params["rate_kbps"] = kbps or 0.0
+        elif action == "crash":
+            links = "cut"
+            if get("links") is not None:
+                lk = self.choice(get("links"), f"{path}.links", _CRASH_LINKS)
+                ok = ok and lk is not None
+                links = lk or ""
+            params["links"] = links
+        elif action == "pause" and self.system == "kafka":
+            proc_y = get("process")
+            if proc_y is not None:
+                self.add(
+                    entries["process"][0],
+                    f"{path}.process",
+                    _given(proc_y),
+                    "no process on a Kafka pause (process names a PostgreSQL server process; "
+                    "a broker is one JVM, paused whole)",
+                )
+                ok = False
+        elif action == "pause":
+            if get("process") is not None:
+                proc = self.choice(get("process"), f"{path}.process", PAUSE_PROCESSES)
+                ok = ok and proc is not None
+                if proc is not None:
+                    params["process"] = proc
+        elif action == "clock_skew":
+            off_y = get("offset")
+            if off_y is None:
+                self.add(y.line, f"{path}.offset", _MISSING, _OFFSET)
+                ok = False
+            else:
+                off = self.offset(off_y, f"{path}.offset")
+                ok = ok and off is not None
+                params["offset"] = off or 0.0
+            params["drift_ppm"] = 0.0
+            if get("drift_ppm") is not None:
+                d_ppm = self.number(
+                    get("drift_ppm"),
+                    f"{path}.drift_ppm",
+                    -1e6,
+                    "a number of microseconds per second (ppm), e.g. 50 or -20",
+                )
+                ok = ok and d_ppm is not None
+                params["drift_ppm"] = d_ppm or 0.0
+        elif action == "promote":
+            raw = target_y.value if target_y.kind == "scalar" else None
+            policy = MOST_UP_TO_DATE if raw == MOST_UP_TO_DATE else "named"
+            params["policy"] = policy
+            cand_y = get("candidates")
+            if cand_y is not None and policy != MOST_UP_TO_DATE:
+                self.add(
+                    entries["candidates"][0],
+                    f"{path}.candidates",
+                    _given(cand_y),
+                    "no candidates on a promote of a named replica (candidates go with "
+                    "promote: most_up_to_date)",
+                )
+                ok = False
+            elif cand_y is not None:
+                cands = self.candidates(cand_y, f"{path}.candidates", replicas)
+                ok = ok and cands is not None
+                params["candidates"] = cands or []
+            elif policy == MOST_UP_TO_DATE:
+                params["candidates"] = list(replicas or [])
+            lag_y = get("max_lag")
+            if lag_y is not None:
+                lag = self.size(lag_y, f"{path}.max_lag")
+                ok = ok and lag is not None
+                params["max_lag_bytes"] = lag or 0
+        return params, ok

@@ -1,0 +1,372 @@
+"""The topology section: a PostgreSQL primary with replicas (sync/quorum rules, settings,
+the WAL archive) or a Kafka KRaft cluster (brokers, replication factor, min ISR, settings).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from rpochaos.scenario.keys import (
+    _ARCHIVE_KEYS,
+    _ARCHIVE_SETTINGS,
+    _KAFKA_MANAGED_SETTINGS,
+    _KAFKA_ONLY,
+    _KAFKA_SETTING_RE,
+    _KAFKA_TOPOLOGY_KEYS,
+    _KAFKA_TOPOLOGY_REQUIRED,
+    _MANAGED_SETTINGS,
+    _NAME_RE,
+    _POSTGRES_ONLY,
+    _REPLICA_KEYS,
+    _REPLICATION_MODES,
+    _RESERVED_NAMES,
+    _SETTING_RE,
+    _SYNC_COMMITS,
+    _TOPIC_RE,
+    _TOPOLOGY_KEYS,
+)
+from rpochaos.scenario.model import (
+    MAX_BROKERS,
+    Archive,
+    KafkaTopology,
+    Replica,
+    ReplicationMode,
+    SyncCommit,
+    Topology,
+)
+from rpochaos.scenario.source import _Y, _given
+from rpochaos.scenario.values import _Values
+
+
+class _TopologyChecks(_Values):
+    # -- sections ---------------------------------------------------------------------------
+
+    def topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[Topology | KafkaTopology | None, list[str] | None]:
+        """The topology, and the names to check targets against (None: unknown): the replicas
+        of a PostgreSQL topology, the brokers of a Kafka one."""
+        if self.system == "kafka":
+            return self.kafka_topology(y, line)
+        return self.postgres_topology(y, line)
+
+    def kafka_topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[KafkaTopology | None, list[str] | None]:
+        path = "topology"
+        entries = self.mapping(
+            y,
+            path,
+            line,
+            _KAFKA_TOPOLOGY_KEYS,
+            _KAFKA_TOPOLOGY_REQUIRED,
+            elsewhere=_TOPOLOGY_KEYS,
+            elsewhere_note=_POSTGRES_ONLY,
+        )
+        if entries is None:
+            return None, None
+
+        def get(key: str) -> _Y | None:
+            return entries[key][1] if key in entries else None
+
+        b_y, rf_y, isr_y = get("brokers"), get("replication_factor"), get("min_insync_replicas")
+        brokers = self.bounded(b_y, f"{path}.brokers", MAX_BROKERS, self._describe(path, "brokers"))
+        rf = self.bounded(
+            rf_y,
+            f"{path}.replication_factor",
+            brokers,
+            "an integer from 1 to topology.brokers"
+            + (f" ({brokers}): every replica is on its own broker" if brokers else ""),
+        )
+        isr = self.bounded(
+            isr_y,
+            f"{path}.min_insync_replicas",
+            rf,
+            "an integer from 1 to topology.replication_factor"
+            + (f" ({rf}): more could never be in sync" if rf else ""),
+        )
+        unclean_y = get("unclean_leader_election")
+        unclean = self.boolean(unclean_y, f"{path}.unclean_leader_election")
+        part_y = get("partitions")
+        partitions = self.integer(part_y, f"{path}.partitions", 1)
+        topic_y = get("topic")
+        topic_expected = (
+            "a Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not '.' or '..', not starting "
+            "with '__' (internal topics)"
+        )
+        topic = self.string(topic_y, f"{path}.topic", topic_expected)
+        if topic is not None and (
+            not _TOPIC_RE.fullmatch(topic) or topic in (".", "..") or topic.startswith("__")
+        ):
+            assert topic_y is not None
+            self.add(topic_y.line, f"{path}.topic", repr(topic), topic_expected)
+            topic = None
+        settings, settings_ok = self.kafka_settings(get("settings"), f"{path}.settings")
+        names = None if brokers is None else [f"broker{i}" for i in range(1, brokers + 1)]
+        if (
+            brokers is None
+            or rf is None
+            or isr is None
+            or unclean is None
+            or (part_y is not None and partitions is None)
+            or (topic_y is not None and topic is None)
+            or not settings_ok
+        ):
+            return None, names
+        return (
+            KafkaTopology(
+                brokers=brokers,
+                replication_factor=rf,
+                min_insync_replicas=isr,
+                unclean_leader_election=unclean,
+                partitions=1 if partitions is None else partitions,
+                topic="rpochaos" if topic is None else topic,
+                settings=settings,
+            ),
+            names,
+        )
+
+    def kafka_settings(self, y: _Y | None, path: str) -> tuple[dict[str, str], bool]:
+        """Broker properties, rendered as strings (booleans as true/false)."""
+        settings: dict[str, str] = {}
+        if y is None:
+            return settings, True
+        if y.kind != "map":
+            self.add(y.line, path, _given(y), "a mapping of Kafka broker properties")
+            return settings, False
+        ok = True
+        for key, (kline, vy) in y.entries.items():
+            spath = f"{path}.{key}"
+            if not _KAFKA_SETTING_RE.fullmatch(key):
+                self.add(kline, spath, repr(key), "a Kafka broker property like 'log.flush.ms'")
+                ok = False
+                continue
+            if key in _KAFKA_MANAGED_SETTINGS:
+                self.add(
+                    kline,
+                    spath,
+                    repr(key),
+                    f"a property rpochaos does not set itself ({_KAFKA_MANAGED_SETTINGS[key]}; "
+                    "it sets " + ", ".join(sorted(_KAFKA_MANAGED_SETTINGS)) + ")",
+                )
+                ok = False
+                continue
+            v = vy.value if vy.kind == "scalar" else None
+            if isinstance(v, bool):
+                settings[key] = "true" if v else "false"
+            elif isinstance(v, str | int | float):
+                settings[key] = str(v)
+            else:
+                self.add(vy.line, spath, _given(vy), "a string, a number, true or false")
+                ok = False
+        return settings, ok
+
+    def postgres_topology(
+        self, y: _Y | None, line: int | None
+    ) -> tuple[Topology | None, list[str] | None]:
+        path = "topology"
+        entries = self.mapping(
+            y,
+            path,
+            line,
+            _TOPOLOGY_KEYS,
+            ("synchronous_commit", "replicas"),
+            elsewhere=_KAFKA_TOPOLOGY_KEYS,
+            elsewhere_note=_KAFKA_ONLY,
+        )
+        if entries is None:
+            return None, None
+        ok = True
+
+        def get(key: str) -> _Y | None:
+            return entries[key][1] if key in entries else None
+
+        sc_y = get("synchronous_commit")
+        sync_commit: str | None = None
+        if sc_y is not None:
+            if sc_y.kind == "scalar" and isinstance(sc_y.value, bool):
+                sync_commit = "on" if sc_y.value else "off"
+            else:
+                sync_commit = self.choice(sc_y, f"{path}.synchronous_commit", _SYNC_COMMITS)
+        ok = ok and sync_commit is not None
+
+        num_sync_y = get("num_sync")
+        num_sync = self.integer(num_sync_y, f"{path}.num_sync", 1)
+        ok = ok and (num_sync is not None or num_sync_y is None)
+
+        replicas: list[Replica] = []
+        names: list[str] | None = None
+        rep_y = get("replicas")
+        if rep_y is not None and rep_y.kind != "seq":
+            self.add(rep_y.line, f"{path}.replicas", _given(rep_y), "a list of replicas")
+            ok = False
+        elif rep_y is not None:
+            names = []
+            first_sync: tuple[str, str] | None = None  # (mode, path) of the first sync/quorum
+            n_sync = 0  # replicas whose (valid) mode is sync or quorum
+            seen: dict[str, str] = {}
+            for i, item in enumerate(rep_y.items):
+                rpath = f"{path}.replicas[{i}]"
+                r = self.mapping(item, rpath, item.line, _REPLICA_KEYS, _REPLICA_KEYS)
+                if r is None:
+                    ok = False
+                    continue
+                name: str | None = None
+                if "name" in r:
+                    name_y = r["name"][1]
+                    if isinstance(name_y.value, str) and name_y.value not in names:
+                        names.append(name_y.value)
+                    name = self.string(name_y, f"{rpath}.name", self._describe(rpath, "name"))
+                    if name is not None:
+                        if not _NAME_RE.fullmatch(name):
+                            self.add(
+                                name_y.line,
+                                f"{rpath}.name",
+                                repr(name),
+                                self._describe(rpath, "name"),
+                            )
+                            name = None
+                        elif name in _RESERVED_NAMES:
+                            self.add(
+                                name_y.line,
+                                f"{rpath}.name",
+                                repr(name),
+                                "a name other than primary, client and most_up_to_date (reserved)",
+                            )
+                            name = None
+                        elif name in seen:
+                            self.add(
+                                name_y.line,
+                                f"{rpath}.name",
+                                repr(name),
+                                f"a unique name ({seen[name]} is already {name!r})",
+                            )
+                            name = None
+                        else:
+                            seen[name] = rpath
+                mode: str | None = None
+                if "mode" in r:
+                    mode_y = r["mode"][1]
+                    mode = self.choice(mode_y, f"{rpath}.mode", _REPLICATION_MODES)
+                    if mode in ("sync", "quorum"):
+                        if first_sync is None:
+                            first_sync = (mode, rpath)
+                        if first_sync[0] == mode:
+                            n_sync += 1
+                        else:
+                            self.add(
+                                mode_y.line,
+                                f"{rpath}.mode",
+                                repr(mode),
+                                f"async or {first_sync[0]}: sync and quorum replicas can't be "
+                                f"mixed ({first_sync[1]} is {first_sync[0]})",
+                            )
+                            mode = None
+                if name is None or mode is None:
+                    ok = False
+                    continue
+                replicas.append(Replica(name, cast(ReplicationMode, mode)))
+            if num_sync is not None and num_sync_y is not None and 0 < n_sync < num_sync:
+                self.add(
+                    num_sync_y.line,
+                    f"{path}.num_sync",
+                    _given(num_sync_y),
+                    f"at most {n_sync} (the number of sync/quorum replicas)",
+                )
+                ok = False
+
+        settings: dict[str, str] = {}
+        set_y = get("settings")
+        if set_y is not None:
+            if set_y.kind != "map":
+                self.add(
+                    set_y.line,
+                    f"{path}.settings",
+                    _given(set_y),
+                    "a mapping of PostgreSQL settings",
+                )
+                ok = False
+            else:
+                for key, (kline, vy) in set_y.entries.items():
+                    spath = f"{path}.settings.{key}"
+                    if not _SETTING_RE.fullmatch(key):
+                        self.add(kline, spath, repr(key), "a PostgreSQL setting name")
+                        ok = False
+                        continue
+                    if key.lower() in _ARCHIVE_SETTINGS:
+                        self.add(
+                            kline,
+                            spath,
+                            repr(key),
+                            "a setting rpochaos does not manage (topology.archive: {timeout: "
+                            "DURATION} turns WAL archiving on and sets "
+                            + ", ".join(sorted(_ARCHIVE_SETTINGS - {"archive_library"}))
+                            + " itself)",
+                        )
+                        ok = False
+                        continue
+                    if key.lower() in _MANAGED_SETTINGS:
+                        self.add(
+                            kline,
+                            spath,
+                            repr(key),
+                            "a setting rpochaos does not manage (it sets "
+                            + ", ".join(sorted(_MANAGED_SETTINGS))
+                            + " itself; use topology.synchronous_commit and replica modes)",
+                        )
+                        ok = False
+                        continue
+                    v = vy.value if vy.kind == "scalar" else None
+                    if isinstance(v, bool):
+                        settings[key] = "on" if v else "off"
+                    elif isinstance(v, str | int | float):
+                        settings[key] = str(v)
+                    else:
+                        self.add(vy.line, spath, _given(vy), "a string or a number")
+                        ok = False
+
+        archive: Archive | None = None
+        arch_y = get("archive")
+        self.archive = arch_y is not None
+        if arch_y is not None:
+            archive = self.archive_block(arch_y, f"{path}.archive", entries["archive"][0])
+            ok = ok and archive is not None
+
+        if rep_y is None or not ok or sync_commit is None:
+            return None, names
+        topo = Topology(
+            synchronous_commit=cast(SyncCommit, sync_commit),
+            replicas=tuple(replicas),
+            num_sync=num_sync if num_sync is not None else 1,
+            settings=settings,
+            archive=archive,
+        )
+        return topo, names
+
+    def archive_block(self, y: _Y, path: str, line: int) -> Archive | None:
+        """``topology.archive: {timeout: DURATION}``: archive_timeout must be declared (it is
+        the bound on what archive recovery loses) and, divided by time_scale, a whole number
+        of seconds >= 1 (PostgreSQL's resolution)."""
+        entries = self.mapping(y, path, line, _ARCHIVE_KEYS, _ARCHIVE_KEYS)
+        if entries is None or "timeout" not in entries:
+            return None
+        t_y = entries["timeout"][1]
+        expected = (
+            "a duration > 0 like '60s': archive_timeout, the longest a finished transaction "
+            "waits for its WAL segment to be archived"
+        )
+        timeout = self.duration(t_y, f"{path}.timeout", positive=True)
+        if timeout is None:
+            return None
+        run_s = timeout / self.scale
+        if run_s < 1 or abs(run_s - round(run_s)) > 1e-9:
+            scaled = f" / time_scale {self.scale:g} = {run_s:g}s" if self.scale != 1 else ""
+            self.add(
+                t_y.line,
+                f"{path}.timeout",
+                _given(t_y) + scaled,
+                expected + "; in the run (divided by time_scale) a whole number of seconds "
+                ">= 1, since PostgreSQL counts archive_timeout in whole seconds",
+            )
+            return None
+        return Archive(timeout=float(round(run_s)))
