@@ -8,9 +8,10 @@ record (resolved.json) and its inverse; ``resolve`` re-draws a schedule for anot
 
 docs/scenarios.md is the user's guide to the file format; this package is its one
 implementation. Modules: ``model`` (the dataclasses and schedule resolution), ``units``,
-``keys`` (what each section may hold), ``source`` (the YAML tree with lines), ``messages``
-(wording), ``values``, ``topology``, ``workload``, ``steps``, ``targets`` (one section, step or target each),
-``rules`` (rules across steps and sections), ``loader``, ``record``.
+``keys`` (what each section may hold), ``limits`` (what a run or the OS can take),
+``source`` (the YAML tree with lines), ``messages`` (wording), ``values`` (shapes and
+scalars), ``topology``, ``workload``, ``steps``, ``targets`` (one section, step or target
+each), ``rules`` (rules across steps and sections), ``loader``, ``record``.
 """
 
 from rpochaos.scenario.keys import _KAFKA_MANAGED_SETTINGS, LASTING_ACTIONS

@@ -12,6 +12,7 @@ from rpochaos.scenario.keys import (
     _SCENARIO_NAME_RE,
     _TOP_KEYS,
 )
+from rpochaos.scenario.limits import MAX_NAME, MAX_TIME_SCALE
 from rpochaos.scenario.model import (
     Scenario,
     resolve,
@@ -70,6 +71,13 @@ class _Checker(_ScheduleChecks):
             n = self.string(name_y, "name", expected)
             if n is not None and not _SCENARIO_NAME_RE.fullmatch(n):
                 self.add(name_y.line, "name", repr(n), expected)
+            elif n is not None and len(n) > MAX_NAME:
+                self.add(
+                    name_y.line,
+                    "name",
+                    f"a name of {len(n)} characters",
+                    f"{expected} of at most {MAX_NAME} characters (it names the run's directory)",
+                )
             name = n or ""
         description = self.string(get("description"), "description") or ""
         system_y = get("system")
@@ -88,6 +96,7 @@ class _Checker(_ScheduleChecks):
             1.0,
             "a number >= 1: how many times faster than real time the run replays the file's "
             "timeline (60 replays 10 minutes in 10 s)",
+            MAX_TIME_SCALE,
         )
         scale = time_scale if time_scale is not None else 1.0
         self.scale = scale

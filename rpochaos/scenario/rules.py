@@ -5,6 +5,7 @@ the end of the workload (over every seed).
 
 from __future__ import annotations
 
+from rpochaos.scenario.limits import MAX_STEPS
 from rpochaos.scenario.messages import (
     _suggest,
 )
@@ -98,6 +99,15 @@ class _ScheduleChecks(_StepChecks):
             )
             ok = False
         specs = {p.index: p.spec for p in parsed if p.spec is not None}
+        total = sum(s.repeat for s in specs.values())
+        if total > MAX_STEPS:
+            self.add(
+                line,
+                path,
+                f"{total} steps (each repetition counted)",
+                f"at most {MAX_STEPS} steps in the run, each repetition counted",
+            )
+            ok = False
         ok = self.timeline(parsed, names, specs, run_for, time_scale) and ok
         return [specs[i] for i in sorted(specs)] if ok else None
 

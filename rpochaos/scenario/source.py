@@ -11,6 +11,7 @@ import yaml
 
 from rpochaos.errors import Problem
 from rpochaos.scenario.keys import _TOP_KEYS
+from rpochaos.scenario.limits import MAX_SHOWN
 from rpochaos.scenario.messages import (
     _MISSING,
     _join,
@@ -35,6 +36,8 @@ class _Source:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        #: (line, key) of values the YAML loader could not read: reported once, when read
+        self.unreadable: set[tuple[int, str]] = set()
         self.run_for: float | None = None  # workload.duration, once known to be valid
         #: whose rules apply: the declared system, or (when that is missing or wrong) the
         #: one the topology looks like
@@ -44,6 +47,9 @@ class _Source:
         self.archive: bool | None = None
 
     def add(self, line: int | None, key: str, given: str, expected: str) -> None:
+        """Record a problem (none more for a value already reported as unreadable)."""
+        if line is not None and (line, key) in self.unreadable:
+            return
         self.problems.append(Problem(self.file, line, key, given, expected))
 
     # -- tree building ----------------------------------------------------------------------
@@ -96,8 +102,15 @@ class _Source:
                 value = loader.construct_object(node, deep=True)
             except yaml.YAMLError:
                 self.add(
-                    line, path or "(file)", f"{node.value!r} tagged {node.tag}", "a plain value"
+                    line,
+                    path or "(file)",
+                    f"{_shown(node.value)} tagged {node.tag}",
+                    "a plain value",
                 )
+                value = None
+            except ValueError:  # an integer past Python's digit limit, an impossible date
+                self.add(line, path or "(file)", _shown(node.value), _ORDINARY)
+                self.unreadable.add((line, path or "(file)"))
                 value = None
             y = _Y("scalar", line, value=value, raw=str(node.value))
         elif isinstance(node, yaml.SequenceNode):
@@ -116,11 +129,14 @@ class _Source:
                 if isinstance(knode, yaml.ScalarNode):
                     try:
                         key = loader.construct_object(knode, deep=True)
-                    except yaml.YAMLError:
+                    except (yaml.YAMLError, ValueError):
                         key = None
                 if not isinstance(key, str):
                     shown = knode.value if isinstance(knode, yaml.ScalarNode) else "a collection"
-                    self.add(kline, _join(path, str(shown)), f"key {shown!r}", "a text key")
+                    short = _shorten(str(shown))
+                    kpath = _join(path, short) if short else path or "(file)"
+                    given = f"key {short!r}" if short else "an empty key"
+                    self.add(kline, kpath, given, "a text key")
                     continue
                 kpath = _join(path, key)
                 if key in y.entries:
@@ -148,7 +164,24 @@ def _given(y: _Y | None) -> str:
         return "a list" if y.items else "an empty list"
     v = y.value
     if isinstance(v, str):
-        return repr(v)
+        return _shown(v)
     if v is None:
-        return y.raw if y.raw else "an empty value"
-    return y.raw if y.raw else repr(v)
+        return _shorten(y.raw) if y.raw else "an empty value"
+    return _shorten(y.raw) if y.raw else _shorten(repr(v))
+
+
+#: what a value past the YAML loader's limits is expected to be
+_ORDINARY = "a value of ordinary size (an integer has at most 4300 digits)"
+
+
+def _shorten(text: str) -> str:
+    """``text``, or its start and end around the number of characters left out."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    half = MAX_SHOWN // 2
+    return f"{text[:half]}...({len(text) - 2 * half} more)...{text[-half // 2 :]}"
+
+
+def _shown(text: str) -> str:
+    """A text value as a problem shows it: quoted, shortened when long."""
+    return repr(text) if len(text) <= MAX_SHOWN else repr(_shorten(text))

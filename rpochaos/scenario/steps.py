@@ -20,6 +20,7 @@ from rpochaos.scenario.keys import (
     _TIMING_KEYS,
     LASTING_ACTIONS,
 )
+from rpochaos.scenario.limits import MAX_DRIFT_PPM, MAX_STEP_NAME
 from rpochaos.scenario.messages import (
     _BANDWIDTH,
     _BETWEEN,
@@ -122,6 +123,14 @@ class _StepChecks(_TargetChecks):
             n = self.string(name_y, f"{path}.name", expected)
             if n is not None and not _STEP_NAME_RE.fullmatch(n):
                 self.add(name_y.line, f"{path}.name", repr(n), expected)
+                n = None
+            elif n is not None and len(n) > MAX_STEP_NAME:
+                self.add(
+                    name_y.line,
+                    f"{path}.name",
+                    f"a name of {len(n)} characters",
+                    f"{expected} of at most {MAX_STEP_NAME} characters",
+                )
                 n = None
             ok = ok and n is not None
             result.name = n
@@ -398,6 +407,7 @@ class _StepChecks(_TargetChecks):
                     f"{path}.drift_ppm",
                     -1e6,
                     "a number of microseconds per second (ppm), e.g. 50 or -20",
+                    MAX_DRIFT_PPM,
                 )
                 ok = ok and d_ppm is not None
                 params["drift_ppm"] = d_ppm or 0.0

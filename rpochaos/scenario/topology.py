@@ -25,6 +25,7 @@ from rpochaos.scenario.keys import (
     _TOPIC_RE,
     _TOPOLOGY_KEYS,
 )
+from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_PARTITIONS, MAX_REPLICAS
 from rpochaos.scenario.model import (
     MAX_BROKERS,
     Archive,
@@ -88,7 +89,9 @@ class _TopologyChecks(_Values):
         unclean_y = get("unclean_leader_election")
         unclean = self.boolean(unclean_y, f"{path}.unclean_leader_election")
         part_y = get("partitions")
-        partitions = self.integer(part_y, f"{path}.partitions", 1)
+        partitions = self.integer(
+            part_y, f"{path}.partitions", 1, MAX_PARTITIONS, "partitions of one topic"
+        )
         topic_y = get("topic")
         topic_expected = (
             "a Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not '.' or '..', not starting "
@@ -200,6 +203,14 @@ class _TopologyChecks(_Values):
         if rep_y is not None and rep_y.kind != "seq":
             self.add(rep_y.line, f"{path}.replicas", _given(rep_y), "a list of replicas")
             ok = False
+        elif rep_y is not None and len(rep_y.items) > MAX_REPLICAS:
+            self.add(
+                rep_y.line,
+                f"{path}.replicas",
+                f"a list of {len(rep_y.items)}",
+                f"at most {MAX_REPLICAS} replicas (each is a PostgreSQL server of its own)",
+            )
+            ok = False
         elif rep_y is not None:
             names = []
             first_sync: tuple[str, str] | None = None  # (mode, path) of the first sync/quorum
@@ -224,6 +235,15 @@ class _TopologyChecks(_Values):
                                 f"{rpath}.name",
                                 repr(name),
                                 self._describe(rpath, "name"),
+                            )
+                            name = None
+                        elif len(name) > MAX_NODE_NAME:
+                            self.add(
+                                name_y.line,
+                                f"{rpath}.name",
+                                f"a name of {len(name)} characters",
+                                f"a name of at most {MAX_NODE_NAME} characters (PostgreSQL's "
+                                "limit for application_name, which names the replica)",
                             )
                             name = None
                         elif name in _RESERVED_NAMES:

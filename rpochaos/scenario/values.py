@@ -17,6 +17,14 @@ from rpochaos.scenario.keys import (
     _TOPOLOGY_KEYS,
     _WORKLOAD_KEYS,
 )
+from rpochaos.scenario.limits import (
+    MAX_BANDWIDTH_KBPS,
+    MAX_DURATION_S,
+    MAX_DURATION_TEXT,
+    MAX_INTEGER,
+    MAX_RATE,
+    MAX_SIZE,
+)
 from rpochaos.scenario.messages import (
     _BANDWIDTH,
     _BETWEEN,
@@ -43,6 +51,7 @@ from rpochaos.scenario.units import (
 )
 
 _T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
 
 
 class _Values(_Source):
@@ -136,13 +145,31 @@ class _Values(_Source):
             return None
         return v
 
-    def integer(self, y: _Y | None, path: str, minimum: int | None) -> int | None:
+    def integer(
+        self,
+        y: _Y | None,
+        path: str,
+        minimum: int | None,
+        maximum: int = MAX_INTEGER,
+        why: str = "",
+    ) -> int | None:
+        """An integer >= ``minimum`` (any sign when None) and <= ``maximum`` (``why`` says
+        what the upper bound protects)."""
         if y is None:
             return None
         v = y.value if y.kind == "scalar" else None
         if not isinstance(v, int) or isinstance(v, bool) or (minimum is not None and v < minimum):
             expected = "an integer" if minimum is None else f"an integer >= {minimum}"
             self.add(y.line, path, _given(y), expected)
+            return None
+        low = -maximum if minimum is None else minimum
+        if not low <= v <= maximum:
+            self.add(
+                y.line,
+                path,
+                _given(y),
+                f"an integer from {low} to {maximum}" + (f" ({why})" if why else ""),
+            )
             return None
         return v
 
@@ -164,6 +191,9 @@ class _Values(_Source):
                 y.line, path, _given(y), expected + (f", or {alternative}" if alternative else "")
             )
             return None
+        if seconds > MAX_DURATION_S:
+            self.add(y.line, path, _given(y), f"a duration of at most {MAX_DURATION_TEXT}")
+            return None
         return seconds
 
     def offset(self, y: _Y | None, path: str) -> float | None:
@@ -175,10 +205,14 @@ class _Values(_Source):
             if not isinstance(v, str):
                 raise ValueError
             sign = -1.0 if v.startswith("-") else 1.0
-            return sign * parse_duration(v[1:] if v[:1] in "+-" else v)
+            seconds = parse_duration(v[1:] if v[:1] in "+-" else v)
         except ValueError:
             self.add(y.line, path, _given(y), _OFFSET)
             return None
+        if seconds > MAX_DURATION_S:
+            self.add(y.line, path, _given(y), f"an offset of at most {MAX_DURATION_TEXT}")
+            return None
+        return sign * seconds
 
     def time_value(self, y: _Y | None, path: str, positive: bool) -> float | Between | None:
         """A duration, or ``{between: [LOW, HIGH]}`` (a random one)."""
@@ -207,9 +241,12 @@ class _Values(_Source):
         return Between(low, high)
 
     def size(self, y: _Y | None, path: str) -> int | None:
-        return self.parsed(y, path, parse_size, _SIZE)
+        return self.at_most(y, path, self.parsed(y, path, parse_size, _SIZE), MAX_SIZE, "1024GB")
 
-    def number(self, y: _Y | None, path: str, minimum: float, expected: str) -> float | None:
+    def number(
+        self, y: _Y | None, path: str, minimum: float, expected: str, maximum: float
+    ) -> float | None:
+        """A finite number from ``minimum`` to ``maximum``."""
         if y is None:
             return None
         v = y.value if y.kind == "scalar" else None
@@ -221,7 +258,19 @@ class _Values(_Source):
         ):
             self.add(y.line, path, _given(y), expected)
             return None
+        if v > maximum:
+            self.add(y.line, path, _given(y), f"{expected}; at most {maximum:g}")
+            return None
         return float(v)
+
+    def at_most(
+        self, y: _Y | None, path: str, value: _N | None, maximum: float, shown: str
+    ) -> _N | None:
+        """``value`` (already checked) if it is <= ``maximum``, else a problem and None."""
+        if y is None or value is None or value <= maximum:
+            return value
+        self.add(y.line, path, _given(y), f"at most {shown}")
+        return None
 
     def parsed(
         self, y: _Y | None, path: str, parse: Callable[[str], _T], expected: str
@@ -240,10 +289,12 @@ class _Values(_Source):
             return None
 
     def rate(self, y: _Y | None, path: str) -> float | None:
-        return self.parsed(y, path, parse_rate, _RATE)
+        rate = self.parsed(y, path, parse_rate, _RATE)
+        return self.at_most(y, path, rate, MAX_RATE, f"{MAX_RATE:.0f}/s")
 
     def bandwidth(self, y: _Y | None, path: str) -> float | None:
-        return self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
+        kbps = self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
+        return self.at_most(y, path, kbps, MAX_BANDWIDTH_KBPS, "10000MB/s")
 
     def boolean(self, y: _Y | None, path: str) -> bool | None:
         if y is None:

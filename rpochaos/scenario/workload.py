@@ -8,6 +8,7 @@ from rpochaos.scenario.keys import (
     _KAFKA_WORKLOAD_KEYS,
     _WORKLOAD_KEYS,
 )
+from rpochaos.scenario.limits import MAX_CONCURRENCY, MAX_RATE
 from rpochaos.scenario.model import (
     KAFKA_ACKS,
     KAFKA_REQUEST_TIMEOUT_S,
@@ -37,11 +38,27 @@ class _WorkloadChecks(_TopologyChecks):
         def get(key: str) -> _Y | None:
             return entries[key][1] if key in entries else None
 
-        rate = self.rate(get("rate"), f"{path}.rate")
+        rate_y = get("rate")
+        rate = self.rate(rate_y, f"{path}.rate")
+        if rate is not None and rate * self.scale > MAX_RATE:
+            assert rate_y is not None
+            self.add(
+                rate_y.line,
+                f"{path}.rate",
+                f"{_given(rate_y)} x time_scale {self.scale:g} = {rate * self.scale:g}/s",
+                f"a rate of at most {MAX_RATE:.0f}/s in the run (time_scale multiplies it)",
+            )
+            rate = None
         duration = self.duration(get("duration"), f"{path}.duration", positive=True)
         self.run_for = duration
         conc_y = get("concurrency")
-        concurrency = self.integer(conc_y, f"{path}.concurrency", 1)
+        concurrency = self.integer(
+            conc_y,
+            f"{path}.concurrency",
+            1,
+            MAX_CONCURRENCY,
+            "each writer is a thread with a connection of its own",
+        )
         ct_y = get("commit_timeout")
         commit_timeout = self.duration(ct_y, f"{path}.commit_timeout", positive=True)
         if kafka and commit_timeout is not None and commit_timeout < KAFKA_REQUEST_TIMEOUT_S:
