@@ -10,7 +10,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import BeforeValidator, PlainSerializer
 
 ReplicationMode = Literal["async", "sync", "quorum"]
 SyncCommit = Literal["off", "local", "remote_write", "on", "remote_apply"]
@@ -110,7 +112,8 @@ LEADER = "leader"
 #: Kafka link groups, ``GROUP:NODE``; the runner expands them when the step runs
 LINK_GROUPS: tuple[str, ...] = ("fetch-from", "quorum-of", "all-of")
 #: Kafka producer acks, as the scenario holds them
-KAFKA_ACKS: tuple[str, ...] = ("0", "1", "all")
+KafkaAcks = Literal["0", "1", "all"]
+KAFKA_ACKS: tuple[str, ...] = get_args(KafkaAcks)
 #: Kafka: the producer's request timeout (s); delivery.timeout.ms may not be shorter
 KAFKA_REQUEST_TIMEOUT_S = 5.0
 
@@ -163,7 +166,7 @@ class Workload:
     #: Kafka: the producer's delivery timeout (delivery.timeout.ms).
     commit_timeout: float | None = None
     connect_timeout: float = 1.0  # seconds
-    acks: str | None = None  # Kafka only: "0", "1" or "all" (None for PostgreSQL)
+    acks: KafkaAcks | None = None  # Kafka only (None for PostgreSQL)
     enable_idempotence: bool | None = None  # Kafka only (None for PostgreSQL)
 
     @property
@@ -251,6 +254,48 @@ class Choose:
     options: tuple[str, ...]
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _time_in(v: object) -> object:
+    """A recorded ``{between: [LOW, HIGH]}`` (seconds) as a ``Between``; anything else as it is."""
+    if isinstance(v, dict) and set(v) == {"between"}:
+        pair = v["between"]
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_number(x) for x in pair)):
+            raise ValueError(f"between is {pair!r}, expected [low, high] in seconds")
+        return Between(float(pair[0]), float(pair[1]))
+    return v
+
+
+def _time_out(v: float | Between) -> object:
+    return {"between": [float(v.low), float(v.high)]} if isinstance(v, Between) else float(v)
+
+
+def _target_in(v: object) -> object:
+    """A recorded ``{choose: [A, B]}`` as a ``Choose``; anything else as it is."""
+    if isinstance(v, dict) and set(v) == {"choose"}:
+        options = v["choose"]
+        if not (isinstance(options, list) and options and all(isinstance(o, str) for o in options)):
+            raise ValueError(f"choose is {options!r}, expected a non-empty list of targets")
+        return Choose(tuple(options))
+    return v
+
+
+def _target_out(v: str | Choose) -> object:
+    return {"choose": list(v.options)} if isinstance(v, Choose) else v
+
+
+#: a step time as the model holds it, recorded as seconds or ``{between: [LOW, HIGH]}``
+TimeValue = Annotated[
+    float | Between, BeforeValidator(_time_in), PlainSerializer(_time_out, return_type=object)
+]
+#: a step target, recorded as written or as ``{choose: [A, B]}``
+Target = Annotated[
+    str | Choose, BeforeValidator(_target_in), PlainSerializer(_target_out, return_type=object)
+]
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One step as written in the file: declared (unscaled) seconds, random choices unmade.
@@ -261,9 +306,9 @@ class StepSpec:
 
     source_index: int
     action: Action
-    target: str | Choose
-    at: float | Between = 0.0  # offset from 'after' when given, else from the workload start
-    duration: float | Between | None = None  # 'for'
+    target: Target
+    at: TimeValue = 0.0  # offset from 'after' when given, else from the workload start
+    duration: TimeValue | None = None  # 'for'
     after: str | None = None  # a step's name
     after_end: bool = False  # 'after: NAME.end': relative to that step's start + its 'for'
     every: float | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from rpochaos.scenario.keys import (
     _EXPECT_KEYS,
     _KAFKA_ONLY,
@@ -13,6 +15,7 @@ from rpochaos.scenario.model import (
     KAFKA_ACKS,
     KAFKA_REQUEST_TIMEOUT_S,
     Expect,
+    KafkaAcks,
     Workload,
 )
 from rpochaos.scenario.source import _Y, _given
@@ -101,7 +104,7 @@ class _WorkloadChecks(_TopologyChecks):
             concurrency=concurrency if concurrency is not None else 1,
             commit_timeout=commit_timeout,
             connect_timeout=connect_timeout if connect_timeout is not None else 1.0,
-            acks=acks,
+            acks=cast(KafkaAcks, acks),
             enable_idempotence=idempotence,
         )
 
