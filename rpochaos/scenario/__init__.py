@@ -11,7 +11,8 @@ implementation. Modules: ``model`` (the dataclasses and schedule resolution), ``
 ``keys`` (what each section may hold), ``limits`` (what a run or the OS can take),
 ``source`` (the YAML tree with lines), ``messages`` (wording), ``values`` (shapes and
 scalars), ``topology``, ``workload``, ``steps``, ``targets`` (one section, step or target
-each), ``rules`` (rules across steps and sections), ``loader``, ``record``.
+each), ``rules`` (rules across steps and sections), ``loader``, ``record``, ``schema`` (the
+file's JSON Schema, ``json_schema()``, and the docs' key tables).
 """
 
 from rpochaos.scenario.keys import _KAFKA_MANAGED_SETTINGS, LASTING_ACTIONS
@@ -86,6 +87,7 @@ __all__ = [
     "Topology",
     "Workload",
     "from_dict",
+    "json_schema",
     "kafka_link_names",
     "load",
     "loads",
@@ -96,3 +98,11 @@ __all__ = [
     "start_bounds",
     "to_dict",
 ]
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of a scenario file as users write it; see
+    ``rpochaos.scenario.schema`` (imported on first use: loading a file does not need it)."""
+    from rpochaos.scenario.schema import json_schema as build
+
+    return build()
