@@ -13,6 +13,7 @@ from rpochaos.scenario.model import (
     ReplicationMode,
     SyncCommit,
 )
+from rpochaos.scenario.shapes import ExpectSection, KafkaWorkload, PostgresWorkload, keys_of
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _STEP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
@@ -101,7 +102,7 @@ _TOP_KEYS = (
 _TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings", "archive")
 _ARCHIVE_KEYS = ("timeout",)
 _REPLICA_KEYS = ("name", "mode")
-_WORKLOAD_KEYS = ("rate", "concurrency", "duration", "commit_timeout", "connect_timeout")
+_WORKLOAD_KEYS = keys_of(PostgresWorkload)
 _KAFKA_TOPOLOGY_KEYS = (
     "brokers",
     "replication_factor",
@@ -117,7 +118,7 @@ _KAFKA_TOPOLOGY_REQUIRED = (
     "min_insync_replicas",
     "unclean_leader_election",
 )
-_KAFKA_WORKLOAD_KEYS = (*_WORKLOAD_KEYS, "acks", "enable_idempotence")
+_KAFKA_WORKLOAD_KEYS = keys_of(KafkaWorkload)
 #: keys that belong to the other system's section, and what to say about them
 _POSTGRES_ONLY = "system: postgres"
 _KAFKA_ONLY = "system: kafka"
@@ -148,4 +149,4 @@ _KAFKA_MANAGED_SETTINGS: dict[str, str] = {
         )
     },
 }
-_EXPECT_KEYS = ("rpo", "max_lost", "min_lost", "max_rto")
+_EXPECT_KEYS = keys_of(ExpectSection)

@@ -35,11 +35,11 @@ from rpochaos.scenario.model import (
     SyncCommit,
     Topology,
 )
+from rpochaos.scenario.sections import _Sections
 from rpochaos.scenario.source import _Y, _given
-from rpochaos.scenario.values import _Values
 
 
-class _TopologyChecks(_Values):
+class _TopologyChecks(_Sections):
     # -- sections ---------------------------------------------------------------------------
 
     def topology(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from rpochaos.scenario import fields
 from rpochaos.scenario.keys import (
     _DECLARE,
     _EXPECT_KEYS,
@@ -22,7 +23,6 @@ from rpochaos.scenario.limits import (
     MAX_DURATION_S,
     MAX_DURATION_TEXT,
     MAX_INTEGER,
-    MAX_RATE,
     MAX_SIZE,
 )
 from rpochaos.scenario.messages import (
@@ -46,7 +46,6 @@ from rpochaos.scenario.source import _Y, _given, _Source
 from rpochaos.scenario.units import (
     _parse_bandwidth,
     parse_duration,
-    parse_rate,
     parse_size,
 )
 
@@ -145,6 +144,16 @@ class _Values(_Source):
             return None
         return v
 
+    def checked(self, y: _Y | None, path: str, check: Callable[[object], _T]) -> _T | None:
+        """``y``'s value through one of ``fields``' checks; a problem (and None) if wrong."""
+        if y is None:
+            return None
+        try:
+            return check(y.value if y.kind == "scalar" else None)
+        except fields.Wrong as e:
+            self.add(y.line, path, _given(y), e.expected)
+            return None
+
     def integer(
         self,
         y: _Y | None,
@@ -155,46 +164,12 @@ class _Values(_Source):
     ) -> int | None:
         """An integer >= ``minimum`` (any sign when None) and <= ``maximum`` (``why`` says
         what the upper bound protects)."""
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if not isinstance(v, int) or isinstance(v, bool) or (minimum is not None and v < minimum):
-            expected = "an integer" if minimum is None else f"an integer >= {minimum}"
-            self.add(y.line, path, _given(y), expected)
-            return None
-        low = -maximum if minimum is None else minimum
-        if not low <= v <= maximum:
-            self.add(
-                y.line,
-                path,
-                _given(y),
-                f"an integer from {low} to {maximum}" + (f" ({why})" if why else ""),
-            )
-            return None
-        return v
+        return self.checked(y, path, lambda v: fields.integer(v, minimum, maximum, why))
 
     def duration(
         self, y: _Y | None, path: str, positive: bool = False, alternative: str = ""
     ) -> float | None:
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        try:
-            if not isinstance(v, str):
-                raise ValueError
-            seconds = parse_duration(v)
-        except ValueError:
-            seconds = None
-        if seconds is None or (positive and seconds <= 0):
-            expected = _POSITIVE_DURATION if positive else _DURATION
-            self.add(
-                y.line, path, _given(y), expected + (f", or {alternative}" if alternative else "")
-            )
-            return None
-        if seconds > MAX_DURATION_S:
-            self.add(y.line, path, _given(y), f"a duration of at most {MAX_DURATION_TEXT}")
-            return None
-        return seconds
+        return self.checked(y, path, lambda v: fields.duration(v, positive, alternative))
 
     def offset(self, y: _Y | None, path: str) -> float | None:
         """A signed duration: '30s', '+30s', '-2m'."""
@@ -289,21 +264,14 @@ class _Values(_Source):
             return None
 
     def rate(self, y: _Y | None, path: str) -> float | None:
-        rate = self.parsed(y, path, parse_rate, _RATE)
-        return self.at_most(y, path, rate, MAX_RATE, f"{MAX_RATE:.0f}/s")
+        return self.checked(y, path, fields.rate)
 
     def bandwidth(self, y: _Y | None, path: str) -> float | None:
         kbps = self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
         return self.at_most(y, path, kbps, MAX_BANDWIDTH_KBPS, "10000MB/s")
 
     def boolean(self, y: _Y | None, path: str) -> bool | None:
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if not isinstance(v, bool):
-            self.add(y.line, path, _given(y), "true or false")
-            return None
-        return v
+        return self.checked(y, path, fields.boolean)
 
     def bounded(self, y: _Y | None, path: str, high: int | None, expected: str) -> int | None:
         """An integer from 1 to ``high`` (no upper bound when None)."""

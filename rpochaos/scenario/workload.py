@@ -1,23 +1,17 @@
-"""The workload and expect sections."""
+"""The workload and expect sections: their keys and values validated by their models
+(``shapes``), then the rules between keys: the run's rate (times time_scale) within bounds,
+Kafka's delivery timeout no shorter than its request timeout, idempotence only with acks all,
+min_lost at most max_lost.
+"""
 
 from __future__ import annotations
 
 from typing import cast
 
-from rpochaos.scenario.keys import (
-    _EXPECT_KEYS,
-    _KAFKA_ONLY,
-    _KAFKA_WORKLOAD_KEYS,
-    _WORKLOAD_KEYS,
-)
-from rpochaos.scenario.limits import MAX_CONCURRENCY, MAX_RATE
-from rpochaos.scenario.model import (
-    KAFKA_ACKS,
-    KAFKA_REQUEST_TIMEOUT_S,
-    Expect,
-    KafkaAcks,
-    Workload,
-)
+from rpochaos.scenario.keys import _KAFKA_ONLY
+from rpochaos.scenario.limits import MAX_RATE
+from rpochaos.scenario.model import KAFKA_REQUEST_TIMEOUT_S, Expect, KafkaAcks, Workload
+from rpochaos.scenario.shapes import ExpectSection, KafkaWorkload, PostgresWorkload, keys_of
 from rpochaos.scenario.source import _Y, _given
 from rpochaos.scenario.topology import _TopologyChecks
 
@@ -26,116 +20,73 @@ class _WorkloadChecks(_TopologyChecks):
     def workload(self, y: _Y | None, line: int | None) -> Workload | None:
         path = "workload"
         kafka = self.system == "kafka"
-        entries = self.mapping(
+        section, good = self.section(
+            KafkaWorkload if kafka else PostgresWorkload,
             y,
             path,
             line,
-            _KAFKA_WORKLOAD_KEYS if kafka else _WORKLOAD_KEYS,
-            ("rate", "duration", "acks", "enable_idempotence") if kafka else ("rate", "duration"),
-            elsewhere=() if kafka else _KAFKA_WORKLOAD_KEYS,
+            elsewhere=() if kafka else keys_of(KafkaWorkload),
             elsewhere_note=_KAFKA_ONLY,
         )
-        if entries is None:
+        if y is None or y.kind != "map":
             return None
 
-        def get(key: str) -> _Y | None:
-            return entries[key][1] if key in entries else None
+        def node(key: str) -> _Y:
+            return y.entries[key][1]
 
-        rate_y = get("rate")
-        rate = self.rate(rate_y, f"{path}.rate")
-        if rate is not None and rate * self.scale > MAX_RATE:
-            assert rate_y is not None
+        ok = section is not None
+        duration = good.get("duration")
+        self.run_for = duration if isinstance(duration, float) else None
+        rate = good.get("rate")
+        if isinstance(rate, float) and rate * self.scale > MAX_RATE:
             self.add(
-                rate_y.line,
+                node("rate").line,
                 f"{path}.rate",
-                f"{_given(rate_y)} x time_scale {self.scale:g} = {rate * self.scale:g}/s",
+                f"{_given(node('rate'))} x time_scale {self.scale:g} = {rate * self.scale:g}/s",
                 f"a rate of at most {MAX_RATE:.0f}/s in the run (time_scale multiplies it)",
             )
-            rate = None
-        duration = self.duration(get("duration"), f"{path}.duration", positive=True)
-        self.run_for = duration
-        conc_y = get("concurrency")
-        concurrency = self.integer(
-            conc_y,
-            f"{path}.concurrency",
-            1,
-            MAX_CONCURRENCY,
-            "each writer is a thread with a connection of its own",
-        )
-        ct_y = get("commit_timeout")
-        commit_timeout = self.duration(ct_y, f"{path}.commit_timeout", positive=True)
-        if kafka and commit_timeout is not None and commit_timeout < KAFKA_REQUEST_TIMEOUT_S:
-            assert ct_y is not None
+            ok = False
+        commit_timeout = good.get("commit_timeout")
+        if kafka and isinstance(commit_timeout, float) and commit_timeout < KAFKA_REQUEST_TIMEOUT_S:
             self.add(
-                ct_y.line,
+                node("commit_timeout").line,
                 f"{path}.commit_timeout",
-                _given(ct_y),
+                _given(node("commit_timeout")),
                 f"a duration >= {KAFKA_REQUEST_TIMEOUT_S:g}s: for Kafka it is the producer's "
                 "delivery timeout (delivery.timeout.ms), which may not be shorter than its "
                 f"request timeout ({KAFKA_REQUEST_TIMEOUT_S:g}s)",
             )
-            commit_timeout = None
-        cn_y = get("connect_timeout")
-        connect_timeout = self.duration(cn_y, f"{path}.connect_timeout", positive=True)
-        acks_y, idem_y = get("acks"), get("enable_idempotence")
-        acks = self.acks(acks_y, f"{path}.acks")
-        idempotence = self.boolean(idem_y, f"{path}.enable_idempotence")
-        if idempotence and acks is not None and acks != "all":
-            assert idem_y is not None
+            ok = False
+        acks = good.get("acks")
+        if good.get("enable_idempotence") is True and acks is not None and acks != "all":
             self.add(
-                idem_y.line,
+                node("enable_idempotence").line,
                 f"{path}.enable_idempotence",
-                _given(idem_y),
+                _given(node("enable_idempotence")),
                 f"false with acks: {acks} (an idempotent producer needs acks: all, Kafka's rule)",
             )
-            idempotence = None
-        if (
-            rate is None
-            or duration is None
-            or (conc_y is not None and concurrency is None)
-            or (ct_y is not None and commit_timeout is None)
-            or (cn_y is not None and connect_timeout is None)
-            or (kafka and (acks is None or idempotence is None))
-        ):
+            ok = False
+        if not ok or section is None:
             return None
         return Workload(
-            rate=rate,
-            duration=duration,
-            concurrency=concurrency if concurrency is not None else 1,
-            commit_timeout=commit_timeout,
-            connect_timeout=connect_timeout if connect_timeout is not None else 1.0,
-            acks=cast(KafkaAcks, acks),
-            enable_idempotence=idempotence,
+            rate=section.rate,
+            duration=section.duration,
+            concurrency=section.concurrency,
+            commit_timeout=section.commit_timeout,
+            connect_timeout=section.connect_timeout,
+            acks=cast(KafkaAcks, section.acks) if isinstance(section, KafkaWorkload) else None,
+            enable_idempotence=(
+                section.enable_idempotence if isinstance(section, KafkaWorkload) else None
+            ),
         )
-
-    def acks(self, y: _Y | None, path: str) -> str | None:
-        """Kafka producer acks: "0", "1" or "all" (YAML's integers 0 and 1 accepted)."""
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1):
-            return str(v)
-        if isinstance(v, str) and v in KAFKA_ACKS:
-            return v
-        self.add(y.line, path, _given(y), "one of 0, 1, all (write -1 as all)")
-        return None
 
     def expect(self, y: _Y | None, line: int | None) -> Expect | None:
         path = "expect"
-        entries = self.mapping(y, path, line, _EXPECT_KEYS, ("rpo",))
-        if entries is None:
-            return None
-
-        def get(key: str) -> _Y | None:
-            return entries[key][1] if key in entries else None
-
-        rpo = self.duration(get("rpo"), f"{path}.rpo")
-        max_y, min_y, rto_y = get("max_lost"), get("min_lost"), get("max_rto")
-        max_lost = self.integer(max_y, f"{path}.max_lost", 0)
-        min_lost = self.integer(min_y, f"{path}.min_lost", 0)
-        max_rto = self.duration(rto_y, f"{path}.max_rto")
-        if min_lost is not None and max_lost is not None and min_lost > max_lost:
-            assert min_y is not None
+        section, good = self.section(ExpectSection, y, path, line)
+        max_lost, min_lost = good.get("max_lost"), good.get("min_lost")
+        if isinstance(min_lost, int) and isinstance(max_lost, int) and min_lost > max_lost:
+            assert y is not None
+            min_y = y.entries["min_lost"][1]
             self.add(
                 min_y.line,
                 f"{path}.min_lost",
@@ -143,11 +94,11 @@ class _WorkloadChecks(_TopologyChecks):
                 f"at most expect.max_lost ({max_lost}), or no loss count could pass",
             )
             return None
-        if (
-            rpo is None
-            or (max_y is not None and max_lost is None)
-            or (min_y is not None and min_lost is None)
-            or (rto_y is not None and max_rto is None)
-        ):
+        if section is None:
             return None
-        return Expect(rpo=rpo, max_lost=max_lost, min_lost=min_lost, max_rto=max_rto)
+        return Expect(
+            rpo=section.rpo,
+            max_lost=section.max_lost,
+            min_lost=section.min_lost,
+            max_rto=section.max_rto,
+        )

@@ -1,0 +1,119 @@
+"""Scenario values, checked one at a time: each check takes a value as the YAML loader read it
+and returns it parsed (seconds, per-second rates, integers...) or raises ``Wrong`` with what
+was expected, in the words problems use. The same checks back the checker's scalar methods
+(``values``) and the pydantic annotated types (``Duration``, ``Rate``, ``Count``...) that the
+section models (``sections``) validate whole sections with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import PlainValidator
+from pydantic_core import PydanticCustomError
+
+from rpochaos.scenario.limits import (
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_DURATION_TEXT,
+    MAX_INTEGER,
+    MAX_RATE,
+)
+from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
+from rpochaos.scenario.units import parse_duration, parse_rate
+
+#: the error type pydantic reports for a wrong scenario value; its ctx holds ``expected``
+ERROR_TYPE = "scenario_value"
+
+
+class Wrong(ValueError):
+    """A value that is not what its key takes; ``expected`` says what would be."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def duration(v: object, positive: bool = False, alternative: str = "") -> float:
+    """'250ms', '5s', '2m' -> seconds, > 0 when ``positive``, at most the longest duration."""
+    try:
+        if not isinstance(v, str):
+            raise ValueError
+        seconds: float | None = parse_duration(v)
+    except ValueError:
+        seconds = None
+    if seconds is None or (positive and seconds <= 0):
+        expected = _POSITIVE_DURATION if positive else _DURATION
+        raise Wrong(expected + (f", or {alternative}" if alternative else ""))
+    if seconds > MAX_DURATION_S:
+        raise Wrong(f"a duration of at most {MAX_DURATION_TEXT}")
+    return seconds
+
+
+def rate(v: object) -> float:
+    """'500/s', '60/m' -> per second, > 0 and at most the highest rate."""
+    try:
+        if not isinstance(v, str):
+            raise ValueError
+        per_s = parse_rate(v)
+    except ValueError:
+        raise Wrong(_RATE) from None
+    if per_s > MAX_RATE:
+        raise Wrong(f"at most {MAX_RATE:.0f}/s")
+    return per_s
+
+
+def integer(v: object, minimum: int | None, maximum: int = MAX_INTEGER, why: str = "") -> int:
+    """An integer (not a boolean) >= ``minimum`` and <= ``maximum`` (``why`` says why)."""
+    if not isinstance(v, int) or isinstance(v, bool) or (minimum is not None and v < minimum):
+        raise Wrong("an integer" if minimum is None else f"an integer >= {minimum}")
+    low = -maximum if minimum is None else minimum
+    if not low <= v <= maximum:
+        raise Wrong(f"an integer from {low} to {maximum}" + (f" ({why})" if why else ""))
+    return v
+
+
+def boolean(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise Wrong("true or false")
+    return v
+
+
+def acks(v: object) -> str:
+    """Kafka producer acks: "0", "1" or "all" (YAML's integers 0 and 1 accepted)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1):
+        return str(v)
+    if isinstance(v, str) and v in ("0", "1", "all"):
+        return v
+    raise Wrong("one of 0, 1, all (write -1 as all)")
+
+
+def _pydantic(check: Callable[[object], Any]) -> PlainValidator:
+    """``check`` as a pydantic validator: ``Wrong`` becomes an error carrying ``expected``."""
+
+    def validate(v: object) -> Any:
+        try:
+            return check(v)
+        except Wrong as e:
+            raise PydanticCustomError(ERROR_TYPE, "{expected}", {"expected": e.expected}) from None
+
+    return PlainValidator(validate)
+
+
+Duration = Annotated[float, _pydantic(duration)]
+PositiveDuration = Annotated[float, _pydantic(lambda v: duration(v, positive=True))]
+Rate = Annotated[float, _pydantic(rate)]
+Boolean = Annotated[bool, _pydantic(boolean)]
+Acks = Annotated[str, _pydantic(acks)]
+OptionalPositiveDuration = Annotated[float | None, _pydantic(lambda v: duration(v, positive=True))]
+OptionalDuration = Annotated[float | None, _pydantic(duration)]
+Concurrency = Annotated[
+    int,
+    _pydantic(
+        lambda v: integer(
+            v, 1, MAX_CONCURRENCY, "each writer is a thread with a connection of its own"
+        )
+    ),
+]
+OptionalLossCount = Annotated[int | None, _pydantic(lambda v: integer(v, 0))]

@@ -1,0 +1,109 @@
+"""Whole sections validated by pydantic (their models are in ``shapes``). ``_Sections.section``
+runs one over a mapping of the YAML tree and turns every error pydantic collects into a
+problem at the value's line (the key's line for an unknown key, the section's for a missing
+one), with the usual wording: what was given as written, what was expected, and "did you
+mean" for a near miss. Rules between keys stay with each section's checker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from rpochaos.scenario.fields import (
+    ERROR_TYPE,
+)
+from rpochaos.scenario.messages import _join, _suggest
+from rpochaos.scenario.shapes import keys_of
+from rpochaos.scenario.source import _Y, _given
+from rpochaos.scenario.values import _Values
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Sections(_Values):
+    def section(
+        self,
+        model: type[_M],
+        y: _Y | None,
+        path: str,
+        line: int | None,
+        elsewhere: Sequence[str] = (),
+        elsewhere_note: str = "",
+    ) -> tuple[_M | None, dict[str, object]]:
+        """Validate the mapping ``y`` (named at ``line``) with ``model``. Returns the section
+        (None if any key has a problem or ``y`` is missing) and, for the rules between keys,
+        the parsed value of every given key that has no problem."""
+        keys = keys_of(model)
+        if y is None:
+            return None, {}
+        if y.kind != "map":
+            self.mapping(y, path, line, keys)
+            return None, {}
+        data = {k: (v.value if v.kind == "scalar" else v) for k, (_, v) in y.entries.items()}
+        try:
+            return model.model_validate(data), dict(_parsed(model, data))
+        except ValidationError as e:
+            bad: set[str] = set()
+            for err in e.errors(include_url=False):
+                key = str(err["loc"][0])
+                bad.add(key)
+                self._report(model, y, path, line, key, err, keys, elsewhere, elsewhere_note)
+            good = {k: v for k, v in data.items() if k not in bad}
+            return None, dict(_parsed(model, good))
+
+    def _report(
+        self,
+        model: type[BaseModel],
+        y: _Y,
+        path: str,
+        line: int | None,
+        key: str,
+        err: object,
+        keys: Sequence[str],
+        elsewhere: Sequence[str],
+        elsewhere_note: str,
+    ) -> None:
+        assert isinstance(err, dict)
+        kpath = _join(path, key)
+        if err["type"] == "missing":
+            self.add(line, kpath, "nothing", self._describe(path, key))
+        elif err["type"] == "extra_forbidden":
+            hint = f" ({key} belongs to {elsewhere_note})" if key in elsewhere else ""
+            self.add(
+                y.entries[key][0],
+                kpath,
+                repr(key),
+                "a known key: " + ", ".join(keys) + (hint or _suggest(key, keys)),
+            )
+        else:
+            node = y.entries[key][1]
+            expected = err["ctx"]["expected"] if err["type"] == ERROR_TYPE else err["msg"]
+            self.add(node.line, kpath, _given(node), str(expected))
+
+
+def _parsed(model: type[BaseModel], data: dict[str, object]) -> dict[str, object]:
+    """The parsed value of each of ``data``'s keys that ``model`` has."""
+    out: dict[str, object] = {}
+    for key, value in data.items():
+        info = model.model_fields.get(key)
+        if info is None:
+            continue
+        adapter = _adapter(model, key)
+        out[key] = adapter.validate_python(value)
+    return out
+
+
+_ADAPTERS: dict[tuple[type[BaseModel], str], TypeAdapter[object]] = {}
+
+
+def _adapter(model: type[BaseModel], key: str) -> TypeAdapter[object]:
+    """A TypeAdapter for one key of a section model (its annotated type)."""
+    found = _ADAPTERS.get((model, key))
+    if found is None:
+        info = model.model_fields[key]
+        annotated = info.rebuild_annotation()
+        found = _ADAPTERS[(model, key)] = TypeAdapter(annotated)
+    return found
