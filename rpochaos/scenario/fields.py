@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import PlainValidator
+from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from rpochaos.scenario.limits import (
@@ -21,7 +21,7 @@ from rpochaos.scenario.limits import (
     MAX_RATE,
 )
 from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
-from rpochaos.scenario.units import parse_duration, parse_rate
+from rpochaos.scenario.units import DURATION_PATTERN, RATE_PATTERN, parse_duration, parse_rate
 
 #: the error type pydantic reports for a wrong scenario value; its ctx holds ``expected``
 ERROR_TYPE = "scenario_value"
@@ -101,13 +101,24 @@ def _pydantic(check: Callable[[object], Any]) -> PlainValidator:
     return PlainValidator(validate)
 
 
-Duration = Annotated[float, _pydantic(duration)]
-PositiveDuration = Annotated[float, _pydantic(lambda v: duration(v, positive=True))]
-Rate = Annotated[float, _pydantic(rate)]
-Boolean = Annotated[bool, _pydantic(boolean)]
-Acks = Annotated[str, _pydantic(acks)]
-OptionalPositiveDuration = Annotated[float | None, _pydantic(lambda v: duration(v, positive=True))]
-OptionalDuration = Annotated[float | None, _pydantic(duration)]
+def _file(schema: dict[str, object]) -> WithJsonSchema:
+    """How the value is written in the file, for the JSON Schema."""
+    return WithJsonSchema(schema)
+
+
+_DURATION_FORM = _file({"type": "string", "pattern": DURATION_PATTERN})
+_RATE_FORM = _file({"type": "string", "pattern": RATE_PATTERN})
+_BOOLEAN_FORM = _file({"type": "boolean"})
+
+Duration = Annotated[float, _pydantic(duration), _DURATION_FORM]
+PositiveDuration = Annotated[float, _pydantic(lambda v: duration(v, positive=True)), _DURATION_FORM]
+OptionalDuration = Annotated[float | None, _pydantic(duration), _DURATION_FORM]
+OptionalPositiveDuration = Annotated[
+    float | None, _pydantic(lambda v: duration(v, positive=True)), _DURATION_FORM
+]
+Rate = Annotated[float, _pydantic(rate), _RATE_FORM]
+Boolean = Annotated[bool, _pydantic(boolean), _BOOLEAN_FORM]
+Acks = Annotated[str, _pydantic(acks), _file({"enum": [0, 1, "0", "1", "all"]})]
 Concurrency = Annotated[
     int,
     _pydantic(
@@ -115,5 +126,10 @@ Concurrency = Annotated[
             v, 1, MAX_CONCURRENCY, "each writer is a thread with a connection of its own"
         )
     ),
+    _file({"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY}),
 ]
-OptionalLossCount = Annotated[int | None, _pydantic(lambda v: integer(v, 0))]
+OptionalLossCount = Annotated[
+    int | None,
+    _pydantic(lambda v: integer(v, 0)),
+    _file({"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}),
+]

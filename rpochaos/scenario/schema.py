@@ -1,7 +1,9 @@
 """The shape of a scenario *file*, as users write it (durations as '5s', random values as
-``{between: [..]}`` and ``{choose: [..]}``), declared once as pydantic models: the JSON
-Schema for editors (``json_schema()``, docs/scenario.schema.json) and the key reference
-tables of docs/scenarios.md (``key_tables()``) come from here.
+``{between: [..]}`` and ``{choose: [..]}``), as pydantic models: the JSON Schema for editors
+(``json_schema()``, docs/scenario.schema.json) and the key reference tables of
+docs/scenarios.md (``key_tables()``) come from here. The sections the loader validates with
+pydantic (``shapes``: workload, expect) are those very models, their values typed by how they
+are written; the unit patterns are the parsers' own expressions (``units``).
 
 The schema describes each key, its type, its pattern and its bounds (rpochaos.scenario.limits);
 the rules that span keys and sections (targets that exist, one outage, the ``after`` graph,
@@ -21,35 +23,42 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rpochaos.scenario import limits
 from rpochaos.scenario.model import MAX_BROKERS, MAX_REPEAT, PAUSE_PROCESSES
+from rpochaos.scenario.shapes import ExpectSection, KafkaWorkload, PostgresWorkload
+from rpochaos.scenario.units import (
+    BANDWIDTH_PATTERN,
+    DURATION_PATTERN,
+    OFFSET_PATTERN,
+    RATE_PATTERN,
+    SIZE_PATTERN,
+)
 
 #: where docs/scenario.schema.json is published, for ``$id``
 SCHEMA_ID = "https://rpochaos.dev/scenario.schema.json"
 
-_NUMBER = r"[0-9]+(\.[0-9]+)?"
 
 Duration = Annotated[
     str,
-    StringConstraints(pattern=rf"^{_NUMBER}(ms|s|m)$"),
+    StringConstraints(pattern=DURATION_PATTERN),
     Field(description="a duration like '250ms', '5s' or '2m'"),
 ]
 Offset = Annotated[
     str,
-    StringConstraints(pattern=rf"^[+-]?{_NUMBER}(ms|s|m)$"),
+    StringConstraints(pattern=OFFSET_PATTERN),
     Field(description="a signed duration like '30s', '+30s' or '-2m'"),
 ]
 Rate = Annotated[
     str,
-    StringConstraints(pattern=rf"^{_NUMBER}/(s|m)$"),
+    StringConstraints(pattern=RATE_PATTERN),
     Field(description="a rate > 0 like '500/s' or '60/m'"),
 ]
 Bandwidth = Annotated[
     str,
-    StringConstraints(pattern=rf"^{_NUMBER}(KB|kB|MB)/s$"),
+    StringConstraints(pattern=BANDWIDTH_PATTERN),
     Field(description="a bandwidth > 0 like '64KB/s', '64kB/s' or '1MB/s'"),
 ]
 Size = Annotated[
     str,
-    StringConstraints(pattern=rf"^{_NUMBER}(B|kB|KB|MB|GB)$"),
+    StringConstraints(pattern=SIZE_PATTERN),
     Field(description="a size like '16MB', '512kB' or '0B' (1kB = 1024 B)"),
 ]
 Setting = str | int | float | bool
@@ -151,37 +160,6 @@ class KafkaTopology(_Section):
     )
 
 
-class Workload(_Section):
-    rate: Rate = Field(description="total writes, shared by the writers")
-    concurrency: Annotated[int, Field(ge=1, le=limits.MAX_CONCURRENCY)] = Field(
-        1, description="writers, each with a connection of its own"
-    )
-    duration: Duration = Field(description="> 0: how long writes are issued")
-    commit_timeout: Duration | None = Field(
-        None,
-        description="PostgreSQL: cancel a commit still waiting after this long; Kafka: the "
-        "producer's delivery timeout, >= 5s",
-    )
-    connect_timeout: Duration = Field("1s", description="> 0")
-    acks: Literal[0, 1, "0", "1", "all"] | None = Field(
-        None, description="Kafka, required: the producer's acks"
-    )
-    enable_idempotence: bool | None = Field(
-        None, description="Kafka, required: true needs acks all"
-    )
-
-
-class Expect(_Section):
-    rpo: Duration = Field(description="the declared recovery point objective")
-    max_lost: Annotated[int, Field(ge=0, le=limits.MAX_INTEGER)] | None = Field(
-        None, description="at most this many acknowledged writes lost"
-    )
-    min_lost: Annotated[int, Field(ge=0, le=limits.MAX_INTEGER)] | None = Field(
-        None, description="at least this many lost (a scenario that must show loss)"
-    )
-    max_rto: Duration | None = Field(None, description="the outage must end within this")
-
-
 _ACTION = "an action and its target"
 
 
@@ -269,11 +247,11 @@ class ScenarioFile(_Section):
         1, description="replay the timeline this many times faster"
     )
     topology: PostgresTopology | KafkaTopology = Field(description="the cluster")
-    workload: Workload = Field(description="the writes")
+    workload: PostgresWorkload | KafkaWorkload = Field(description="the writes")
     schedule: Annotated[list[Step], Field(min_length=1)] = Field(
         description="the steps, exactly one with outage: true"
     )
-    expect: Expect = Field(description="the verdict's thresholds")
+    expect: ExpectSection = Field(description="the verdict's thresholds")
 
 
 def json_schema() -> dict[str, object]:
@@ -294,8 +272,9 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology.replicas[]", Replica),
     ("topology.archive", Archive),
     ("topology (Kafka)", KafkaTopology),
-    ("workload", Workload),
-    ("expect", Expect),
+    ("workload (PostgreSQL)", PostgresWorkload),
+    ("workload (Kafka)", KafkaWorkload),
+    ("expect", ExpectSection),
     ("schedule[] (a step)", Step),
 )
 
@@ -315,11 +294,7 @@ def key_tables() -> str:
         for name, info in model.model_fields.items():
             key = info.alias or name
             required = "yes" if info.is_required() else "no"
-            default = (
-                ""
-                if info.is_required()
-                else _shown_default(info.get_default(call_default_factory=True))
-            )
+            default = "" if info.is_required() else _shown_default(properties[key].get("default"))
             kind = _kind(properties[key])
             text = info.description or ""
             out.append(f"| `{key}` | {required} | {default} | {_cell(kind)} | {_cell(text)} |")

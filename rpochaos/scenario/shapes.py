@@ -5,7 +5,7 @@ key lists in ``keys`` are read from these models.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rpochaos.scenario.fields import (
     Acks,
@@ -27,25 +27,37 @@ class _Section(BaseModel):
 class PostgresWorkload(_Section):
     """``workload`` of a PostgreSQL scenario (file values parsed: seconds, writes/s)."""
 
-    rate: Rate
-    concurrency: Concurrency = 1
-    duration: PositiveDuration
-    commit_timeout: OptionalPositiveDuration = None
-    connect_timeout: PositiveDuration = 1.0
+    rate: Rate = Field(description="> 0: total writes, shared by the writers")
+    concurrency: Concurrency = Field(1, description="writers, each with its own connection")
+    duration: PositiveDuration = Field(description="> 0: how long writes are issued")
+    commit_timeout: OptionalPositiveDuration = Field(
+        None,
+        description="PostgreSQL: cancel a commit still waiting after this long; Kafka: the "
+        "producer's delivery timeout, >= 5s",
+    )
+    connect_timeout: PositiveDuration = Field(
+        1.0, description="> 0", json_schema_extra={"default": "1s"}
+    )
 
 
 class KafkaWorkload(PostgresWorkload):
     """``workload`` of a Kafka scenario: the producer's knobs are declared, never defaulted."""
 
-    acks: Acks
-    enable_idempotence: Boolean
+    acks: Acks = Field(description="the producer's acks (the client's default changed)")
+    enable_idempotence: Boolean = Field(description="true needs acks all")
 
 
 class ExpectSection(_Section):
-    rpo: Duration
-    max_lost: OptionalLossCount = None
-    min_lost: OptionalLossCount = None
-    max_rto: OptionalDuration = None
+    """``expect``: the verdict's thresholds (seconds, counts)."""
+
+    rpo: Duration = Field(description="the declared recovery point objective")
+    max_lost: OptionalLossCount = Field(
+        None, description="at most this many acknowledged writes lost"
+    )
+    min_lost: OptionalLossCount = Field(
+        None, description="at least this many lost (a scenario that must show loss)"
+    )
+    max_rto: OptionalDuration = Field(None, description="the outage must end within this")
 
 
 def keys_of(model: type[BaseModel]) -> tuple[str, ...]:

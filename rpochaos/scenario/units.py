@@ -74,3 +74,15 @@ def parse_size(text: str) -> int:
     if value.denominator != 1:
         raise ValueError(f"{text!r} is not a whole number of bytes")
     return int(value)
+
+
+def schema_pattern(unit: re.Pattern[str], signed: bool = False) -> str:
+    """The JSON Schema ``pattern`` of a unit: the very expression its parser matches."""
+    return "^" + (r"[+-]?" if signed else "") + unit.pattern + "$"
+
+
+DURATION_PATTERN = schema_pattern(_DURATION_RE)
+OFFSET_PATTERN = schema_pattern(_DURATION_RE, signed=True)
+RATE_PATTERN = schema_pattern(_RATE_RE)
+BANDWIDTH_PATTERN = schema_pattern(_BANDWIDTH_RE)
+SIZE_PATTERN = schema_pattern(_SIZE_RE)

@@ -71,8 +71,8 @@ expect: {rpo: 1s}
 @pytest.mark.parametrize(
     ("old", "new", "where"),
     [
-        ("rate: 100/s", "rate: 100", "workload/rate"),
-        ("duration: 10s", "duration: 10 s", "workload/duration"),
+        ("rate: 100/s", "rate: 100", "workload"),  # one of two workloads: named there
+        ("duration: 10s", "duration: 10 s", "workload"),
         ("rpo: 1s", "rpo: 1s, rpp: 2s", "expect"),
         ("mode: async", "mode: semi", "topology"),  # one of two topologies: named there
         ("[1s, 2s]", "[1s]", "schedule/0/at"),
@@ -116,6 +116,7 @@ def test_every_key_the_loader_knows_is_in_the_schema() -> None:
     assert known("Step") == set(keys._STEP_KEYS)
     assert known("PostgresTopology") == set(keys._TOPOLOGY_KEYS)
     assert known("KafkaTopology") == set(keys._KAFKA_TOPOLOGY_KEYS)
-    assert known("Workload") == set(keys._KAFKA_WORKLOAD_KEYS)
-    assert known("Expect") == set(keys._EXPECT_KEYS)
+    assert known("PostgresWorkload") == set(keys._WORKLOAD_KEYS)
+    assert known("KafkaWorkload") == set(keys._KAFKA_WORKLOAD_KEYS)
+    assert known("ExpectSection") == set(keys._EXPECT_KEYS)
     assert set(json_schema()["properties"]) == set(keys._TOP_KEYS)  # type: ignore[arg-type]
