@@ -7,6 +7,7 @@ section models (``sections``) validate whole sections with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -18,9 +19,11 @@ from rpochaos.scenario.limits import (
     MAX_DURATION_S,
     MAX_DURATION_TEXT,
     MAX_INTEGER,
+    MAX_PARTITIONS,
     MAX_RATE,
 )
 from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
+from rpochaos.scenario.model import MAX_BROKERS
 from rpochaos.scenario.units import DURATION_PATTERN, RATE_PATTERN, parse_duration, parse_rate
 
 #: the error type pydantic reports for a wrong scenario value; its ctx holds ``expected``
@@ -74,6 +77,32 @@ def integer(v: object, minimum: int | None, maximum: int = MAX_INTEGER, why: str
     return v
 
 
+def bounded(v: object, high: int | None, expected: str) -> int:
+    """An integer from 1 to ``high`` (no upper bound when None)."""
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1 or (high is not None and v > high):
+        raise Wrong(expected)
+    return v
+
+
+#: what a Kafka topic name is
+TOPIC_EXPECTED = (
+    "a Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not '.' or '..', not starting "
+    "with '__' (internal topics)"
+)
+TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+def topic(v: object) -> str:
+    if (
+        not isinstance(v, str)
+        or not re.fullmatch(TOPIC_PATTERN[1:-1], v)
+        or v in (".", "..")
+        or v.startswith("__")
+    ):
+        raise Wrong(TOPIC_EXPECTED)
+    return v
+
+
 def boolean(v: object) -> bool:
     if not isinstance(v, bool):
         raise Wrong("true or false")
@@ -89,6 +118,11 @@ def acks(v: object) -> str:
     raise Wrong("one of 0, 1, all (write -1 as all)")
 
 
+def pydantic_error(e: Wrong) -> PydanticCustomError:
+    """``e`` as the error pydantic collects: its ctx carries ``expected``."""
+    return PydanticCustomError(ERROR_TYPE, "{expected}", {"expected": e.expected})
+
+
 def _pydantic(check: Callable[[object], Any]) -> PlainValidator:
     """``check`` as a pydantic validator: ``Wrong`` becomes an error carrying ``expected``."""
 
@@ -96,7 +130,7 @@ def _pydantic(check: Callable[[object], Any]) -> PlainValidator:
         try:
             return check(v)
         except Wrong as e:
-            raise PydanticCustomError(ERROR_TYPE, "{expected}", {"expected": e.expected}) from None
+            raise pydantic_error(e) from None
 
     return PlainValidator(validate)
 
@@ -133,3 +167,18 @@ OptionalLossCount = Annotated[
     _pydantic(lambda v: integer(v, 0)),
     _file({"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}),
 ]
+Brokers = Annotated[
+    int,
+    _pydantic(
+        lambda v: bounded(
+            v, MAX_BROKERS, f"an integer from 1 to {MAX_BROKERS}: the number of brokers"
+        )
+    ),
+    _file({"type": "integer", "minimum": 1, "maximum": MAX_BROKERS}),
+]
+Partitions = Annotated[
+    int,
+    _pydantic(lambda v: integer(v, 1, MAX_PARTITIONS, "partitions of one topic")),
+    _file({"type": "integer", "minimum": 1, "maximum": MAX_PARTITIONS}),
+]
+Topic = Annotated[str, _pydantic(topic), _file({"type": "string", "pattern": TOPIC_PATTERN})]

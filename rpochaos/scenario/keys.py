@@ -13,7 +13,14 @@ from rpochaos.scenario.model import (
     ReplicationMode,
     SyncCommit,
 )
-from rpochaos.scenario.shapes import ExpectSection, KafkaWorkload, PostgresWorkload, keys_of
+from rpochaos.scenario.shapes import (
+    ExpectSection,
+    KafkaTopologySection,
+    KafkaWorkload,
+    PostgresWorkload,
+    keys_of,
+    required_of,
+)
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _STEP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
@@ -103,21 +110,8 @@ _TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings", "arc
 _ARCHIVE_KEYS = ("timeout",)
 _REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = keys_of(PostgresWorkload)
-_KAFKA_TOPOLOGY_KEYS = (
-    "brokers",
-    "replication_factor",
-    "min_insync_replicas",
-    "unclean_leader_election",
-    "partitions",
-    "topic",
-    "settings",
-)
-_KAFKA_TOPOLOGY_REQUIRED = (
-    "brokers",
-    "replication_factor",
-    "min_insync_replicas",
-    "unclean_leader_election",
-)
+_KAFKA_TOPOLOGY_KEYS = keys_of(KafkaTopologySection)
+_KAFKA_TOPOLOGY_REQUIRED = required_of(KafkaTopologySection)
 _KAFKA_WORKLOAD_KEYS = keys_of(KafkaWorkload)
 #: keys that belong to the other system's section, and what to say about them
 _POSTGRES_ONLY = "system: postgres"

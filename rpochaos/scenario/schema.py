@@ -2,8 +2,8 @@
 ``{between: [..]}`` and ``{choose: [..]}``), as pydantic models: the JSON Schema for editors
 (``json_schema()``, docs/scenario.schema.json) and the key reference tables of
 docs/scenarios.md (``key_tables()``) come from here. The sections the loader validates with
-pydantic (``shapes``: workload, expect) are those very models, their values typed by how they
-are written; the unit patterns are the parsers' own expressions (``units``).
+pydantic (``shapes``: workload, expect, a Kafka topology) are those very models, their values
+typed by how they are written; the unit patterns are the parsers' own expressions (``units``).
 
 The schema describes each key, its type, its pattern and its bounds (rpochaos.scenario.limits);
 the rules that span keys and sections (targets that exist, one outage, the ``after`` graph,
@@ -22,8 +22,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rpochaos.scenario import limits
-from rpochaos.scenario.model import MAX_BROKERS, MAX_REPEAT, PAUSE_PROCESSES
-from rpochaos.scenario.shapes import ExpectSection, KafkaWorkload, PostgresWorkload
+from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
+from rpochaos.scenario.shapes import (
+    ExpectSection,
+    KafkaTopologySection,
+    KafkaWorkload,
+    PostgresWorkload,
+)
 from rpochaos.scenario.units import (
     BANDWIDTH_PATTERN,
     DURATION_PATTERN,
@@ -135,31 +140,6 @@ class PostgresTopology(_Section):
     )
 
 
-class KafkaTopology(_Section):
-    """Kafka: a KRaft cluster, every node both broker and controller, one topic."""
-
-    brokers: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = Field(
-        description="the number of brokers"
-    )
-    replication_factor: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = Field(
-        description="1 to brokers"
-    )
-    min_insync_replicas: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = Field(
-        description="1 to replication_factor: a durability knob, never defaulted"
-    )
-    unclean_leader_election: bool = Field(description="a durability knob, never defaulted")
-    partitions: Annotated[int, Field(ge=1, le=limits.MAX_PARTITIONS)] = Field(
-        1, description="partitions of the topic"
-    )
-    topic: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")] = Field(
-        "rpochaos", description="a Kafka topic name, not starting with '__'"
-    )
-    settings: dict[str, Setting] = Field(
-        default_factory=dict,
-        description="broker properties, not the ones the cluster sets itself",
-    )
-
-
 _ACTION = "an action and its target"
 
 
@@ -246,7 +226,7 @@ class ScenarioFile(_Section):
     time_scale: Annotated[float, Field(ge=1, le=limits.MAX_TIME_SCALE)] = Field(
         1, description="replay the timeline this many times faster"
     )
-    topology: PostgresTopology | KafkaTopology = Field(description="the cluster")
+    topology: PostgresTopology | KafkaTopologySection = Field(description="the cluster")
     workload: PostgresWorkload | KafkaWorkload = Field(description="the writes")
     schedule: Annotated[list[Step], Field(min_length=1)] = Field(
         description="the steps, exactly one with outage: true"
@@ -271,7 +251,7 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology (PostgreSQL)", PostgresTopology),
     ("topology.replicas[]", Replica),
     ("topology.archive", Archive),
-    ("topology (Kafka)", KafkaTopology),
+    ("topology (Kafka)", KafkaTopologySection),
     ("workload (PostgreSQL)", PostgresWorkload),
     ("workload (Kafka)", KafkaWorkload),
     ("expect", ExpectSection),

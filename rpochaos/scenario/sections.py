@@ -47,7 +47,9 @@ class _Sections(_Values):
             return model.model_validate(data), dict(_parsed(model, data))
         except ValidationError as e:
             bad: set[str] = set()
-            for err in e.errors(include_url=False):
+            # as a mapping is read: unknown keys, then missing ones, then values in key order
+            rank = {"extra_forbidden": 0, "missing": 1}
+            for err in sorted(e.errors(include_url=False), key=lambda x: rank.get(x["type"], 2)):
                 key = str(err["loc"][0])
                 bad.add(key)
                 self._report(model, y, path, line, key, err, keys, elsewhere, elsewhere_note)

@@ -1,23 +1,30 @@
-"""The shapes of the sections pydantic validates: a model per section declares its keys (in
-the order problems list them), which are required and each key's type (``fields``). The
-key lists in ``keys`` are read from these models.
+"""The shapes of the sections pydantic validates (workload, expect, a Kafka topology): a
+model per section declares its keys (in the order problems list them), which are required
+and each key's type (``fields``). The key lists in ``keys`` are read from these models.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+
+from rpochaos.scenario import fields
 from rpochaos.scenario.fields import (
     Acks,
     Boolean,
+    Brokers,
     Concurrency,
     Duration,
     OptionalDuration,
     OptionalLossCount,
     OptionalPositiveDuration,
+    Partitions,
     PositiveDuration,
     Rate,
+    Topic,
 )
+from rpochaos.scenario.model import MAX_BROKERS
 
 
 class _Section(BaseModel):
@@ -60,6 +67,56 @@ class ExpectSection(_Section):
     max_rto: OptionalDuration = Field(None, description="the outage must end within this")
 
 
+_UP_TO_BROKERS = WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_BROKERS})
+
+
+class KafkaTopologySection(_Section):
+    """``topology`` of a Kafka scenario: a KRaft cluster, every node both broker and
+    controller, one topic. ``settings`` (broker properties) are checked property by
+    property, each at its own line, by the topology checker."""
+
+    brokers: Brokers = Field(description="the number of brokers")
+    replication_factor: Annotated[int, _UP_TO_BROKERS] = Field(description="1 to brokers")
+    min_insync_replicas: Annotated[int, _UP_TO_BROKERS] = Field(
+        description="1 to replication_factor: a durability knob, never defaulted"
+    )
+    unclean_leader_election: Boolean = Field(description="a durability knob, never defaulted")
+    partitions: Partitions = Field(1, description="partitions of the topic")
+    topic: Topic = Field("rpochaos", description="a Kafka topic name, not starting with '__'")
+    settings: Annotated[
+        object,
+        WithJsonSchema(
+            {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+        ),
+    ] = Field(None, description="broker properties, not the ones the cluster sets itself")
+
+    @field_validator("replication_factor", mode="plain")
+    @classmethod
+    def _replication_factor(cls, v: object, info: ValidationInfo) -> int:
+        brokers = info.data.get("brokers")
+        suffix = f" ({brokers}): every replica is on its own broker" if brokers else ""
+        return _bounded(v, brokers, "an integer from 1 to topology.brokers" + suffix)
+
+    @field_validator("min_insync_replicas", mode="plain")
+    @classmethod
+    def _min_insync_replicas(cls, v: object, info: ValidationInfo) -> int:
+        rf = info.data.get("replication_factor")
+        suffix = f" ({rf}): more could never be in sync" if rf else ""
+        return _bounded(v, rf, "an integer from 1 to topology.replication_factor" + suffix)
+
+
+def _bounded(v: object, high: int | None, expected: str) -> int:
+    try:
+        return fields.bounded(v, high, expected)
+    except fields.Wrong as e:
+        raise fields.pydantic_error(e) from None
+
+
 def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
     """A section's keys, in the order the model declares them."""
     return tuple(model.model_fields)
+
+
+def required_of(model: type[BaseModel]) -> tuple[str, ...]:
+    """A section's required keys, in the order the model declares them."""
+    return tuple(k for k, info in model.model_fields.items() if info.is_required())

@@ -13,7 +13,6 @@ from rpochaos.scenario.keys import (
     _KAFKA_ONLY,
     _KAFKA_SETTING_RE,
     _KAFKA_TOPOLOGY_KEYS,
-    _KAFKA_TOPOLOGY_REQUIRED,
     _MANAGED_SETTINGS,
     _NAME_RE,
     _POSTGRES_ONLY,
@@ -22,12 +21,10 @@ from rpochaos.scenario.keys import (
     _RESERVED_NAMES,
     _SETTING_RE,
     _SYNC_COMMITS,
-    _TOPIC_RE,
     _TOPOLOGY_KEYS,
 )
-from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_PARTITIONS, MAX_REPLICAS
+from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
 from rpochaos.scenario.model import (
-    MAX_BROKERS,
     Archive,
     KafkaTopology,
     Replica,
@@ -36,6 +33,7 @@ from rpochaos.scenario.model import (
     Topology,
 )
 from rpochaos.scenario.sections import _Sections
+from rpochaos.scenario.shapes import KafkaTopologySection
 from rpochaos.scenario.source import _Y, _given
 
 
@@ -55,75 +53,30 @@ class _TopologyChecks(_Sections):
         self, y: _Y | None, line: int | None
     ) -> tuple[KafkaTopology | None, list[str] | None]:
         path = "topology"
-        entries = self.mapping(
+        section, good = self.section(
+            KafkaTopologySection,
             y,
             path,
             line,
-            _KAFKA_TOPOLOGY_KEYS,
-            _KAFKA_TOPOLOGY_REQUIRED,
             elsewhere=_TOPOLOGY_KEYS,
             elsewhere_note=_POSTGRES_ONLY,
         )
-        if entries is None:
+        if y is None or y.kind != "map":
             return None, None
-
-        def get(key: str) -> _Y | None:
-            return entries[key][1] if key in entries else None
-
-        b_y, rf_y, isr_y = get("brokers"), get("replication_factor"), get("min_insync_replicas")
-        brokers = self.bounded(b_y, f"{path}.brokers", MAX_BROKERS, self._describe(path, "brokers"))
-        rf = self.bounded(
-            rf_y,
-            f"{path}.replication_factor",
-            brokers,
-            "an integer from 1 to topology.brokers"
-            + (f" ({brokers}): every replica is on its own broker" if brokers else ""),
-        )
-        isr = self.bounded(
-            isr_y,
-            f"{path}.min_insync_replicas",
-            rf,
-            "an integer from 1 to topology.replication_factor"
-            + (f" ({rf}): more could never be in sync" if rf else ""),
-        )
-        unclean_y = get("unclean_leader_election")
-        unclean = self.boolean(unclean_y, f"{path}.unclean_leader_election")
-        part_y = get("partitions")
-        partitions = self.integer(
-            part_y, f"{path}.partitions", 1, MAX_PARTITIONS, "partitions of one topic"
-        )
-        topic_y = get("topic")
-        topic_expected = (
-            "a Kafka topic name: 1 to 249 of [A-Za-z0-9._-], not '.' or '..', not starting "
-            "with '__' (internal topics)"
-        )
-        topic = self.string(topic_y, f"{path}.topic", topic_expected)
-        if topic is not None and (
-            not _TOPIC_RE.fullmatch(topic) or topic in (".", "..") or topic.startswith("__")
-        ):
-            assert topic_y is not None
-            self.add(topic_y.line, f"{path}.topic", repr(topic), topic_expected)
-            topic = None
-        settings, settings_ok = self.kafka_settings(get("settings"), f"{path}.settings")
-        names = None if brokers is None else [f"broker{i}" for i in range(1, brokers + 1)]
-        if (
-            brokers is None
-            or rf is None
-            or isr is None
-            or unclean is None
-            or (part_y is not None and partitions is None)
-            or (topic_y is not None and topic is None)
-            or not settings_ok
-        ):
+        brokers = good.get("brokers")
+        names = [f"broker{i}" for i in range(1, brokers + 1)] if isinstance(brokers, int) else None
+        set_y = y.entries["settings"][1] if "settings" in y.entries else None
+        settings, settings_ok = self.kafka_settings(set_y, f"{path}.settings")
+        if section is None or not settings_ok:
             return None, names
         return (
             KafkaTopology(
-                brokers=brokers,
-                replication_factor=rf,
-                min_insync_replicas=isr,
-                unclean_leader_election=unclean,
-                partitions=1 if partitions is None else partitions,
-                topic="rpochaos" if topic is None else topic,
+                brokers=section.brokers,
+                replication_factor=section.replication_factor,
+                min_insync_replicas=section.min_insync_replicas,
+                unclean_leader_election=section.unclean_leader_election,
+                partitions=section.partitions,
+                topic=section.topic,
                 settings=settings,
             ),
             names,
