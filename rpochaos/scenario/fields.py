@@ -103,6 +103,18 @@ def topic(v: object) -> str:
     return v
 
 
+SYNC_COMMITS = ("off", "local", "remote_write", "on", "remote_apply")
+
+
+def sync_commit(v: object) -> str:
+    """PostgreSQL's synchronous_commit; YAML's booleans (a bare on/off) read as on/off."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if not isinstance(v, str) or v not in SYNC_COMMITS:
+        raise Wrong("one of " + ", ".join(SYNC_COMMITS))
+    return v
+
+
 def boolean(v: object) -> bool:
     if not isinstance(v, bool):
         raise Wrong("true or false")
@@ -182,3 +194,17 @@ Partitions = Annotated[
     _file({"type": "integer", "minimum": 1, "maximum": MAX_PARTITIONS}),
 ]
 Topic = Annotated[str, _pydantic(topic), _file({"type": "string", "pattern": TOPIC_PATTERN})]
+SyncCommitValue = Annotated[
+    str,
+    _pydantic(sync_commit),
+    _file({"anyOf": [{"enum": list(SYNC_COMMITS)}, {"type": "boolean"}]}),
+]
+NumSync = Annotated[
+    int, _pydantic(lambda v: integer(v, 1)), _file({"type": "integer", "minimum": 1})
+]
+
+
+def checked_elsewhere(form: object) -> PlainValidator:
+    """A key the section's checker reads itself (its problems are at lines inside it);
+    ``form`` is how it is written, for the JSON Schema."""
+    return PlainValidator(lambda v: v, json_schema_input_type=form)

@@ -17,6 +17,7 @@ from rpochaos.scenario.shapes import (
     ExpectSection,
     KafkaTopologySection,
     KafkaWorkload,
+    PostgresTopologySection,
     PostgresWorkload,
     keys_of,
     required_of,
@@ -106,7 +107,7 @@ _TOP_KEYS = (
     "schedule",
     "expect",
 )
-_TOPOLOGY_KEYS = ("synchronous_commit", "num_sync", "replicas", "settings", "archive")
+_TOPOLOGY_KEYS = keys_of(PostgresTopologySection)
 _ARCHIVE_KEYS = ("timeout",)
 _REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = keys_of(PostgresWorkload)

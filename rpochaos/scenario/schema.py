@@ -24,10 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rpochaos.scenario import limits
 from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
 from rpochaos.scenario.shapes import (
+    ArchiveShape,
     ExpectSection,
     KafkaTopologySection,
     KafkaWorkload,
+    PostgresTopologySection,
     PostgresWorkload,
+    ReplicaShape,
 )
 from rpochaos.scenario.units import (
     BANDWIDTH_PATTERN,
@@ -99,45 +102,6 @@ class Choose(_Section):
 
 TimeValue = Duration | Between
 Target = str | Choose
-
-
-class Replica(_Section):
-    name: Annotated[
-        str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=limits.MAX_NODE_NAME)
-    ] = Field(
-        description="`[a-z][a-z0-9_]*`, unique; primary, client and most_up_to_date are reserved"
-    )
-    mode: Literal["async", "sync", "quorum"] = Field(
-        description="async, sync (FIRST num_sync) or quorum (ANY num_sync); sync and quorum "
-        "can't be mixed"
-    )
-
-
-class Archive(_Section):
-    timeout: Duration = Field(
-        description="archive_timeout; divided by time_scale, a whole number of seconds >= 1"
-    )
-
-
-class PostgresTopology(_Section):
-    """PostgreSQL: a primary and its replicas."""
-
-    synchronous_commit: Literal["off", "local", "remote_write", "on", "remote_apply"] | bool = (
-        Field(description="the primary's commit level (a bare on/off reads as a boolean)")
-    )
-    num_sync: Annotated[int, Field(ge=1)] = Field(
-        1, description="FIRST n / ANY n, at most the number of sync/quorum replicas"
-    )
-    replicas: Annotated[list[Replica], Field(max_length=limits.MAX_REPLICAS)] = Field(
-        description="the replicas (may be empty)"
-    )
-    settings: dict[str, Setting] = Field(
-        default_factory=dict,
-        description="extra postgresql.conf settings, not the ones rpochaos manages",
-    )
-    archive: Archive | None = Field(
-        None, description="WAL archiving and a base backup; archive_fail and restore need it"
-    )
 
 
 _ACTION = "an action and its target"
@@ -226,7 +190,7 @@ class ScenarioFile(_Section):
     time_scale: Annotated[float, Field(ge=1, le=limits.MAX_TIME_SCALE)] = Field(
         1, description="replay the timeline this many times faster"
     )
-    topology: PostgresTopology | KafkaTopologySection = Field(description="the cluster")
+    topology: PostgresTopologySection | KafkaTopologySection = Field(description="the cluster")
     workload: PostgresWorkload | KafkaWorkload = Field(description="the writes")
     schedule: Annotated[list[Step], Field(min_length=1)] = Field(
         description="the steps, exactly one with outage: true"
@@ -248,9 +212,9 @@ def json_schema() -> dict[str, object]:
 #: the sections of the key reference, in the order of docs/scenarios.md
 _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("top level", ScenarioFile),
-    ("topology (PostgreSQL)", PostgresTopology),
-    ("topology.replicas[]", Replica),
-    ("topology.archive", Archive),
+    ("topology (PostgreSQL)", PostgresTopologySection),
+    ("topology.replicas[]", ReplicaShape),
+    ("topology.archive", ArchiveShape),
     ("topology (Kafka)", KafkaTopologySection),
     ("workload (PostgreSQL)", PostgresWorkload),
     ("workload (Kafka)", KafkaWorkload),

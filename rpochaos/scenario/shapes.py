@@ -1,13 +1,21 @@
-"""The shapes of the sections pydantic validates (workload, expect, a Kafka topology): a
+"""The shapes of the sections pydantic validates (workload, expect, topology): a
 model per section declares its keys (in the order problems list them), which are required
 and each key's type (``fields``). The key lists in ``keys`` are read from these models.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from rpochaos.scenario import fields
 from rpochaos.scenario.fields import (
@@ -16,14 +24,18 @@ from rpochaos.scenario.fields import (
     Brokers,
     Concurrency,
     Duration,
+    NumSync,
     OptionalDuration,
     OptionalLossCount,
     OptionalPositiveDuration,
     Partitions,
     PositiveDuration,
     Rate,
+    SyncCommitValue,
     Topic,
+    checked_elsewhere,
 )
+from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
 from rpochaos.scenario.model import MAX_BROKERS
 
 
@@ -67,6 +79,54 @@ class ExpectSection(_Section):
     max_rto: OptionalDuration = Field(None, description="the outage must end within this")
 
 
+class ReplicaShape(_Section):
+    """One of ``topology.replicas``."""
+
+    name: Annotated[
+        str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=MAX_NODE_NAME)
+    ] = Field(
+        description="`[a-z][a-z0-9_]*`, unique; primary, client and most_up_to_date are reserved"
+    )
+    mode: Literal["async", "sync", "quorum"] = Field(
+        description="async, sync (FIRST num_sync) or quorum (ANY num_sync); sync and quorum "
+        "can't be mixed"
+    )
+
+
+class ArchiveShape(_Section):
+    """``topology.archive``."""
+
+    timeout: PositiveDuration = Field(
+        description="archive_timeout; divided by time_scale, a whole number of seconds >= 1"
+    )
+
+
+_Setting = str | int | float | bool
+
+
+class PostgresTopologySection(_Section):
+    """``topology`` of a PostgreSQL scenario: a primary and its replicas. ``replicas``,
+    ``settings`` and ``archive`` are checked item by item, each at its own line, by the
+    topology checker."""
+
+    synchronous_commit: SyncCommitValue = Field(
+        description="the primary's commit level (a bare on/off reads as a boolean)"
+    )
+    num_sync: NumSync = Field(
+        1, description="FIRST n / ANY n, at most the number of sync/quorum replicas"
+    )
+    replicas: Annotated[
+        object,
+        checked_elsewhere(Annotated[list[ReplicaShape], Field(max_length=MAX_REPLICAS)]),
+    ] = Field(description="the replicas (may be empty)")
+    settings: Annotated[object, checked_elsewhere(dict[str, _Setting])] = Field(
+        None, description="extra postgresql.conf settings, not the ones rpochaos manages"
+    )
+    archive: Annotated[object, checked_elsewhere(ArchiveShape)] = Field(
+        None, description="WAL archiving and a base backup; archive_fail and restore need it"
+    )
+
+
 _UP_TO_BROKERS = WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_BROKERS})
 
 
@@ -83,12 +143,9 @@ class KafkaTopologySection(_Section):
     unclean_leader_election: Boolean = Field(description="a durability knob, never defaulted")
     partitions: Partitions = Field(1, description="partitions of the topic")
     topic: Topic = Field("rpochaos", description="a Kafka topic name, not starting with '__'")
-    settings: Annotated[
-        object,
-        WithJsonSchema(
-            {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
-        ),
-    ] = Field(None, description="broker properties, not the ones the cluster sets itself")
+    settings: Annotated[object, checked_elsewhere(dict[str, _Setting])] = Field(
+        None, description="broker properties, not the ones the cluster sets itself"
+    )
 
     @field_validator("replication_factor", mode="plain")
     @classmethod

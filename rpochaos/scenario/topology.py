@@ -20,7 +20,6 @@ from rpochaos.scenario.keys import (
     _REPLICATION_MODES,
     _RESERVED_NAMES,
     _SETTING_RE,
-    _SYNC_COMMITS,
     _TOPOLOGY_KEYS,
 )
 from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
@@ -33,7 +32,7 @@ from rpochaos.scenario.model import (
     Topology,
 )
 from rpochaos.scenario.sections import _Sections
-from rpochaos.scenario.shapes import KafkaTopologySection
+from rpochaos.scenario.shapes import KafkaTopologySection, PostgresTopologySection
 from rpochaos.scenario.source import _Y, _given
 
 
@@ -121,34 +120,25 @@ class _TopologyChecks(_Sections):
         self, y: _Y | None, line: int | None
     ) -> tuple[Topology | None, list[str] | None]:
         path = "topology"
-        entries = self.mapping(
+        section, good = self.section(
+            PostgresTopologySection,
             y,
             path,
             line,
-            _TOPOLOGY_KEYS,
-            ("synchronous_commit", "replicas"),
             elsewhere=_KAFKA_TOPOLOGY_KEYS,
             elsewhere_note=_KAFKA_ONLY,
         )
-        if entries is None:
+        if y is None or y.kind != "map":
             return None, None
-        ok = True
+        entries = {k: v for k, v in y.entries.items() if k in _TOPOLOGY_KEYS}
+        ok = section is not None
 
         def get(key: str) -> _Y | None:
             return entries[key][1] if key in entries else None
 
-        sc_y = get("synchronous_commit")
-        sync_commit: str | None = None
-        if sc_y is not None:
-            if sc_y.kind == "scalar" and isinstance(sc_y.value, bool):
-                sync_commit = "on" if sc_y.value else "off"
-            else:
-                sync_commit = self.choice(sc_y, f"{path}.synchronous_commit", _SYNC_COMMITS)
-        ok = ok and sync_commit is not None
-
         num_sync_y = get("num_sync")
-        num_sync = self.integer(num_sync_y, f"{path}.num_sync", 1)
-        ok = ok and (num_sync is not None or num_sync_y is None)
+        num_sync = good.get("num_sync")
+        assert num_sync is None or isinstance(num_sync, int)
 
         replicas: list[Replica] = []
         names: list[str] | None = None
@@ -305,10 +295,10 @@ class _TopologyChecks(_Sections):
             archive = self.archive_block(arch_y, f"{path}.archive", entries["archive"][0])
             ok = ok and archive is not None
 
-        if rep_y is None or not ok or sync_commit is None:
+        if section is None or not ok:
             return None, names
         topo = Topology(
-            synchronous_commit=cast(SyncCommit, sync_commit),
+            synchronous_commit=cast(SyncCommit, section.synchronous_commit),
             replicas=tuple(replicas),
             num_sync=num_sync if num_sync is not None else 1,
             settings=settings,

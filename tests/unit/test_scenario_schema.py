@@ -114,7 +114,7 @@ def test_every_key_the_loader_knows_is_in_the_schema() -> None:
         return set(props[name]["properties"])
 
     assert known("Step") == set(keys._STEP_KEYS)
-    assert known("PostgresTopology") == set(keys._TOPOLOGY_KEYS)
+    assert known("PostgresTopologySection") == set(keys._TOPOLOGY_KEYS)
     assert known("KafkaTopologySection") == set(keys._KAFKA_TOPOLOGY_KEYS)
     assert known("PostgresWorkload") == set(keys._WORKLOAD_KEYS)
     assert known("KafkaWorkload") == set(keys._KAFKA_WORKLOAD_KEYS)
