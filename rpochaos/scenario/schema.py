@@ -19,10 +19,9 @@ import json
 import sys
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from rpochaos.scenario import limits
-from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     ExpectSection,
@@ -32,141 +31,19 @@ from rpochaos.scenario.shapes import (
     PostgresWorkload,
     ReplicaShape,
 )
-from rpochaos.scenario.units import (
-    BANDWIDTH_PATTERN,
-    DURATION_PATTERN,
-    OFFSET_PATTERN,
-    RATE_PATTERN,
-    SIZE_PATTERN,
+from rpochaos.scenario.stepform import (
+    Bandwidth,
+    Duration,
+    Offset,
+    Rate,
+    Size,
+    Step,
+    _pattern,
+    _Section,
 )
 
 #: where docs/scenario.schema.json is published, for ``$id``
 SCHEMA_ID = "https://rpochaos.dev/scenario.schema.json"
-
-
-Duration = Annotated[
-    str,
-    StringConstraints(pattern=DURATION_PATTERN),
-    Field(description="a duration like '250ms', '5s' or '2m'"),
-]
-Offset = Annotated[
-    str,
-    StringConstraints(pattern=OFFSET_PATTERN),
-    Field(description="a signed duration like '30s', '+30s' or '-2m'"),
-]
-Rate = Annotated[
-    str,
-    StringConstraints(pattern=RATE_PATTERN),
-    Field(description="a rate > 0 like '500/s' or '60/m'"),
-]
-Bandwidth = Annotated[
-    str,
-    StringConstraints(pattern=BANDWIDTH_PATTERN),
-    Field(description="a bandwidth > 0 like '64KB/s', '64kB/s' or '1MB/s'"),
-]
-Size = Annotated[
-    str,
-    StringConstraints(pattern=SIZE_PATTERN),
-    Field(description="a size like '16MB', '512kB' or '0B' (1kB = 1024 B)"),
-]
-Setting = str | int | float | bool
-
-
-def _pattern(unit: object) -> str:
-    """The regular expression of a unit type (its StringConstraints)."""
-    for meta in getattr(unit, "__metadata__", ()):
-        if isinstance(meta, StringConstraints) and meta.pattern is not None:
-            return str(meta.pattern)
-    raise ValueError(f"{unit!r} has no pattern")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Between(_Section):
-    """A random duration, drawn from the seed."""
-
-    between: Annotated[list[Duration], Field(min_length=2, max_length=2)] = Field(
-        description="[LOW, HIGH]: two durations, LOW <= HIGH"
-    )
-
-
-class Choose(_Section):
-    """A random target, drawn from the seed."""
-
-    choose: Annotated[list[str], Field(min_length=1)] = Field(
-        description="the targets to choose from"
-    )
-
-
-TimeValue = Duration | Between
-Target = str | Choose
-
-
-_ACTION = "an action and its target"
-
-
-class Step(_Section):
-    """One step: exactly one action key (its value is the target), the action's own keys,
-    and timing keys."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    name: (
-        Annotated[
-            str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=limits.MAX_STEP_NAME)
-        ]
-        | None
-    ) = Field(None, description="`[a-z][a-z0-9_-]*`, unique")
-    at: TimeValue | None = Field(
-        None, description="start, after the workload's start or the 'after' step's"
-    )
-    after: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*(\.end)?$")] | None = Field(
-        None, description="a step's name, or NAME.end (its start + its 'for')"
-    )
-    every: Duration | None = Field(None, description="> 0: between repetitions' starts")
-    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] | None = Field(
-        None, description="how many times the step happens"
-    )
-    for_: TimeValue | None = Field(
-        None, alias="for", description="> 0: how long a lasting fault lasts, then it heals"
-    )
-    outage: bool | None = Field(None, description="exactly one step declares the outage")
-    partition: Target | None = Field(None, description=f"{_ACTION}: a link")
-    latency: Target | None = Field(None, description=f"{_ACTION}: a link")
-    bandwidth: Target | None = Field(None, description=f"{_ACTION}: a link")
-    crash: Target | None = Field(None, description=f"{_ACTION}: a node")
-    restart: Target | None = Field(None, description=f"{_ACTION}: a node")
-    promote: Target | None = Field(
-        None, description=f"{_ACTION}: a replica or most_up_to_date (PostgreSQL)"
-    )
-    pause: Target | None = Field(None, description=f"{_ACTION}: a node")
-    io_stall: Target | None = Field(None, description=f"{_ACTION}: a node")
-    clock_skew: Target | None = Field(None, description=f"{_ACTION}: a node")
-    archive_fail: Target | None = Field(
-        None, description=f"{_ACTION}: primary (needs topology.archive)"
-    )
-    restore: Target | None = Field(None, description=f"{_ACTION}: primary (needs topology.archive)")
-    mode: Literal["blackhole", "reset"] | None = Field(None, description="partition, required")
-    direction: Literal["both", "upstream", "downstream"] | None = Field(
-        None, description="partition, default both"
-    )
-    delay: Duration | None = Field(None, description="latency, required")
-    jitter: Duration | None = Field(None, description="latency, default 0")
-    rate: Bandwidth | None = Field(None, description="bandwidth, required")
-    links: Literal["cut", "keep"] | None = Field(None, description="crash, default cut")
-    process: Literal[PAUSE_PROCESSES] | None = Field(  # type: ignore[valid-type]
-        None, description="pause (PostgreSQL), default every process of the node"
-    )
-    candidates: Annotated[list[str], Field(min_length=1)] | None = Field(
-        None, description="promote most_up_to_date: the replicas to choose among"
-    )
-    max_lag: Size | None = Field(None, description="promote: refuse beyond this much lag")
-    offset: Offset | None = Field(None, description="clock_skew, required")
-    drift_ppm: Annotated[float, Field(ge=-limits.MAX_DRIFT_PPM, le=limits.MAX_DRIFT_PPM)] | None = (
-        Field(None, description="clock_skew: microseconds per second, default 0")
-    )
 
 
 class ScenarioFile(_Section):
