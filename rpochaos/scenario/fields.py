@@ -19,8 +19,10 @@ from rpochaos.scenario.limits import (
     MAX_DURATION_S,
     MAX_DURATION_TEXT,
     MAX_INTEGER,
+    MAX_NAME,
     MAX_PARTITIONS,
     MAX_RATE,
+    MAX_TIME_SCALE,
 )
 from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
 from rpochaos.scenario.model import MAX_BROKERS
@@ -33,9 +35,11 @@ ERROR_TYPE = "scenario_value"
 class Wrong(ValueError):
     """A value that is not what its key takes; ``expected`` says what would be."""
 
-    def __init__(self, expected: str) -> None:
+    def __init__(self, expected: str, given: str | None = None) -> None:
         super().__init__(expected)
         self.expected = expected
+        #: what to show as given, when not the value as written (e.g. a length)
+        self.given = given
 
 
 def duration(v: object, positive: bool = False, alternative: str = "") -> float:
@@ -103,6 +107,53 @@ def topic(v: object) -> str:
     return v
 
 
+#: what a scenario name is
+NAME_EXPECTED = "a name like 'pg-async-partition' ([A-Za-z0-9][A-Za-z0-9._-]*)"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+TIME_SCALE_EXPECTED = (
+    "a number >= 1: how many times faster than real time the run replays the file's "
+    "timeline (60 replays 10 minutes in 10 s)"
+)
+
+
+def scenario_name(v: object) -> str:
+    """A scenario's name: it names the run's directory."""
+    if not isinstance(v, str) or not re.fullmatch(NAME_PATTERN[1:-1], v):
+        raise Wrong(NAME_EXPECTED)
+    if len(v) > MAX_NAME:
+        raise Wrong(
+            f"{NAME_EXPECTED} of at most {MAX_NAME} characters (it names the run's directory)",
+            given=f"a name of {len(v)} characters",
+        )
+    return v
+
+
+def text(v: object) -> str:
+    if not isinstance(v, str):
+        raise Wrong("text")
+    return v
+
+
+def backend(v: object) -> str:
+    if not isinstance(v, str) or v not in ("local", "docker"):
+        raise Wrong("one of local, docker")
+    return v
+
+
+def number(v: object, minimum: float, maximum: float, expected: str) -> float:
+    """A finite number (not a boolean) from ``minimum`` to ``maximum``."""
+    if (
+        not isinstance(v, int | float)
+        or isinstance(v, bool)
+        or not float("-inf") < v < float("inf")
+        or v < minimum
+    ):
+        raise Wrong(expected)
+    if v > maximum:
+        raise Wrong(f"{expected}; at most {maximum:g}")
+    return float(v)
+
+
 SYNC_COMMITS = ("off", "local", "remote_write", "on", "remote_apply")
 
 
@@ -132,7 +183,8 @@ def acks(v: object) -> str:
 
 def pydantic_error(e: Wrong) -> PydanticCustomError:
     """``e`` as the error pydantic collects: its ctx carries ``expected``."""
-    return PydanticCustomError(ERROR_TYPE, "{expected}", {"expected": e.expected})
+    ctx = {"expected": e.expected, **({"given": e.given} if e.given is not None else {})}
+    return PydanticCustomError(ERROR_TYPE, "{expected}", ctx)
 
 
 def _pydantic(check: Callable[[object], Any]) -> PlainValidator:
@@ -208,3 +260,22 @@ def checked_elsewhere(form: object) -> PlainValidator:
     """A key the section's checker reads itself (its problems are at lines inside it);
     ``form`` is how it is written, for the JSON Schema."""
     return PlainValidator(lambda v: v, json_schema_input_type=form)
+
+
+ScenarioName = Annotated[
+    str | None,
+    _pydantic(scenario_name),
+    _file({"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME}),
+]
+Text = Annotated[str | None, _pydantic(text), _file({"type": "string"})]
+Backend = Annotated[str | None, _pydantic(backend), _file({"enum": ["local", "docker"]})]
+Seed = Annotated[
+    int,
+    _pydantic(lambda v: integer(v, None)),
+    _file({"type": "integer", "minimum": -MAX_INTEGER, "maximum": MAX_INTEGER}),
+]
+TimeScale = Annotated[
+    float,
+    _pydantic(lambda v: number(v, 1.0, MAX_TIME_SCALE, TIME_SCALE_EXPECTED)),
+    _file({"type": "number", "minimum": 1, "maximum": MAX_TIME_SCALE}),
+]

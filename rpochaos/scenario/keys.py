@@ -19,6 +19,7 @@ from rpochaos.scenario.shapes import (
     KafkaWorkload,
     PostgresTopologySection,
     PostgresWorkload,
+    ScenarioFile,
     keys_of,
     required_of,
 )
@@ -95,18 +96,7 @@ _STEP_KEYS: tuple[str, ...] = (
     "outage",
 )
 _CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
-_TOP_KEYS = (
-    "name",
-    "description",
-    "system",
-    "backend",
-    "seed",
-    "time_scale",
-    "topology",
-    "workload",
-    "schedule",
-    "expect",
-)
+_TOP_KEYS = keys_of(ScenarioFile)
 _TOPOLOGY_KEYS = keys_of(PostgresTopologySection)
 _ARCHIVE_KEYS = ("timeout",)
 _REPLICA_KEYS = ("name", "mode")

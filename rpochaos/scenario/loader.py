@@ -9,15 +9,14 @@ from pathlib import Path
 
 from rpochaos.errors import Problem, ScenarioError
 from rpochaos.scenario.keys import (
-    _SCENARIO_NAME_RE,
     _TOP_KEYS,
 )
-from rpochaos.scenario.limits import MAX_NAME, MAX_TIME_SCALE
 from rpochaos.scenario.model import (
     Scenario,
     resolve,
 )
 from rpochaos.scenario.rules import _ScheduleChecks
+from rpochaos.scenario.shapes import ScenarioFile
 from rpochaos.scenario.source import _Y, _given
 
 
@@ -53,10 +52,8 @@ class _Checker(_ScheduleChecks):
             )
             return None
         inferred = self.choose_system(root)
-        entries = self.mapping(
-            root, "", root.line, _TOP_KEYS, ("system", "topology", "workload", "schedule", "expect")
-        )
-        assert entries is not None
+        _, good = self.section(ScenarioFile, root, "", root.line)
+        entries = {k: v for k, v in root.entries.items() if k in _TOP_KEYS}
 
         def get(key: str) -> _Y | None:
             return entries[key][1] if key in entries else None
@@ -64,22 +61,8 @@ class _Checker(_ScheduleChecks):
         def key_line(key: str) -> int | None:
             return entries[key][0] if key in entries else None
 
-        name = default_name
-        name_y = get("name")
-        if name_y is not None:
-            expected = "a name like 'pg-async-partition' ([A-Za-z0-9][A-Za-z0-9._-]*)"
-            n = self.string(name_y, "name", expected)
-            if n is not None and not _SCENARIO_NAME_RE.fullmatch(n):
-                self.add(name_y.line, "name", repr(n), expected)
-            elif n is not None and len(n) > MAX_NAME:
-                self.add(
-                    name_y.line,
-                    "name",
-                    f"a name of {len(n)} characters",
-                    f"{expected} of at most {MAX_NAME} characters (it names the run's directory)",
-                )
-            name = n or ""
-        description = self.string(get("description"), "description") or ""
+        name = str(good.get("name") or default_name)
+        description = str(good.get("description") or "")
         system_y = get("system")
         if system_y is not None and inferred:
             self.add(
@@ -88,16 +71,12 @@ class _Checker(_ScheduleChecks):
                 _given(system_y),
                 f"'postgres' or 'kafka' (the rest of the file is checked as {self.system})",
             )
-        seed = self.integer(get("seed"), "seed", None) or 0
-        backend = self.choice(get("backend"), "backend", ("local", "docker"))
-        time_scale = self.number(
-            get("time_scale"),
-            "time_scale",
-            1.0,
-            "a number >= 1: how many times faster than real time the run replays the file's "
-            "timeline (60 replays 10 minutes in 10 s)",
-            MAX_TIME_SCALE,
-        )
+        seed = good.get("seed", 0)
+        assert isinstance(seed, int)
+        backend = good.get("backend")
+        assert backend is None or isinstance(backend, str)
+        time_scale = good.get("time_scale")
+        assert time_scale is None or isinstance(time_scale, float)
         scale = time_scale if time_scale is not None else 1.0
         self.scale = scale
         topology, names = self.topology(get("topology"), key_line("topology"))

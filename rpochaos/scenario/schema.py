@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel
 
-from rpochaos.scenario import limits
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     ExpectSection,
@@ -30,6 +29,7 @@ from rpochaos.scenario.shapes import (
     PostgresTopologySection,
     PostgresWorkload,
     ReplicaShape,
+    ScenarioFile,
 )
 from rpochaos.scenario.stepform import (
     Bandwidth,
@@ -39,40 +39,10 @@ from rpochaos.scenario.stepform import (
     Size,
     Step,
     _pattern,
-    _Section,
 )
 
 #: where docs/scenario.schema.json is published, for ``$id``
 SCHEMA_ID = "https://rpochaos.dev/scenario.schema.json"
-
-
-class ScenarioFile(_Section):
-    """A scenario file (docs/scenarios.md)."""
-
-    name: (
-        Annotated[
-            str,
-            StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=limits.MAX_NAME),
-        ]
-        | None
-    ) = Field(None, description="default: the file name; runs go under runs/<name>/")
-    description: str | None = Field(None, description="shown by rpochaos list")
-    system: Literal["postgres", "kafka"] = Field(description="the system under test")
-    backend: Literal["local", "docker"] | None = Field(
-        None, description="where nodes run; RPOCHAOS_BACKEND and --backend override it"
-    )
-    seed: Annotated[int, Field(ge=-limits.MAX_INTEGER, le=limits.MAX_INTEGER)] = Field(
-        0, description="drives every random choice; --seed N overrides it"
-    )
-    time_scale: Annotated[float, Field(ge=1, le=limits.MAX_TIME_SCALE)] = Field(
-        1, description="replay the timeline this many times faster"
-    )
-    topology: PostgresTopologySection | KafkaTopologySection = Field(description="the cluster")
-    workload: PostgresWorkload | KafkaWorkload = Field(description="the writes")
-    schedule: Annotated[list[Step], Field(min_length=1)] = Field(
-        description="the steps, exactly one with outage: true"
-    )
-    expect: ExpectSection = Field(description="the verdict's thresholds")
 
 
 def json_schema() -> dict[str, object]:

@@ -82,8 +82,9 @@ class _Sections(_Values):
             )
         else:
             node = y.entries[key][1]
-            expected = err["ctx"]["expected"] if err["type"] == ERROR_TYPE else err["msg"]
-            self.add(node.line, kpath, _given(node), str(expected))
+            ctx = err.get("ctx", {}) if err["type"] == ERROR_TYPE else {}
+            expected = ctx.get("expected", err["msg"])
+            self.add(node.line, kpath, str(ctx.get("given", _given(node))), str(expected))
 
 
 def _parsed(model: type[BaseModel], data: dict[str, object]) -> dict[str, object]:

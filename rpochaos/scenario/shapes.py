@@ -1,4 +1,4 @@
-"""The shapes of the sections pydantic validates (workload, expect, topology): a
+"""The shapes of the sections pydantic validates (the top level, workload, expect, topology): a
 model per section declares its keys (in the order problems list them), which are required
 and each key's type (``fields``). The key lists in ``keys`` are read from these models.
 """
@@ -20,6 +20,7 @@ from pydantic import (
 from rpochaos.scenario import fields
 from rpochaos.scenario.fields import (
     Acks,
+    Backend,
     Boolean,
     Brokers,
     Concurrency,
@@ -31,12 +32,17 @@ from rpochaos.scenario.fields import (
     Partitions,
     PositiveDuration,
     Rate,
+    ScenarioName,
+    Seed,
     SyncCommitValue,
+    Text,
+    TimeScale,
     Topic,
     checked_elsewhere,
 )
 from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
 from rpochaos.scenario.model import MAX_BROKERS
+from rpochaos.scenario.stepform import Step
 
 
 class _Section(BaseModel):
@@ -177,3 +183,33 @@ def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
 def required_of(model: type[BaseModel]) -> tuple[str, ...]:
     """A section's required keys, in the order the model declares them."""
     return tuple(k for k, info in model.model_fields.items() if info.is_required())
+
+
+class ScenarioFile(_Section):
+    """A scenario file (docs/scenarios.md). The sections are validated each by its own
+    model (the topology's and workload's by the system's), the schedule step by step."""
+
+    name: ScenarioName = Field(
+        None, description="default: the file name; runs go under runs/<name>/"
+    )
+    description: Text = Field(None, description="shown by rpochaos list")
+    system: Annotated[object, checked_elsewhere(Literal["postgres", "kafka"])] = Field(
+        description="the system under test"
+    )
+    backend: Backend = Field(
+        None, description="where nodes run; RPOCHAOS_BACKEND and --backend override it"
+    )
+    seed: Seed = Field(0, description="drives every random choice; --seed N overrides it")
+    time_scale: TimeScale = Field(1.0, description="replay the timeline this many times faster")
+    topology: Annotated[
+        object, checked_elsewhere(PostgresTopologySection | KafkaTopologySection)
+    ] = Field(description="the cluster")
+    workload: Annotated[object, checked_elsewhere(PostgresWorkload | KafkaWorkload)] = Field(
+        description="the writes"
+    )
+    schedule: Annotated[object, checked_elsewhere(Annotated[list[Step], Field(min_length=1)])] = (
+        Field(description="the steps, exactly one with outage: true")
+    )
+    expect: Annotated[object, checked_elsewhere(ExpectSection)] = Field(
+        description="the verdict's thresholds"
+    )
