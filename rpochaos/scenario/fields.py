@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -20,12 +20,13 @@ from rpochaos.scenario.limits import (
     MAX_DURATION_TEXT,
     MAX_INTEGER,
     MAX_NAME,
+    MAX_NODE_NAME,
     MAX_PARTITIONS,
     MAX_RATE,
     MAX_TIME_SCALE,
 )
 from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
-from rpochaos.scenario.model import MAX_BROKERS
+from rpochaos.scenario.model import MAX_BROKERS, MOST_UP_TO_DATE, ReplicationMode, SyncCommit
 from rpochaos.scenario.units import DURATION_PATTERN, RATE_PATTERN, parse_duration, parse_rate
 
 #: the error type pydantic reports for a wrong scenario value; its ctx holds ``expected``
@@ -154,7 +155,34 @@ def number(v: object, minimum: float, maximum: float, expected: str) -> float:
     return float(v)
 
 
-SYNC_COMMITS = ("off", "local", "remote_write", "on", "remote_apply")
+REPLICA_NAME_EXPECTED = "a name like 'replica1' ([a-z][a-z0-9_]*)"
+REPLICA_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+RESERVED_NAMES = ("primary", "client", MOST_UP_TO_DATE)
+REPLICATION_MODES: tuple[str, ...] = get_args(ReplicationMode)
+
+
+def replica_name(v: object) -> str:
+    """A replica's name: a directory name and PostgreSQL's application_name."""
+    if not isinstance(v, str) or not re.fullmatch(REPLICA_NAME_PATTERN[1:-1], v):
+        raise Wrong(REPLICA_NAME_EXPECTED)
+    if len(v) > MAX_NODE_NAME:
+        raise Wrong(
+            f"a name of at most {MAX_NODE_NAME} characters (PostgreSQL's limit for "
+            "application_name, which names the replica)",
+            given=f"a name of {len(v)} characters",
+        )
+    if v in RESERVED_NAMES:
+        raise Wrong("a name other than primary, client and most_up_to_date (reserved)")
+    return v
+
+
+def replication_mode(v: object) -> str:
+    if not isinstance(v, str) or v not in REPLICATION_MODES:
+        raise Wrong("one of " + ", ".join(REPLICATION_MODES))
+    return v
+
+
+SYNC_COMMITS: tuple[str, ...] = get_args(SyncCommit)
 
 
 def sync_commit(v: object) -> str:
@@ -278,4 +306,12 @@ TimeScale = Annotated[
     float,
     _pydantic(lambda v: number(v, 1.0, MAX_TIME_SCALE, TIME_SCALE_EXPECTED)),
     _file({"type": "number", "minimum": 1, "maximum": MAX_TIME_SCALE}),
+]
+ReplicaName = Annotated[
+    str,
+    _pydantic(replica_name),
+    _file({"type": "string", "pattern": REPLICA_NAME_PATTERN, "maxLength": MAX_NODE_NAME}),
+]
+ReplicationModeValue = Annotated[
+    str, _pydantic(replication_mode), _file({"enum": list(REPLICATION_MODES)})
 ]

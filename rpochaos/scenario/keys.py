@@ -8,7 +8,6 @@ import re
 from typing import get_args
 
 from rpochaos.scenario.model import (
-    MOST_UP_TO_DATE,
     Action,
     ReplicationMode,
     SyncCommit,
@@ -21,13 +20,10 @@ from rpochaos.scenario.shapes import (
     PostgresWorkload,
     ScenarioFile,
     keys_of,
-    required_of,
 )
 
-_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _STEP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 _AFTER_RE = re.compile(r"([a-z][a-z0-9_-]*)(\.end)?")
-_SCENARIO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 #: settings rpochaos sets itself (from the topology, or to run the cluster)
 _MANAGED_SETTINGS = frozenset(
@@ -44,7 +40,6 @@ _MANAGED_SETTINGS = frozenset(
 _ARCHIVE_SETTINGS = frozenset(
     {"archive_mode", "archive_command", "archive_library", "archive_timeout", "restore_command"}
 )
-_RESERVED_NAMES: tuple[str, ...] = ("primary", "client", MOST_UP_TO_DATE)
 _REPLICATION_MODES: tuple[str, ...] = get_args(ReplicationMode)
 _SYNC_COMMITS: tuple[str, ...] = get_args(SyncCommit)
 _ACTIONS: tuple[str, ...] = get_args(Action)
@@ -98,17 +93,13 @@ _STEP_KEYS: tuple[str, ...] = (
 _CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
 _TOP_KEYS = keys_of(ScenarioFile)
 _TOPOLOGY_KEYS = keys_of(PostgresTopologySection)
-_ARCHIVE_KEYS = ("timeout",)
-_REPLICA_KEYS = ("name", "mode")
 _WORKLOAD_KEYS = keys_of(PostgresWorkload)
 _KAFKA_TOPOLOGY_KEYS = keys_of(KafkaTopologySection)
-_KAFKA_TOPOLOGY_REQUIRED = required_of(KafkaTopologySection)
 _KAFKA_WORKLOAD_KEYS = keys_of(KafkaWorkload)
 #: keys that belong to the other system's section, and what to say about them
 _POSTGRES_ONLY = "system: postgres"
 _KAFKA_ONLY = "system: kafka"
 _KAFKA_SETTING_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _DECLARE = "declare it: the client's defaults changed between versions"
 #: broker properties the Kafka cluster sets itself, and what to use instead
 _KAFKA_MANAGED_SETTINGS: dict[str, str] = {

@@ -11,7 +11,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -32,6 +31,8 @@ from rpochaos.scenario.fields import (
     Partitions,
     PositiveDuration,
     Rate,
+    ReplicaName,
+    ReplicationModeValue,
     ScenarioName,
     Seed,
     SyncCommitValue,
@@ -40,7 +41,7 @@ from rpochaos.scenario.fields import (
     Topic,
     checked_elsewhere,
 )
-from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
+from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.model import MAX_BROKERS
 from rpochaos.scenario.stepform import Step
 
@@ -88,12 +89,10 @@ class ExpectSection(_Section):
 class ReplicaShape(_Section):
     """One of ``topology.replicas``."""
 
-    name: Annotated[
-        str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=MAX_NODE_NAME)
-    ] = Field(
+    name: ReplicaName = Field(
         description="`[a-z][a-z0-9_]*`, unique; primary, client and most_up_to_date are reserved"
     )
-    mode: Literal["async", "sync", "quorum"] = Field(
+    mode: ReplicationModeValue = Field(
         description="async, sync (FIRST num_sync) or quorum (ANY num_sync); sync and quorum "
         "can't be mixed"
     )

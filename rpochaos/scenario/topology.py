@@ -7,22 +7,17 @@ from __future__ import annotations
 from typing import cast
 
 from rpochaos.scenario.keys import (
-    _ARCHIVE_KEYS,
     _ARCHIVE_SETTINGS,
     _KAFKA_MANAGED_SETTINGS,
     _KAFKA_ONLY,
     _KAFKA_SETTING_RE,
     _KAFKA_TOPOLOGY_KEYS,
     _MANAGED_SETTINGS,
-    _NAME_RE,
     _POSTGRES_ONLY,
-    _REPLICA_KEYS,
-    _REPLICATION_MODES,
-    _RESERVED_NAMES,
     _SETTING_RE,
     _TOPOLOGY_KEYS,
 )
-from rpochaos.scenario.limits import MAX_NODE_NAME, MAX_REPLICAS
+from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.model import (
     Archive,
     KafkaTopology,
@@ -32,7 +27,12 @@ from rpochaos.scenario.model import (
     Topology,
 )
 from rpochaos.scenario.sections import _Sections
-from rpochaos.scenario.shapes import KafkaTopologySection, PostgresTopologySection
+from rpochaos.scenario.shapes import (
+    ArchiveShape,
+    KafkaTopologySection,
+    PostgresTopologySection,
+    ReplicaShape,
+)
 from rpochaos.scenario.source import _Y, _given
 
 
@@ -161,56 +161,33 @@ class _TopologyChecks(_Sections):
             seen: dict[str, str] = {}
             for i, item in enumerate(rep_y.items):
                 rpath = f"{path}.replicas[{i}]"
-                r = self.mapping(item, rpath, item.line, _REPLICA_KEYS, _REPLICA_KEYS)
-                if r is None:
+                _, good = self.section(ReplicaShape, item, rpath, item.line)
+                if item.kind != "map":
                     ok = False
                     continue
+                r = item.entries
                 name: str | None = None
                 if "name" in r:
                     name_y = r["name"][1]
                     if isinstance(name_y.value, str) and name_y.value not in names:
                         names.append(name_y.value)
-                    name = self.string(name_y, f"{rpath}.name", self._describe(rpath, "name"))
-                    if name is not None:
-                        if not _NAME_RE.fullmatch(name):
-                            self.add(
-                                name_y.line,
-                                f"{rpath}.name",
-                                repr(name),
-                                self._describe(rpath, "name"),
-                            )
-                            name = None
-                        elif len(name) > MAX_NODE_NAME:
-                            self.add(
-                                name_y.line,
-                                f"{rpath}.name",
-                                f"a name of {len(name)} characters",
-                                f"a name of at most {MAX_NODE_NAME} characters (PostgreSQL's "
-                                "limit for application_name, which names the replica)",
-                            )
-                            name = None
-                        elif name in _RESERVED_NAMES:
-                            self.add(
-                                name_y.line,
-                                f"{rpath}.name",
-                                repr(name),
-                                "a name other than primary, client and most_up_to_date (reserved)",
-                            )
-                            name = None
-                        elif name in seen:
-                            self.add(
-                                name_y.line,
-                                f"{rpath}.name",
-                                repr(name),
-                                f"a unique name ({seen[name]} is already {name!r})",
-                            )
-                            name = None
-                        else:
-                            seen[name] = rpath
+                    valid = good.get("name")
+                    name = valid if isinstance(valid, str) else None
+                    if name is not None and name in seen:
+                        self.add(
+                            name_y.line,
+                            f"{rpath}.name",
+                            repr(name),
+                            f"a unique name ({seen[name]} is already {name!r})",
+                        )
+                        name = None
+                    elif name is not None:
+                        seen[name] = rpath
                 mode: str | None = None
                 if "mode" in r:
                     mode_y = r["mode"][1]
-                    mode = self.choice(mode_y, f"{rpath}.mode", _REPLICATION_MODES)
+                    valid = good.get("mode")
+                    mode = valid if isinstance(valid, str) else None
                     if mode in ("sync", "quorum"):
                         if first_sync is None:
                             first_sync = (mode, rpath)
@@ -225,7 +202,7 @@ class _TopologyChecks(_Sections):
                                 f"mixed ({first_sync[1]} is {first_sync[0]})",
                             )
                             mode = None
-                if name is None or mode is None:
+                if name is None or mode is None or set(r) - {"name", "mode"}:
                     ok = False
                     continue
                 replicas.append(Replica(name, cast(ReplicationMode, mode)))
@@ -310,17 +287,15 @@ class _TopologyChecks(_Sections):
         """``topology.archive: {timeout: DURATION}``: archive_timeout must be declared (it is
         the bound on what archive recovery loses) and, divided by time_scale, a whole number
         of seconds >= 1 (PostgreSQL's resolution)."""
-        entries = self.mapping(y, path, line, _ARCHIVE_KEYS, _ARCHIVE_KEYS)
-        if entries is None or "timeout" not in entries:
+        section, _ = self.section(ArchiveShape, y, path, line)
+        if section is None:
             return None
-        t_y = entries["timeout"][1]
+        t_y = y.entries["timeout"][1]
         expected = (
             "a duration > 0 like '60s': archive_timeout, the longest a finished transaction "
             "waits for its WAL segment to be archived"
         )
-        timeout = self.duration(t_y, f"{path}.timeout", positive=True)
-        if timeout is None:
-            return None
+        timeout = section.timeout
         run_s = timeout / self.scale
         if run_s < 1 or abs(run_s - round(run_s)) > 1e-9:
             scaled = f" / time_scale {self.scale:g} = {run_s:g}s" if self.scale != 1 else ""
