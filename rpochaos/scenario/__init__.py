@@ -7,12 +7,20 @@ line, key, what was given and what was expected. ``to_dict`` / ``from_dict`` are
 record (resolved.json) and its inverse; ``resolve`` re-draws a schedule for another seed.
 
 docs/scenarios.md is the user's guide to the file format; this package is its one
-implementation. Modules: ``model`` (the dataclasses and schedule resolution), ``units``,
-``keys`` (what each section may hold), ``limits`` (what a run or the OS can take),
-``source`` (the YAML tree with lines), ``messages`` (wording), ``values`` (shapes and
-scalars), ``topology``, ``workload``, ``steps``, ``targets`` (one section, step or target
-each), ``rules`` (rules across steps and sections), ``loader``, ``record``, ``schema`` (the
-file's JSON Schema, ``json_schema()``, and the docs' key tables).
+implementation, in layers:
+
+- ``model``: the validated scenario (frozen dataclasses) and how its schedule resolves;
+  ``units`` and ``limits``: how values are written, and what a run or the OS can take.
+- ``shapes`` (pydantic section models: top level, topology, replicas, archive, workload,
+  expect), typed by ``fields`` (one check per kind of value, in the problems' wording);
+  ``stepform``: how a step is written. ``keys`` reads the key lists from them.
+- ``source`` (the YAML tree with lines), ``messages`` (wording, "did you mean"),
+  ``values`` (the checker's scalar methods), ``sections`` (a section model run over the tree,
+  each pydantic error mapped to its line).
+- one checker layer per part: ``topology``, ``workload``, ``steps``, ``targets``; ``rules``
+  (across steps: outage, names, the ``after`` graph, start bounds); ``loader`` (the file).
+- ``record`` (resolved.json: the model's pydantic dump and load), ``schema`` (the file's
+  JSON Schema and the docs' key tables, from the shapes).
 """
 
 from rpochaos.scenario.keys import _KAFKA_MANAGED_SETTINGS, LASTING_ACTIONS

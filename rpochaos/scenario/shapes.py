@@ -16,7 +16,6 @@ from pydantic import (
     field_validator,
 )
 
-from rpochaos.scenario import fields
 from rpochaos.scenario.fields import (
     Acks,
     Backend,
@@ -39,7 +38,10 @@ from rpochaos.scenario.fields import (
     Text,
     TimeScale,
     Topic,
+    Wrong,
+    bounded,
     checked_elsewhere,
+    pydantic_error,
 )
 from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.model import MAX_BROKERS
@@ -169,9 +171,9 @@ class KafkaTopologySection(_Section):
 
 def _bounded(v: object, high: int | None, expected: str) -> int:
     try:
-        return fields.bounded(v, high, expected)
-    except fields.Wrong as e:
-        raise fields.pydantic_error(e) from None
+        return bounded(v, high, expected)
+    except Wrong as e:
+        raise pydantic_error(e) from None
 
 
 def keys_of(model: type[BaseModel]) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from rpochaos.scenario import limits
+from rpochaos.scenario.limits import MAX_DRIFT_PPM, MAX_STEP_NAME
 from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
 from rpochaos.scenario.units import (
     BANDWIDTH_PATTERN,
@@ -90,9 +90,7 @@ class Step(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: (
-        Annotated[
-            str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=limits.MAX_STEP_NAME)
-        ]
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=MAX_STEP_NAME)]
         | None
     ) = Field(None, description="`[a-z][a-z0-9_-]*`, unique")
     at: TimeValue | None = Field(
@@ -140,6 +138,6 @@ class Step(_Section):
     )
     max_lag: Size | None = Field(None, description="promote: refuse beyond this much lag")
     offset: Offset | None = Field(None, description="clock_skew, required")
-    drift_ppm: Annotated[float, Field(ge=-limits.MAX_DRIFT_PPM, le=limits.MAX_DRIFT_PPM)] | None = (
-        Field(None, description="clock_skew: microseconds per second, default 0")
+    drift_ppm: Annotated[float, Field(ge=-MAX_DRIFT_PPM, le=MAX_DRIFT_PPM)] | None = Field(
+        None, description="clock_skew: microseconds per second, default 0"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from rpochaos.scenario import fields
+import rpochaos.scenario.fields as value_checks
 from rpochaos.scenario.keys import (
     _DECLARE,
     _EXPECT_KEYS,
@@ -150,7 +150,7 @@ class _Values(_Source):
             return None
         try:
             return check(y.value if y.kind == "scalar" else None)
-        except fields.Wrong as e:
+        except value_checks.Wrong as e:
             self.add(y.line, path, _given(y), e.expected)
             return None
 
@@ -164,12 +164,12 @@ class _Values(_Source):
     ) -> int | None:
         """An integer >= ``minimum`` (any sign when None) and <= ``maximum`` (``why`` says
         what the upper bound protects)."""
-        return self.checked(y, path, lambda v: fields.integer(v, minimum, maximum, why))
+        return self.checked(y, path, lambda v: value_checks.integer(v, minimum, maximum, why))
 
     def duration(
         self, y: _Y | None, path: str, positive: bool = False, alternative: str = ""
     ) -> float | None:
-        return self.checked(y, path, lambda v: fields.duration(v, positive, alternative))
+        return self.checked(y, path, lambda v: value_checks.duration(v, positive, alternative))
 
     def offset(self, y: _Y | None, path: str) -> float | None:
         """A signed duration: '30s', '+30s', '-2m'."""
@@ -264,14 +264,14 @@ class _Values(_Source):
             return None
 
     def rate(self, y: _Y | None, path: str) -> float | None:
-        return self.checked(y, path, fields.rate)
+        return self.checked(y, path, value_checks.rate)
 
     def bandwidth(self, y: _Y | None, path: str) -> float | None:
         kbps = self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
         return self.at_most(y, path, kbps, MAX_BANDWIDTH_KBPS, "10000MB/s")
 
     def boolean(self, y: _Y | None, path: str) -> bool | None:
-        return self.checked(y, path, fields.boolean)
+        return self.checked(y, path, value_checks.boolean)
 
     def bounded(self, y: _Y | None, path: str, high: int | None, expected: str) -> int | None:
         """An integer from 1 to ``high`` (no upper bound when None)."""
