@@ -15,7 +15,9 @@ from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from rpochaos.scenario.limits import (
+    MAX_BANDWIDTH_KBPS,
     MAX_CONCURRENCY,
+    MAX_DRIFT_PPM,
     MAX_DURATION_S,
     MAX_DURATION_TEXT,
     MAX_INTEGER,
@@ -25,9 +27,29 @@ from rpochaos.scenario.limits import (
     MAX_RATE,
     MAX_TIME_SCALE,
 )
-from rpochaos.scenario.messages import _DURATION, _POSITIVE_DURATION, _RATE
-from rpochaos.scenario.model import MAX_BROKERS, MOST_UP_TO_DATE, ReplicationMode, SyncCommit
-from rpochaos.scenario.units import DURATION_PATTERN, RATE_PATTERN, parse_duration, parse_rate
+from rpochaos.scenario.messages import (
+    _BANDWIDTH,
+    _DURATION,
+    _OFFSET,
+    _POSITIVE_DURATION,
+    _RATE,
+)
+from rpochaos.scenario.model import (
+    MAX_BROKERS,
+    MOST_UP_TO_DATE,
+    PAUSE_PROCESSES,
+    ReplicationMode,
+    SyncCommit,
+)
+from rpochaos.scenario.units import (
+    BANDWIDTH_PATTERN,
+    DURATION_PATTERN,
+    OFFSET_PATTERN,
+    RATE_PATTERN,
+    _parse_bandwidth,
+    parse_duration,
+    parse_rate,
+)
 
 #: the error type pydantic reports for a wrong scenario value; its ctx holds ``expected``
 ERROR_TYPE = "scenario_value"
@@ -194,6 +216,44 @@ def sync_commit(v: object) -> str:
     return v
 
 
+def offset(v: object) -> float:
+    """A signed duration: '30s', '+30s', '-2m' -> seconds."""
+    try:
+        if not isinstance(v, str):
+            raise ValueError
+        sign = -1.0 if v.startswith("-") else 1.0
+        seconds = parse_duration(v[1:] if v[:1] in "+-" else v)
+    except ValueError:
+        raise Wrong(_OFFSET) from None
+    if seconds > MAX_DURATION_S:
+        raise Wrong(f"an offset of at most {MAX_DURATION_TEXT}")
+    return sign * seconds
+
+
+def bandwidth(v: object) -> float:
+    """'64KB/s', '1MB/s' -> KB/s, > 0 and at most the highest bandwidth."""
+    try:
+        if not isinstance(v, str):
+            raise ValueError
+        kbps = _parse_bandwidth(v)
+    except ValueError:
+        raise Wrong(_BANDWIDTH) from None
+    if kbps > MAX_BANDWIDTH_KBPS:
+        raise Wrong("at most 10000MB/s")
+    return kbps
+
+
+def choice(options: tuple[str, ...]) -> Callable[[object], str]:
+    """A check that the value is one of ``options``."""
+
+    def check(v: object) -> str:
+        if not isinstance(v, str) or v not in options:
+            raise Wrong("one of " + ", ".join(options))
+        return v
+
+    return check
+
+
 def boolean(v: object) -> bool:
     if not isinstance(v, bool):
         raise Wrong("true or false")
@@ -314,4 +374,27 @@ ReplicaName = Annotated[
 ]
 ReplicationModeValue = Annotated[
     str, _pydantic(replication_mode), _file({"enum": list(REPLICATION_MODES)})
+]
+
+
+PARTITION_MODES = ("blackhole", "reset")
+DIRECTIONS = ("both", "upstream", "downstream")
+CRASH_LINKS = ("cut", "keep")
+PartitionMode = Annotated[
+    str, _pydantic(choice(PARTITION_MODES)), _file({"enum": list(PARTITION_MODES)})
+]
+Direction = Annotated[str, _pydantic(choice(DIRECTIONS)), _file({"enum": list(DIRECTIONS)})]
+CrashLinks = Annotated[str, _pydantic(choice(CRASH_LINKS)), _file({"enum": list(CRASH_LINKS)})]
+PauseProcess = Annotated[
+    str | None, _pydantic(choice(PAUSE_PROCESSES)), _file({"enum": list(PAUSE_PROCESSES)})
+]
+Bandwidth = Annotated[
+    float, _pydantic(bandwidth), _file({"type": "string", "pattern": BANDWIDTH_PATTERN})
+]
+Offset = Annotated[float, _pydantic(offset), _file({"type": "string", "pattern": OFFSET_PATTERN})]
+DRIFT_EXPECTED = "a number of microseconds per second (ppm), e.g. 50 or -20"
+DriftPpm = Annotated[
+    float,
+    _pydantic(lambda v: number(v, -1e6, MAX_DRIFT_PPM, DRIFT_EXPECTED)),
+    _file({"type": "number", "minimum": -1e6, "maximum": MAX_DRIFT_PPM}),
 ]

@@ -69,8 +69,6 @@ LASTING_ACTIONS: frozenset[str] = frozenset(
         "archive_fail",
     }
 )
-_PARTITION_MODES: tuple[str, ...] = ("blackhole", "reset")
-_DIRECTIONS: tuple[str, ...] = ("both", "upstream", "downstream")
 #: keys of a step besides its action and the action's own parameters
 _TIMING_KEYS: tuple[str, ...] = ("name", "at", "after", "every", "repeat")
 _STEP_KEYS: tuple[str, ...] = (
@@ -90,7 +88,6 @@ _STEP_KEYS: tuple[str, ...] = (
     "for",
     "outage",
 )
-_CRASH_LINKS: tuple[str, ...] = ("cut", "keep")
 _TOP_KEYS = keys_of(ScenarioFile)
 _TOPOLOGY_KEYS = keys_of(PostgresTopologySection)
 _WORKLOAD_KEYS = keys_of(PostgresWorkload)

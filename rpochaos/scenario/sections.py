@@ -32,10 +32,12 @@ class _Sections(_Values):
         line: int | None,
         elsewhere: Sequence[str] = (),
         elsewhere_note: str = "",
+        missing_as_written: bool = False,
     ) -> tuple[_M | None, dict[str, object]]:
         """Validate the mapping ``y`` (named at ``line``) with ``model``. Returns the section
         (None if any key has a problem or ``y`` is missing) and, for the rules between keys,
-        the parsed value of every given key that has no problem."""
+        the parsed value of every given key that has no problem. A missing key is expected
+        as its section describes it, or (``missing_as_written``) as its type does."""
         keys = keys_of(model)
         if y is None:
             return None, {}
@@ -52,7 +54,10 @@ class _Sections(_Values):
             for err in sorted(e.errors(include_url=False), key=lambda x: rank.get(x["type"], 2)):
                 key = str(err["loc"][0])
                 bad.add(key)
-                self._report(model, y, path, line, key, err, keys, elsewhere, elsewhere_note)
+                self._report(
+                    model, y, path, line, key, err, keys, elsewhere, elsewhere_note,
+                    missing_as_written,
+                )  # fmt: skip
             good = {k: v for k, v in data.items() if k not in bad}
             return None, dict(_parsed(model, good))
 
@@ -67,11 +72,13 @@ class _Sections(_Values):
         keys: Sequence[str],
         elsewhere: Sequence[str],
         elsewhere_note: str,
+        missing_as_written: bool = False,
     ) -> None:
         assert isinstance(err, dict)
         kpath = _join(path, key)
         if err["type"] == "missing":
-            self.add(line, kpath, "nothing", self._describe(path, key))
+            expected = _expected(model, key) if missing_as_written else self._describe(path, key)
+            self.add(line, kpath, "nothing", expected)
         elif err["type"] == "extra_forbidden":
             hint = f" ({key} belongs to {elsewhere_note})" if key in elsewhere else ""
             self.add(
@@ -83,8 +90,8 @@ class _Sections(_Values):
         else:
             node = y.entries[key][1]
             ctx = err.get("ctx", {}) if err["type"] == ERROR_TYPE else {}
-            expected = ctx.get("expected", err["msg"])
-            self.add(node.line, kpath, str(ctx.get("given", _given(node))), str(expected))
+            wording = ctx.get("expected", err["msg"])
+            self.add(node.line, kpath, str(ctx.get("given", _given(node))), str(wording))
 
 
 def _parsed(model: type[BaseModel], data: dict[str, object]) -> dict[str, object]:
@@ -110,3 +117,13 @@ def _adapter(model: type[BaseModel], key: str) -> TypeAdapter[object]:
         annotated = info.rebuild_annotation()
         found = _ADAPTERS[(model, key)] = TypeAdapter(annotated)
     return found
+
+
+def _expected(model: type[BaseModel], key: str) -> str:
+    """What a key's type expects, as its check words it for a value that is not there."""
+    try:
+        _adapter(model, key).validate_python(None)
+    except ValidationError as e:
+        ctx = e.errors(include_url=False)[0].get("ctx") or {}
+        return str(ctx.get("expected", "a value"))
+    return "a value"

@@ -19,15 +19,22 @@ from pydantic import (
 from rpochaos.scenario.fields import (
     Acks,
     Backend,
+    Bandwidth,
     Boolean,
     Brokers,
     Concurrency,
+    CrashLinks,
+    Direction,
+    DriftPpm,
     Duration,
     NumSync,
+    Offset,
     OptionalDuration,
     OptionalLossCount,
     OptionalPositiveDuration,
+    PartitionMode,
     Partitions,
+    PauseProcess,
     PositiveDuration,
     Rate,
     ReplicaName,
@@ -214,3 +221,41 @@ class ScenarioFile(_Section):
     expect: Annotated[object, checked_elsewhere(ExpectSection)] = Field(
         description="the verdict's thresholds"
     )
+
+
+class PartitionParams(_Section):
+    mode: PartitionMode
+    direction: Direction = "both"
+
+
+class LatencyParams(_Section):
+    delay: Duration
+    jitter: Duration = 0.0
+
+
+class BandwidthParams(_Section):
+    rate: Bandwidth  # KB/s
+
+
+class CrashParams(_Section):
+    links: CrashLinks = "cut"
+
+
+class PauseParams(_Section):
+    process: PauseProcess = None  # None: every process of the node
+
+
+class ClockSkewParams(_Section):
+    offset: Offset
+    drift_ppm: DriftPpm = 0.0
+
+
+#: an action's own keys, by action (promote's depend on its target: checked with targets)
+ACTION_PARAMS: dict[str, type[BaseModel]] = {
+    "partition": PartitionParams,
+    "latency": LatencyParams,
+    "bandwidth": BandwidthParams,
+    "crash": CrashParams,
+    "pause": PauseParams,
+    "clock_skew": ClockSkewParams,
+}

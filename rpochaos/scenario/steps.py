@@ -12,34 +12,28 @@ from rpochaos.scenario.keys import (
     _ACTION_PARAMS,
     _ACTIONS,
     _AFTER_RE,
-    _CRASH_LINKS,
-    _DIRECTIONS,
-    _PARTITION_MODES,
     _STEP_KEYS,
     _STEP_NAME_RE,
     _TIMING_KEYS,
     LASTING_ACTIONS,
 )
-from rpochaos.scenario.limits import MAX_DRIFT_PPM, MAX_STEP_NAME
+from rpochaos.scenario.limits import MAX_STEP_NAME
 from rpochaos.scenario.messages import (
-    _BANDWIDTH,
     _BETWEEN,
     _DURATION,
     _MISSING,
-    _OFFSET,
-    _one_of,
     _suggest,
 )
 from rpochaos.scenario.model import (
     ARCHIVE_ACTIONS,
     MAX_REPEAT,
     MOST_UP_TO_DATE,
-    PAUSE_PROCESSES,
     Action,
     Between,
     ParamValue,
     StepSpec,
 )
+from rpochaos.scenario.shapes import ACTION_PARAMS
 from rpochaos.scenario.source import _Y, _given
 from rpochaos.scenario.targets import _TargetChecks
 
@@ -331,50 +325,18 @@ class _StepChecks(_TargetChecks):
         entries = y.entries
         target_y = entries[action][1]
         params: dict[str, ParamValue] = {}
-        if action == "partition":
-            if get("mode") is None:
-                self.add(y.line, f"{path}.mode", _MISSING, _one_of(_PARTITION_MODES))
-                ok = False
-            else:
-                mode = self.choice(get("mode"), f"{path}.mode", _PARTITION_MODES)
-                ok = ok and mode is not None
-                params["mode"] = mode or ""
-            direction = "both"
-            if get("direction") is not None:
-                d = self.choice(get("direction"), f"{path}.direction", _DIRECTIONS)
-                ok = ok and d is not None
-                direction = d or ""
-            params["direction"] = direction
-        elif action == "latency":
-            if get("delay") is None:
-                self.add(y.line, f"{path}.delay", _MISSING, _DURATION)
-                ok = False
-            else:
-                delay = self.duration(get("delay"), f"{path}.delay")
-                ok = ok and delay is not None
-                params["delay"] = delay or 0.0
-            jitter = 0.0
-            if get("jitter") is not None:
-                j = self.duration(get("jitter"), f"{path}.jitter")
-                ok = ok and j is not None
-                jitter = j or 0.0
-            params["jitter"] = jitter
-        elif action == "bandwidth":
-            if get("rate") is None:
-                self.add(y.line, f"{path}.rate", _MISSING, _BANDWIDTH)
-                ok = False
-            else:
-                kbps = self.bandwidth(get("rate"), f"{path}.rate")
-                ok = ok and kbps is not None
-                params["rate_kbps"] = kbps or 0.0
-        elif action == "crash":
-            links = "cut"
-            if get("links") is not None:
-                lk = self.choice(get("links"), f"{path}.links", _CRASH_LINKS)
-                ok = ok and lk is not None
-                links = lk or ""
-            params["links"] = links
-        elif action == "pause" and self.system == "kafka":
+        model = ACTION_PARAMS.get(action)
+        if model is not None and not (action == "pause" and self.system == "kafka"):
+            own = {k: entries[k] for k in model.model_fields if get(k) is not None}
+            section, _ = self.section(
+                model, _Y("map", y.line, entries=own), path, y.line, missing_as_written=True
+            )
+            if section is None:
+                return params, False
+            for key, value in section.model_dump(exclude_none=True).items():
+                params["rate_kbps" if key == "rate" else key] = value
+            return params, True
+        if action == "pause" and self.system == "kafka":
             proc_y = get("process")
             if proc_y is not None:
                 self.add(
@@ -385,32 +347,6 @@ class _StepChecks(_TargetChecks):
                     "a broker is one JVM, paused whole)",
                 )
                 ok = False
-        elif action == "pause":
-            if get("process") is not None:
-                proc = self.choice(get("process"), f"{path}.process", PAUSE_PROCESSES)
-                ok = ok and proc is not None
-                if proc is not None:
-                    params["process"] = proc
-        elif action == "clock_skew":
-            off_y = get("offset")
-            if off_y is None:
-                self.add(y.line, f"{path}.offset", _MISSING, _OFFSET)
-                ok = False
-            else:
-                off = self.offset(off_y, f"{path}.offset")
-                ok = ok and off is not None
-                params["offset"] = off or 0.0
-            params["drift_ppm"] = 0.0
-            if get("drift_ppm") is not None:
-                d_ppm = self.number(
-                    get("drift_ppm"),
-                    f"{path}.drift_ppm",
-                    -1e6,
-                    "a number of microseconds per second (ppm), e.g. 50 or -20",
-                    MAX_DRIFT_PPM,
-                )
-                ok = ok and d_ppm is not None
-                params["drift_ppm"] = d_ppm or 0.0
         elif action == "promote":
             raw = target_y.value if target_y.kind == "scalar" else None
             policy = MOST_UP_TO_DATE if raw == MOST_UP_TO_DATE else "named"

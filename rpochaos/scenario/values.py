@@ -19,18 +19,13 @@ from rpochaos.scenario.keys import (
     _WORKLOAD_KEYS,
 )
 from rpochaos.scenario.limits import (
-    MAX_BANDWIDTH_KBPS,
-    MAX_DURATION_S,
-    MAX_DURATION_TEXT,
     MAX_INTEGER,
     MAX_SIZE,
 )
 from rpochaos.scenario.messages import (
-    _BANDWIDTH,
     _BETWEEN,
     _DURATION,
     _MISSING,
-    _OFFSET,
     _POSITIVE_DURATION,
     _RATE,
     _SIZE,
@@ -44,8 +39,6 @@ from rpochaos.scenario.model import (
 )
 from rpochaos.scenario.source import _Y, _given, _Source
 from rpochaos.scenario.units import (
-    _parse_bandwidth,
-    parse_duration,
     parse_size,
 )
 
@@ -135,15 +128,6 @@ class _Values(_Source):
             return None
         return y.value
 
-    def choice(self, y: _Y | None, path: str, options: Sequence[str]) -> str | None:
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if not isinstance(v, str) or v not in options:
-            self.add(y.line, path, _given(y), _one_of(options))
-            return None
-        return v
-
     def checked(self, y: _Y | None, path: str, check: Callable[[object], _T]) -> _T | None:
         """``y``'s value through one of ``fields``' checks; a problem (and None) if wrong."""
         if y is None:
@@ -170,24 +154,6 @@ class _Values(_Source):
         self, y: _Y | None, path: str, positive: bool = False, alternative: str = ""
     ) -> float | None:
         return self.checked(y, path, lambda v: value_checks.duration(v, positive, alternative))
-
-    def offset(self, y: _Y | None, path: str) -> float | None:
-        """A signed duration: '30s', '+30s', '-2m'."""
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        try:
-            if not isinstance(v, str):
-                raise ValueError
-            sign = -1.0 if v.startswith("-") else 1.0
-            seconds = parse_duration(v[1:] if v[:1] in "+-" else v)
-        except ValueError:
-            self.add(y.line, path, _given(y), _OFFSET)
-            return None
-        if seconds > MAX_DURATION_S:
-            self.add(y.line, path, _given(y), f"an offset of at most {MAX_DURATION_TEXT}")
-            return None
-        return sign * seconds
 
     def time_value(self, y: _Y | None, path: str, positive: bool) -> float | Between | None:
         """A duration, or ``{between: [LOW, HIGH]}`` (a random one)."""
@@ -218,26 +184,6 @@ class _Values(_Source):
     def size(self, y: _Y | None, path: str) -> int | None:
         return self.at_most(y, path, self.parsed(y, path, parse_size, _SIZE), MAX_SIZE, "1024GB")
 
-    def number(
-        self, y: _Y | None, path: str, minimum: float, expected: str, maximum: float
-    ) -> float | None:
-        """A finite number from ``minimum`` to ``maximum``."""
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if (
-            not isinstance(v, int | float)
-            or isinstance(v, bool)
-            or not float("-inf") < v < float("inf")
-            or v < minimum
-        ):
-            self.add(y.line, path, _given(y), expected)
-            return None
-        if v > maximum:
-            self.add(y.line, path, _given(y), f"{expected}; at most {maximum:g}")
-            return None
-        return float(v)
-
     def at_most(
         self, y: _Y | None, path: str, value: _N | None, maximum: float, shown: str
     ) -> _N | None:
@@ -263,27 +209,5 @@ class _Values(_Source):
             self.add(y.line, path, _given(y), expected)
             return None
 
-    def rate(self, y: _Y | None, path: str) -> float | None:
-        return self.checked(y, path, value_checks.rate)
-
-    def bandwidth(self, y: _Y | None, path: str) -> float | None:
-        kbps = self.parsed(y, path, _parse_bandwidth, _BANDWIDTH)
-        return self.at_most(y, path, kbps, MAX_BANDWIDTH_KBPS, "10000MB/s")
-
     def boolean(self, y: _Y | None, path: str) -> bool | None:
         return self.checked(y, path, value_checks.boolean)
-
-    def bounded(self, y: _Y | None, path: str, high: int | None, expected: str) -> int | None:
-        """An integer from 1 to ``high`` (no upper bound when None)."""
-        if y is None:
-            return None
-        v = y.value if y.kind == "scalar" else None
-        if (
-            not isinstance(v, int)
-            or isinstance(v, bool)
-            or v < 1
-            or (high is not None and v > high)
-        ):
-            self.add(y.line, path, _given(y), expected)
-            return None
-        return v
