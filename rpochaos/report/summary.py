@@ -36,8 +36,9 @@ def window_text(r: Result) -> str:
 
 
 def shown(gap: float | None) -> bool:
-    """A requested-to-effective gap worth showing: known and wider than 1 ms."""
-    return gap is not None and gap > GAP_SHOWN_S
+    """A requested-to-effective gap worth showing: known and wider than 1 ms (to the
+    microsecond, so float noise on a gap of exactly 1 ms does not count)."""
+    return gap is not None and round(gap, 6) > GAP_SHOWN_S
 
 
 def fault_text(f: Fault) -> str:

@@ -384,3 +384,70 @@ def test_index_lists_every_run_with_a_link_to_its_report(tmp_path: Path) -> None
     assert '<tr class="scenario"><td>literal-async</td><td class="n">3</td>' in page
     assert "0 %" in page  # none of the three meets the RPO
     assert ">UNKNOWN<" in page and ">FAIL<" in page
+
+
+# -- issue 19: requested -> effective ----------------------------------------------------------
+
+
+def _with_effect_times(d: Path, start_gap: float, heal_gap: float, outage_gap: float) -> None:
+    """Rewrite the literal run's events as a newer runner writes them."""
+    events = [json.loads(x) for x in (d / EVENTS).read_text().splitlines()]
+    out: list[dict[str, Any]] = []
+    for e in events:
+        out.append(e)
+        if e["type"] == "step_start":
+            gap = outage_gap if e["outage"] else start_gap
+            out.append({"type": "step_effective", "index": e["index"], "t": e["t"] + gap})
+            if e["outage"]:
+                out.append(
+                    {
+                        "type": "outage",
+                        "index": e["index"],
+                        "t": e["t"] + gap,
+                        "requested_t": e["t"],
+                    }
+                )
+        elif e["type"] == "step_end":
+            e["requested_t"] = e["t"] - heal_gap
+    (d / EVENTS).write_text("".join(json.dumps(e) + "\n" for e in out))
+    analyze(d)
+
+
+def test_gaps_over_a_millisecond_are_drawn_as_thin_bands(run_dir: Path) -> None:
+    _with_effect_times(run_dir, start_gap=0.004, heal_gap=0.002, outage_gap=0.06)
+    page = write_html(run_dir).read_text()
+    svg = _svg(page)
+    bands = [el for el in svg.iter() if el.get("class") == "fault-gap"]
+    titles = sorted("".join(el.itertext()) for el in bands)
+    # partition start and heal, crash and promote starts (4 ms), the outage (60 ms); the crash
+    # step's own band and the outage's are the same interval
+    assert len(bands) == 5, titles
+    assert any(
+        t.startswith("partition replica1->primary (")
+        and "requested .. in effect 2.000 .. 2.004 s (+4.0 ms)" in t
+        for t in titles
+    )
+    assert any("heal requested .. healed" in t and "(+2.0 ms)" in t for t in titles)
+    assert any(
+        t.startswith("outage: requested .. in force 4.000 .. 4.060 s (+60.0 ms)") for t in titles
+    )
+    widths = [float(el.get("width", "0")) for el in bands]
+    assert all(w < 12 for w in widths)  # thin: 60 ms of a 6 s axis is ~11 px
+    # the faults table gives both ends; the resolution table the outage's request
+    assert "<td>2.004 s (+4.0 ms)</td>" in page
+    assert "<td>4.060 s (+60.0 ms)</td>" in page
+    assert "<th>outage requested at</th><td>4.000 s</td>" in page
+    assert "± 10.0 ms" in page  # 100 writes/s
+
+
+def test_gaps_of_a_millisecond_or_less_are_not_drawn(run_dir: Path) -> None:
+    _with_effect_times(run_dir, start_gap=0.0005, heal_gap=0.001, outage_gap=0.0009)
+    svg = _svg(write_html(run_dir).read_text())
+    assert not [el for el in svg.iter() if el.get("class") == "fault-gap"]
+
+
+def test_old_runs_show_unknown_not_a_gap(run_dir: Path) -> None:
+    page = write_html(run_dir).read_text()
+    assert "fault-gap" not in page
+    assert "<th>outage requested at</th><td>unknown</td>" in page
+    assert "<td>unknown</td>" in page
