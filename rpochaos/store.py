@@ -22,7 +22,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rpochaos.history import Op, read_history
 from rpochaos.jsonl import JsonlAppender, read_objects
@@ -43,7 +42,8 @@ def new_run_dir(root: Path, scenario_name: str) -> Path:
     return d
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as indented JSON, atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
@@ -56,14 +56,14 @@ class EventLog:
     def __init__(self, path: Path) -> None:
         self._out = JsonlAppender(path)
 
-    def write(self, **event: Any) -> None:
+    def write(self, **event: object) -> None:
         self._out.append(event)
 
     def close(self) -> None:
         self._out.close()
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
+def read_events(path: Path) -> list[dict[str, object]]:
     """The events of events.jsonl in order ([] when missing); a cut line is skipped."""
     return list(read_objects(path))
 
@@ -72,9 +72,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 class StoredRun:
     path: Path
     scenario: Scenario
-    meta: dict[str, Any]  # resolved.json without the scenario
+    meta: dict[str, object]  # resolved.json without the scenario
     ops: list[Op]
-    events: list[dict[str, Any]]
+    events: list[dict[str, object]]
     final: FinalRead | None
 
 

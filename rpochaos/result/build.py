@@ -64,6 +64,10 @@ def _opt_float(v: object) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
+def _opt_str(v: object) -> str | None:
+    return None if v is None else str(v)
+
+
 def _writes(m: Measurement) -> Writes:
     return Writes(
         attempted=m.attempted,
@@ -129,9 +133,9 @@ def compute_result(run: StoredRun) -> Result:
             commit_timeout_s=sc.workload.commit_timeout,
         ),
         failover=Failover(
-            promoted=str(promoted[-1]["promoted"]) if promoted else None,
+            promoted=_opt_str(promoted[-1].get("promoted")) if promoted else None,
             refused=any(e["type"] == "failover_refused" for e in failover),
-            reason=failover[-1].get("reason") if failover else None,
+            reason=_opt_str(failover[-1].get("reason")) if failover else None,
             final_read_node=run.final.node if run.final else None,
         ),
         time_scale=scale,
