@@ -26,7 +26,7 @@ from rpochaos.result import (
 )
 from rpochaos.result.timing import ack_spacing, window_resolution
 from rpochaos.store import EVENTS, FINAL_READ
-from tests.unit.test_report_html import make_run_dir
+from tests.unit.run_dirs import make_run_dir
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "run-pg-async-lag-within-rpo"
