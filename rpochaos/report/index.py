@@ -24,6 +24,7 @@ from typing import TypedDict
 
 from rpochaos.measure import Verdict
 from rpochaos.report.html import REPORT, write_html
+from rpochaos.report.html.svg import num
 from rpochaos.result import RESULT, Result, as_result
 from rpochaos.store import EVENTS, read_events
 
@@ -32,12 +33,6 @@ INDEX = "index.html"
 
 def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
-
-
-def _num(v: object) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    return float(v) if math.isfinite(v) else None
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -94,9 +89,9 @@ def repeat_summary(results: Sequence[Result | Mapping[str, object]]) -> RepeatSu
     n = len(rs)
     passed = sum(1 for r in rs if r.verdict == Verdict.PASS)
     failed = sum(1 for r in rs if r.verdict == Verdict.FAIL)
-    windows = [w for w in (_num(r.data_loss_window_s) for r in rs) if w is not None]
+    windows = [w for w in (num(r.data_loss_window_s) for r in rs) if w is not None]
     lost = [float(r.writes.lost) for r in rs]
-    rpos = {_num(r.rpo_declared_s) for r in rs}
+    rpos = {num(r.rpo_declared_s) for r in rs}
     return {
         "runs": n,
         "pass": passed,
@@ -115,7 +110,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _fmt(v: object, unit: str = " s", digits: int = 3) -> str:
-    f = _num(v)
+    f = num(v)
     return "n/a" if f is None else f"{f:.{digits}f}{unit}"
 
 
@@ -150,7 +145,7 @@ def find_runs(runs_root: Path) -> list[Path]:
 def _started(run_dir: Path) -> float:
     for e in read_events(run_dir / EVENTS):
         if e.get("name") == "workload_start":
-            wall = _num(e.get("wall"))
+            wall = num(e.get("wall"))
             if wall is not None:
                 return wall
     return (run_dir / RESULT).stat().st_mtime

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue
-
 from rpochaos.measure import Expectations, Measurement, measure
 from rpochaos.result.model import (
     RESULT,
@@ -28,6 +26,7 @@ from rpochaos.result.model import (
 from rpochaos.result.timing import (
     ack_spacing,
     faults_from_events,
+    json_dict,
     outage_at,
     outage_requested_at,
     window_resolution,
@@ -51,13 +50,6 @@ def reproduce_command(meta: Mapping[str, object]) -> str:
 
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
-
-
-def _json_dict(v: object) -> dict[str, JsonValue]:
-    if not isinstance(v, dict):
-        return {}
-    out: dict[str, JsonValue] = {str(k): x for k, x in v.items()}
-    return out
 
 
 def _opt_float(v: object) -> float | None:
@@ -125,7 +117,7 @@ def compute_result(run: StoredRun) -> Result:
         last_lost_s=_round(m.last_lost_s),
         rto_s=_round(m.rto_s),
         faults=faults_from_events(run.events),
-        durability=_json_dict(run.meta.get("durability")),
+        durability=json_dict(run.meta.get("durability")),
         workload=Workload(
             rate_per_s=sc.workload.rate,
             concurrency=sc.workload.concurrency,
@@ -146,7 +138,7 @@ def compute_result(run: StoredRun) -> Result:
             outage_at_s=x(_round(m.outage_at_s)),
             recovery_point_s=x(_round(m.recovery_point_s)),
         ),
-        versions=_json_dict(run.meta.get("versions")),
+        versions=json_dict(run.meta.get("versions")),
         observed=observed(run.path, outage),
         bringup_s=_opt_float(run.meta.get("bringup_s")),
         interrupted=any(e.get("type") == "interrupted" for e in run.events),

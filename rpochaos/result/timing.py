@@ -39,7 +39,8 @@ def _index(e: Event) -> int | None:
     return i if isinstance(i, int) and not isinstance(i, bool) else None
 
 
-def _params(v: object) -> dict[str, JsonValue]:
+def json_dict(v: object) -> dict[str, JsonValue]:
+    """A JSON object's entries (keys as strings); {} for anything else."""
     if not isinstance(v, dict):
         return {}
     out: dict[str, JsonValue] = {str(k): x for k, x in v.items()}
@@ -81,7 +82,7 @@ def faults_from_events(events: Sequence[Event]) -> list[Fault]:
             target=str(s.get("target", "?")),
             start_s=start,
             end_s=end,
-            params=_params(s.get("params")),
+            params=json_dict(s.get("params")),
             outage=is_outage,
             requested_start_s=start,
             effective_start_s=eff,

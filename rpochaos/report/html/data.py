@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rpochaos.history import Op, read_history
 from rpochaos.observe.postgres import OBSERVATIONS, read_observations
+from rpochaos.report.html.svg import num
 from rpochaos.result import RESULT, Result
 from rpochaos.store import EVENTS, HISTORY, RESOLVED, read_events
 
@@ -41,12 +41,6 @@ def _description(run_dir: Path) -> str:
     return str(sc.get("description") or "") if isinstance(sc, dict) else ""
 
 
-def _num(v: object) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    return float(v) if math.isfinite(v) else None
-
-
 def load_run_data(run_dir: Path) -> RunData:
     """Load ``run_dir``: result.json (recomputed in memory, and said so, when missing), the
     history, the events' times, the observer's samples. Problems become ``notes``."""
@@ -69,12 +63,12 @@ def load_run_data(run_dir: Path) -> RunData:
     else:
         notes.append("no history.jsonl: no write was recorded")
     events = read_events(run_dir / EVENTS)
-    times = tuple(t for t in (_num(e.get("t")) for e in events) if t is not None)
+    times = tuple(t for t in (num(e.get("t")) for e in events) if t is not None)
     wall = next(
         (
             w
             for e in events
-            if e.get("name") == "workload_start" and (w := _num(e.get("wall"))) is not None
+            if e.get("name") == "workload_start" and (w := num(e.get("wall"))) is not None
         ),
         None,
     )
