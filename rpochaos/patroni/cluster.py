@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
+import psycopg
+
 from rpochaos import deps as rp_deps
 from rpochaos import procs
 from rpochaos.backends.local import LocalBackend, LocalServer
@@ -332,16 +334,27 @@ class PatroniCluster:
             interval_s=0.2,
         )
 
+    def writable(self, name: str) -> bool:
+        """The node's PostgreSQL answers and is out of recovery (``pg_is_in_recovery()`` is
+        false). Patroni's ``GET /primary`` turns 200 as soon as Patroni takes the leader key,
+        before PostgreSQL has finished promoting, so it is not enough."""
+        try:
+            with psycopg.connect(self.node(name).conninfo, autocommit=True) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and row[0] is False
+
     def wait_primary(self, *, other_than: str | None = None, timeout_s: float | None = None) -> str:
-        """Wait until some node other than ``other_than`` holds the leader key and answers
-        ``GET /primary`` with 200 (it runs a writable primary); return its name."""
+        """Wait until some node other than ``other_than`` holds the leader key and its
+        PostgreSQL is writable (``writable``); return its name."""
 
         def probe() -> str | None:
             lead = self.view().leader
             if lead is None or lead.name == other_than or lead.name not in self.nodes:
                 return None
-            node = self.nodes[lead.name]
-            return lead.name if node.patroni_running() and node.rest.is_primary() else None
+            ok = self.nodes[lead.name].patroni_running() and self.writable(lead.name)
+            return lead.name if ok else None
 
         return wait_until(
             "no new Patroni leader ran a writable primary",
@@ -364,6 +377,24 @@ class PatroniCluster:
 
     def log_tail(self, lines: int = 25) -> str:
         return "\n".join(f"--- {n.name} ---\n{n.log_tail(lines)}" for n in self.nodes.values())
+
+    def apply_settings(self, settings: PatroniSettings) -> None:
+        """Make ``settings`` the cluster's dynamic configuration (PATCH /config through the
+        first running node; every setting here is dynamic in Patroni). Nodes act on it from
+        their next HA loop (within ``loop_wait``)."""
+        settings.check()
+        errors: list[str] = []
+        for node in self.nodes.values():
+            if not node.patroni_running():
+                continue
+            try:
+                node.rest.patch_config(settings.dcs())
+            except PatroniApiError as e:
+                errors.append(str(e))
+                continue
+            self.settings = settings
+            return
+        raise PatroniApiError("no Patroni node took the new settings: " + "; ".join(errors))
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ answer for the others; ``/patroni`` is this node's own status.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -192,10 +193,20 @@ class PatroniRest:
             body["candidate"] = candidate
         self._call("POST", "/switchover", body)
 
+    def config(self) -> dict[str, object]:
+        """The cluster's dynamic configuration as stored in the DCS (GET /config)."""
+        return self._object("GET", "/config", self._call("GET", "/config"))
+
+    def patch_config(self, changes: Mapping[str, object]) -> dict[str, object]:
+        """Change the dynamic configuration (PATCH /config; a key set to None is removed);
+        returns the new configuration. Each node applies it at its next HA loop."""
+        r = self._call("PATCH", "/config", dict(changes))
+        return self._object("PATCH", "/config", r)
+
     def set_maintenance(self, paused: bool) -> None:
         """Maintenance mode on or off for the whole cluster (PATCH /config {"pause": ...}):
         Patroni then neither fails over nor restarts PostgreSQL."""
-        self._call("PATCH", "/config", {"pause": paused})
+        self.patch_config({"pause": paused})
 
     def close(self) -> None:
         self._http.close()
