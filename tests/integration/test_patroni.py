@@ -16,12 +16,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from rpochaos.backends.local import LocalBackend
 from rpochaos.errors import ScenarioError
 from rpochaos.patroni import deps
 from rpochaos.patroni.cluster import PatroniCluster
-from rpochaos.patroni.config import PatroniSettings, settings_from_mapping
+from rpochaos.patroni.config import (
+    Credentials,
+    NodeSpec,
+    PatroniSettings,
+    node_config,
+    render,
+    settings_from_mapping,
+)
 from rpochaos.patroni.etcd import Etcd
 from rpochaos.proxy import Toxiproxy
 from rpochaos.waiting import wait_until
@@ -53,12 +61,17 @@ class Stack:
         """Close everything (again, if called twice); return the pids of every process that
         is still alive."""
         self.closed = True
+        t0 = time.monotonic()
         self.cluster.close()
+        t1 = time.monotonic()
         self.dcs.close()
         self.proxy.close()
         servers = self.backend.servers()
         self.backend.close()
+        t2 = time.monotonic()
         self.backend.remove_data()
+        t3 = time.monotonic()
+        print(f"\nclose: cluster {t1 - t0:.2f} s, etcd+proxy {t2 - t1:.2f} s, data {t3 - t2:.2f} s")
         left = [p for pids in self.cluster.processes().values() for p in pids]
         left += [s.pid for s in servers if s.running()]
         return left
@@ -124,6 +137,45 @@ def test_settings_are_all_declared_and_ttl_below_patronis_floor_is_refused() -> 
         replace(SETTINGS, ttl=10).check()
     with pytest.raises(ScenarioError, match=r"loop_wait 11 \+ 2 \* retry_timeout 5 > ttl 20"):
         replace(SETTINGS, loop_wait=11).check()
+
+
+def test_node_config_points_replication_at_the_proxy_and_says_every_setting() -> None:
+    spec = NodeSpec(
+        name="n1",
+        pg_listen="127.0.0.1:5001",
+        pg_connect="127.0.0.1:6001",
+        rest_listen="127.0.0.1:7001",
+        rest_connect="127.0.0.1:7001",
+        data_dir=Path("/d/pgdata"),
+        socket_dir=Path("/d/sock"),
+        pgpass=Path("/d/pgpass"),
+        etcd_hosts=("127.0.0.1:8001",),
+        etcd_proxied=True,
+    )
+    creds = Credentials(superuser="a", replication="b", rewind="c")
+    strict = replace(SETTINGS, synchronous_mode="strict")
+    text = render(
+        node_config(scope="s", node=spec, settings=strict, bin_dir=Path("/b"), credentials=creds)
+    )
+    conf = yaml.safe_load(text)
+    assert conf["postgresql"]["connect_address"] == "127.0.0.1:6001"
+    assert conf["postgresql"]["listen"] == "127.0.0.1:5001"
+    assert conf["etcd3"] == {"hosts": ["127.0.0.1:8001"], "use_proxies": True}
+    dcs = conf["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is True
+    assert {k: dcs[k] for k in ("ttl", "loop_wait", "retry_timeout")} == {
+        "ttl": 20,
+        "loop_wait": 1,
+        "retry_timeout": 5,
+    }
+    assert dcs["maximum_lag_on_failover"] == SETTINGS.maximum_lag_on_failover
+    assert dcs["postgresql"]["use_pg_rewind"] is True
+    direct = replace(spec, etcd_proxied=False)
+    off = node_config(
+        scope="s", node=direct, settings=SETTINGS, bin_dir=Path("/b"), credentials=creds
+    )
+    assert off["etcd3"] == {"hosts": ["127.0.0.1:8001"]}
+    assert yaml.safe_load(render(off))["bootstrap"]["dcs"]["synchronous_mode"] is False
 
 
 def test_two_nodes_come_up_and_replicate_through_the_leaders_proxy(two_nodes: Stack) -> None:
@@ -247,5 +299,7 @@ def test_close_leaves_no_process(two_nodes: Stack) -> None:
     etcd_pids = [m.server.pid for m in two_nodes.dcs.members if m.server is not None]
     assert etcd_pids
     assert any(two_nodes.cluster.processes().values())
+    t0 = time.monotonic()
     assert two_nodes.close() == []
+    print(f"closed in {time.monotonic() - t0:.1f} s")
     assert not any(Path(f"/proc/{p}").exists() for p in etcd_pids)
