@@ -300,21 +300,24 @@ def check_powers(scenario: Scenario, cluster: Cluster) -> Powers:
     the powers it needs: else ScenarioError naming each step that needs one the cluster lacks
     (and each archive step of a topology without ``archive``). Call once, before the cluster
     starts."""
-    from rpochaos.scenario import Topology
+    from rpochaos.scenario import ARCHIVE_ACTIONS, Topology
 
     where = str(scenario.path or "<scenario>")
     archived = isinstance(scenario.topology, Topology) and scenario.topology.archive is not None
     problems: list[Problem] = []
-    seen: set[tuple[int, str]] = set()
-    lines: set[int | None] = set()
+    seen: set[tuple[int, str, type]] = set()  # one problem per step as written
     for step in scenario.schedule:
         for key, need in needs(step):
-            if not isinstance(cluster, need.power) and (step.source_index, key) not in seen:
-                seen.add((step.source_index, key))
-                given = f"{step.action} {step.target}" if key != "process" else key
+            mark = (step.source_index, key, need.power)
+            if not isinstance(cluster, need.power) and mark not in seen:
+                seen.add(mark)
+                given = f"{step.action} {step.target}"
+                if key == "process":
+                    given = str(step.params.get("process"))
                 problems.append(Problem(where, step.line, f"schedule.{key}", given, need.expected))
-        if step.action in ("archive_fail", "restore") and not archived and step.line not in lines:
-            lines.add(step.line)
+        mark = (step.source_index, "archive", ArchiveFailing)
+        if step.action in ARCHIVE_ACTIONS and not archived and mark not in seen:
+            seen.add(mark)
             problems.append(
                 Problem(
                     where,

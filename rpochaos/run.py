@@ -3,20 +3,13 @@
 start topology -> readiness -> workload -> schedule -> stop workload -> heal every fault ->
 final read -> tear down -> measure (via ``result.analyze``, from the run directory alone).
 
-The roles are the protocols of ``rpochaos.roles``; what a step does is elsewhere (faults:
-``rpochaos.faults.build``; promote and restore: ``rpochaos.failover``; the live view:
-``rpochaos.live``). Each role's teardown is registered on one ``ExitStack`` the moment the role
+The roles are the protocols of ``rpochaos.roles``; what a step does is elsewhere
+(``rpochaos.faults.steps``, with ``faults.build`` and ``failover``), and so is the live view
+(``rpochaos.live``). Each role's teardown goes on one ``ExitStack`` the moment the role
 exists, so whatever ends the run (success, an exception, Ctrl-C, SIGTERM turned into an
 exception by the CLI) unwinds in reverse: observer stopped, writer stopped, every active
-fault healed, writer joined, journal closed, servers killed, Toxiproxy and backend closed,
-then result.json written (UNKNOWN when no final read happened). The journal is never deleted.
-
-Events (events.jsonl, harness seconds): a step is ``step_start`` when asked for and
-``step_effective`` once its action returned (the Toxiproxy call returned, the signal was
-delivered and the process seen stopped or dead, the shim's control file written); its heal
-is ``step_end`` once healed, with ``requested_t`` when the heal began. ``outage`` is when the
-declared outage was in force (a crash: its processes dead), with ``requested_t`` when its
-action was asked for.
+fault healed, writer joined, journal closed, servers killed, Toxiproxy and backend closed;
+then result.json is written (UNKNOWN when no final read happened). The journal is kept.
 """
 
 from __future__ import annotations
@@ -36,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from rpochaos.backends import BACKENDS, Backend, make_backend, start_proxy
 from rpochaos.clock import Clock
 from rpochaos.errors import Problem, RpochaosError, ScenarioError
-from rpochaos.failover import LsnTracker, Recorded, failover, restore
+from rpochaos.failover import LsnTracker
 from rpochaos.faults import shim
-from rpochaos.faults.base import Fault
-from rpochaos.faults.build import FaultContext, build
+from rpochaos.faults.shim import ShimControls
+from rpochaos.faults.steps import Steps, timeline
 from rpochaos.history import Journal
 from rpochaos.live import LiveState, Ticker, state
 from rpochaos.measure import Verdict
@@ -48,16 +41,7 @@ from rpochaos.report.html import write_html
 from rpochaos.report.metrics import write_run_metrics
 from rpochaos.result import EXIT, analyze
 from rpochaos.roles import Cluster, LatestSample, Observer, Powers, Writer, check_powers
-from rpochaos.scenario import (
-    LASTING_ACTIONS,
-    LINK_ACTIONS,
-    Choose,
-    Scenario,
-    Step,
-    StepSpec,
-    load,
-    to_dict,
-)
+from rpochaos.scenario import Scenario, load, to_dict
 from rpochaos.store import EVENTS, FINAL_READ, HISTORY, RESOLVED, EventLog, new_run_dir, write_json
 from rpochaos.systems import for_scenario
 
@@ -87,24 +71,10 @@ def _quiet(_: str) -> None:
     pass
 
 
-def timeline(sc: Scenario) -> list[tuple[float, str, Step]]:
-    """(time, "start" | "end", step) in the order the runner acts: by time, ends before
-    starts at one instant, then by index. What would end after the workload is healed with
-    everything else when it stops."""
-    items: list[tuple[float, int, int, str, Step]] = []
-    for s in sc.schedule:
-        items.append((s.at, 1, s.index, "start", s))
-        if s.duration is not None and s.action in LASTING_ACTIONS:
-            items.append((s.at + s.duration, 0, s.index, "end", s))
-    items.sort(key=lambda x: (x[0], x[1], x[2]))
-    end = sc.workload.duration
-    return [(t, kind, s) for t, _, _, kind, s in items if t < end]
-
-
 class _Runner:
-    """One run. Seams: ``bring_up`` (backend, Toxiproxy, cluster; powers checked before the
-    cluster starts), ``drive`` (writer, observer, then the schedule inside ``guards``),
-    ``final_read``, and ``teardown`` (one ExitStack, filled as roles come up)."""
+    """One run, in order: ``bring_up`` (backend, Toxiproxy, the cluster: its powers checked
+    before it starts), ``drive`` (writer, observer, then the schedule inside ``guards``),
+    ``final_read``; ``teardown`` is one ExitStack, filled as each role comes up."""
 
     def __init__(
         self,
@@ -125,19 +95,16 @@ class _Runner:
         self.keep = keep
         self.log = log
         self.events = EventLog(run_dir / EVENTS)
-        #: every teardown, registered as its role comes up; closed by ``run``
         self.teardown = ExitStack()
         self.teardown.callback(self.events.close)
         self.clock: Clock | None = None
-        self.active: dict[int, Fault] = {}
-        self.requested: dict[int, float] = {}  # step index -> when its step_start was asked
         self.backend: Backend | None = None
         self.proxy: Toxiproxy | None = None
+        self.shim = ShimControls()
         self.cluster: Cluster | None = None
         self.powers: Powers | None = None
-        self.faults: FaultContext | None = None
+        self.steps: Steps | None = None
         self.writer: Writer | None = None
-        self.observer: Observer | None = None
         self.sampler: LatestSample | None = None
         self.lsn: LsnTracker | None = None
         self.on_state: Callable[[LiveState], None] | None = None
@@ -145,18 +112,17 @@ class _Runner:
         #: set (by a guard) to end the schedule early: its waits return at once, then the
         #: workload stops and every fault heals as usual
         self.stop = threading.Event()
-        #: entered, in order, around the schedule
+        #: context managers entered, in order, around the schedule (a watchdog...)
         self.guards: list[Guard] = []
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
 
     def state(self) -> LiveState:
-        faults = [f.describe() for f in list(self.active.values())]
+        faults = self.steps.describe_active() if self.steps else []
         duration = self.sc.workload.duration
         return state(self.phase, self.now(), duration, self.writer, self.sampler, faults)
 
-    # -- bring-up ------------------------------------------------------------------------
     def bring_up(self, meta: dict[str, Any]) -> None:
         t = time.monotonic()
         backend = self.backend = make_backend(
@@ -174,23 +140,11 @@ class _Runner:
         self.teardown.callback(self._close_proxy, proxy)
         local = backend.name == "local"
         data_root = backend.data_root() if local else None
-        controls = shim.prepare(
-            [(s.action, _names(s)) for s in self.sc.specs or self.sc.schedule],
-            self.sc.topology.nodes,
-            data_root if data_root is not None else self.run_dir,
-        )
-        if controls.directory is not None and not local:
-            backend.share_host_dir(controls.directory)
-        cluster = self.cluster = self.system.cluster(backend, proxy, data_root, controls.env)
-        powers = self.powers = check_powers(self.sc, cluster)
-        self.faults = FaultContext(
-            proxy,
-            cluster,
-            powers,
-            controls,
-            lambda target: self.system.links(cluster, target),
-            self._outage_marker,
-        )
+        self.shim = shim.prepare_for(self.sc, data_root if data_root is not None else self.run_dir)
+        if self.shim.directory is not None and not local:
+            backend.share_host_dir(self.shim.directory)
+        cluster = self.cluster = self.system.cluster(backend, proxy, data_root, self.shim.env)
+        self.powers = check_powers(self.sc, cluster)
         meta["backend_info"] = backend.describe()
         self.teardown.callback(self._close_cluster, cluster)
         cluster.start()
@@ -202,25 +156,33 @@ class _Runner:
         self.log(f"topology up in {meta['bringup_s']:.2f} s: {', '.join(cluster.nodes)}")
 
     def drive(self) -> None:
-        assert self.cluster is not None and self.powers is not None
-        cluster = self.cluster
+        assert self.cluster is not None and self.powers is not None and self.proxy is not None
+        cluster, powers = self.cluster, self.powers
         clock = self.clock = Clock()
         journal = Journal(self.run_dir / HISTORY)
         self.teardown.callback(journal.close)
         writer = self.writer = self.system.writer(cluster, journal, clock)
         self.teardown.callback(writer.join, 5.0)
-        self.teardown.callback(self.heal_all)
+        steps = self.steps = Steps(
+            self.system,
+            cluster,
+            powers,
+            self.proxy,
+            self.shim,
+            self.events,
+            clock.now,
+            self.log,
+            lambda: self.lsn.last if self.lsn else None,
+        )
+        self.teardown.callback(steps.heal_all)
         self.events.write(type="phase", name="workload_start", t=0.0, wall=clock.wall_t0)
-        promoting = self.powers.promoting
-        if promoting is not None:
+        if (promoting := powers.promoting) is not None:
             self.lsn = LsnTracker(lambda: promoting.connect(cluster.primary_name))
             self.lsn.start()
             self.teardown.callback(self.lsn.stop)
         self.teardown.callback(writer.stop_issuing)
         if self.observe_rate > 0:
-            observer = self.observer = self.system.observer(
-                cluster, clock, self.run_dir, self.observe_rate
-            )
+            observer = self.system.observer(cluster, clock, self.run_dir, self.observe_rate)
             self.sampler = observer if isinstance(observer, LatestSample) else None
             observer.start()
             self.teardown.callback(self._stop_observer, observer)
@@ -228,24 +190,23 @@ class _Runner:
         self.phase = "running"
         with ExitStack() as around:
             around.enter_context(Ticker(self.state, self.on_state))
-            for guard in self.guards:  # e.g. a watchdog: may set self.stop, or raise on exit
+            for guard in self.guards:  # e.g. a watchdog: it may set self.stop, or raise
                 around.enter_context(guard(self))
-            self._run_schedule(clock, writer)
+            self._run_schedule(clock, writer, steps)
         self.phase = "healing"
 
-    # -- the schedule --------------------------------------------------------------------
-    def _run_schedule(self, clock: Clock, writer: Writer) -> None:
+    def _run_schedule(self, clock: Clock, writer: Writer, steps: Steps) -> None:
         for t, kind, step in timeline(self.sc):
             if not clock.sleep_until(t, self.stop):
                 break
             if kind == "start":
-                self._start(step)
+                steps.start(step)
             else:
-                self._end(step)
+                steps.end(step)
         clock.sleep_until(self.sc.workload.duration, self.stop)
         writer.stop_issuing()
         self.events.write(type="phase", name="workload_stop", t=self.now())
-        self.heal_all()
+        steps.heal_all()
         if not writer.join(10.0):
             self.events.write(
                 type="error",
@@ -254,99 +215,6 @@ class _Runner:
             )
         self.log(f"workload done: {writer.acknowledged} acknowledged")
 
-    def _start(self, step: Step) -> None:
-        assert self.cluster is not None
-        t = self.requested[step.index] = self.now()
-        instant = step.action in ("restart", "promote", "restore") or (
-            step.action == "crash" and step.duration is None
-        )
-        target = step.target
-        if step.action not in LINK_ACTIONS and step.action != "promote":
-            target = self.system.node(self.cluster, step.target)
-        self.events.write(
-            type="step_start",
-            index=step.index,
-            action=step.action,
-            target=step.target,
-            resolved=target,
-            t=t,
-            outage=step.outage,
-            instant=instant,
-            params=step.params,
-        )
-        self.log(
-            f"t={t:6.2f}s  {step.action} {step.target}"
-            + (f" (= {target})" if target != step.target else "")
-            + (f" for {step.duration:g}s" if step.duration else "")
-            + ("  [outage]" if step.outage else "")
-        )
-        self._act(step, target)
-        effective = self.now()
-        self.events.write(type="step_effective", index=step.index, t=effective)
-        if step.outage and step.action != "crash":
-            # the outage is in force once its action has finished
-            self.events.write(type="outage", index=step.index, t=effective, requested_t=t)
-
-    def _act(self, step: Step, target: str) -> None:
-        """Do what ``step`` asks; return once it took effect."""
-        assert self.cluster is not None and self.powers is not None and self.faults is not None
-        powers = self.powers
-        if step.action == "restart":
-            self.cluster.nodes[target].restart()
-        elif step.action == "promote":
-            assert powers.promoting is not None, "checked at set-up"
-            last = self.lsn.last if self.lsn else None
-            self._record(failover(self.cluster, powers.promoting, step, last, self.now))
-        elif step.action == "restore":
-            assert powers.restoring is not None, "checked at set-up"
-            self._record(restore(powers.restoring, target, self.now))
-        elif step.action == "crash" and step.duration is None:
-            cut = step.params.get("links", "cut") == "cut"
-            self.cluster.crash(target, cut, on_down=self._outage_marker(step))
-        else:
-            fault = build(step, target, self.faults)
-            self.active[step.index] = fault
-            fault.inject()
-
-    def _record(self, recorded: Recorded) -> None:
-        event, line = recorded
-        self.events.write(**event)
-        self.log(line)
-
-    def _outage_marker(self, step: Step) -> Callable[[], None] | None:
-        """For a crash that declares the outage: record it the moment every process of the
-        node is dead (before its links are cut, which takes a few API calls)."""
-        if not step.outage:
-            return None
-        requested = self.requested.get(step.index, self.now())
-        return lambda: self.events.write(
-            type="outage", index=step.index, t=self.now(), requested_t=requested
-        )
-
-    def _end(self, step: Step) -> None:
-        fault = self.active.pop(step.index, None)
-        if fault is None:
-            return
-        requested = self.now()
-        fault.heal()
-        self.events.write(type="step_end", index=step.index, t=self.now(), requested_t=requested)
-        self.log(f"t={self.now():6.2f}s  healed {step.action} {step.target}")
-
-    def heal_all(self) -> None:
-        """Heal every active fault, newest first; one failing heal does not stop the others."""
-        for index in sorted(self.active, reverse=True):
-            fault = self.active.pop(index)
-            requested = self.now()
-            try:
-                fault.heal()
-            except Exception as e:
-                self.events.write(
-                    type="error", t=self.now(), message=f"healing {fault.describe()} failed: {e}"
-                )
-            else:
-                self.events.write(type="step_end", index=index, t=self.now(), requested_t=requested)
-
-    # -- the end -------------------------------------------------------------------------
     def final_read(self) -> None:
         assert self.cluster is not None
         try:
@@ -366,13 +234,14 @@ class _Runner:
         )
         self.log(f"final read on {data.node}: {len(data.seqs)} writes present")
 
+    # -- teardown, registered as each role comes up --------------------------------------
     def _stop_observer(self, observer: Observer) -> None:
         with contextlib.suppress(Exception):
             t = self.now()
             stats = observer.stop()
             if stats is not None:
                 self.events.write(type="observer", t=t, **stats)
-        self.observer = self.sampler = None
+        self.sampler = None
 
     def _close_cluster(self, cluster: Cluster) -> None:
         if not self.keep:
@@ -388,12 +257,6 @@ class _Runner:
         backend.close()
         if not self.keep:
             backend.remove_data()
-
-
-def _names(spec: Step | StepSpec) -> list[str]:
-    """The names a step (or a step as written, whose target may be a random choice) may mean."""
-    target = spec.target
-    return list(target.options) if isinstance(target, Choose) else [target]
 
 
 def resolve_backend(explicit: str | None, scenario: Scenario) -> str:
@@ -437,28 +300,7 @@ def run(
         )
     if seed is not None:
         sc = sc.with_seed(seed)
-    unsupported = sorted({s.action for s in sc.schedule if s.action in ("io_stall", "clock_skew")})
-    if sc.system == "kafka" and unsupported and backend != "local":
-        raise ScenarioError(
-            [
-                Problem(
-                    str(sc.path or "<scenario>"),
-                    None,
-                    "schedule",
-                    ", ".join(unsupported),
-                    f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
-                    "they need the local backend (the official apache/kafka image is "
-                    "musl-based, where the glibc fault shim cannot load)",
-                )
-            ]
-        )
-    # fail fast on missing programs, before creating anything
-    if backend == "local":
-        for_scenario(sc).check()
-    else:
-        from rpochaos.backends import engine
-
-        engine.client().close()
+    for_scenario(sc).preflight(backend)  # before creating anything
     run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir = run_dir.resolve()

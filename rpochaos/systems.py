@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from rpochaos import deps
 from rpochaos.backends.base import Backend
 from rpochaos.clock import Clock
-from rpochaos.errors import TopologyError
+from rpochaos.errors import Problem, ScenarioError, TopologyError
+from rpochaos.faults.shim import SHIM_ACTIONS
 from rpochaos.history import Journal
 from rpochaos.proxy import Toxiproxy
 from rpochaos.roles import Cluster, FinalData, Observer, Writer
@@ -42,6 +43,17 @@ class System(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise MissingDependency for anything this system needs that is not installed."""
+
+    def preflight(self, backend: str) -> None:
+        """Fail fast, before anything is created: ScenarioError for what this system cannot
+        do on ``backend``; MissingDependency for a program (local) or an engine (docker)
+        that is not there."""
+        if backend == "local":
+            self.check()
+        else:
+            from rpochaos.backends import engine
+
+            engine.client().close()
 
     @abstractmethod
     def cluster(
@@ -145,6 +157,24 @@ class KafkaSystem(System):
         jars.java_bin()
         jars.kafka_classpath()
         deps.toxiproxy_server()
+
+    def preflight(self, backend: str) -> None:
+        shimmed = sorted({s.action for s in self.sc.schedule if s.action in SHIM_ACTIONS})
+        if shimmed and backend != "local":
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(self.sc.path or "<scenario>"),
+                        None,
+                        "schedule",
+                        ", ".join(shimmed),
+                        f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
+                        "they need the local backend (the official apache/kafka image is "
+                        "musl-based, where the glibc fault shim cannot load)",
+                    )
+                ]
+            )
+        super().preflight(backend)
 
     def cluster(
         self,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rpochaos import deps
 from rpochaos.faults.base import Fault
+from rpochaos.scenario import Choose, Scenario
 
 #: the actions the shim makes
 SHIM_ACTIONS: tuple[str, ...] = ("io_stall", "clock_skew")
@@ -157,3 +158,15 @@ def prepare(
             out.clocks[node] = ck
         out.env[node] = node_env(lib, sw, ck)
     return out
+
+
+def prepare_for(scenario: Scenario, root: Path) -> ShimControls:
+    """``prepare`` for the io_stall and clock_skew steps of ``scenario``, as written (a random
+    target may turn out to be any of its options)."""
+    wants: list[tuple[str, list[str]]] = []
+    for spec in scenario.specs or scenario.schedule:
+        target = spec.target
+        wants.append(
+            (spec.action, list(target.options) if isinstance(target, Choose) else [target])
+        )
+    return prepare(wants, scenario.topology.nodes, root)
