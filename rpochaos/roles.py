@@ -193,8 +193,11 @@ class ArchiveFailing(Protocol):
 @runtime_checkable
 class ProcessPids(Protocol):
     """A cluster whose servers the harness can signal one process at a time (``pause`` with
-    ``process:``). ``pid_of(name)`` is the host pid of node ``name``'s main server process
-    while it runs and the harness may signal it, else None."""
+    ``process:``). ``signals_processes`` says whether its backend lets the harness do so at
+    all (the local backend, docker on a local engine); then ``pid_of(name)`` is the host pid
+    of node ``name``'s main server process while it runs, else None."""
+
+    def signals_processes(self) -> bool: ...
 
     def pid_of(self, name: str) -> int | None: ...
 
@@ -254,7 +257,9 @@ ACTION_NEEDS: Mapping[str, Need] = {
     "archive_fail": Need(ArchiveFailing, "a system with a WAL archive (system: postgres)"),
 }
 PROCESS_NEED = Need(
-    ProcessPids, "a system whose server processes can be signalled one by one (system: postgres)"
+    ProcessPids,
+    "a system and backend whose server processes can be signalled one by one (system: "
+    "postgres; the local backend, or docker on a local engine)",
 )
 LEADER_NEED = Need(LeaderLookup, "a system with partition leaders (system: kafka)")
 GROUP_NEED = Need(LinkGroups, "a system with link groups (system: kafka)")
@@ -290,9 +295,17 @@ class Powers:
             promoting=cluster if isinstance(cluster, Promoting) else None,
             restoring=cluster if isinstance(cluster, Restoring) else None,
             archive=cluster if isinstance(cluster, ArchiveFailing) else None,
-            pids=cluster if isinstance(cluster, ProcessPids) else None,
+            pids=cluster
+            if isinstance(cluster, ProcessPids) and cluster.signals_processes()
+            else None,
             kept=cluster if isinstance(cluster, Kept) else None,
         )
+
+
+def _has(cluster: Cluster, need: Need) -> bool:
+    if need is PROCESS_NEED:
+        return isinstance(cluster, ProcessPids) and cluster.signals_processes()
+    return isinstance(cluster, need.power)
 
 
 def check_powers(scenario: Scenario, cluster: Cluster) -> Powers:
@@ -309,7 +322,7 @@ def check_powers(scenario: Scenario, cluster: Cluster) -> Powers:
     for step in scenario.schedule:
         for key, need in needs(step):
             mark = (step.source_index, key, need.power)
-            if not isinstance(cluster, need.power) and mark not in seen:
+            if not _has(cluster, need) and mark not in seen:
                 seen.add(mark)
                 given = f"{step.action} {step.target}"
                 if key == "process":

@@ -123,7 +123,7 @@ class _Runner:
         duration = self.sc.workload.duration
         return state(self.phase, self.now(), duration, self.writer, self.sampler, faults)
 
-    def bring_up(self, meta: dict[str, Any]) -> None:
+    def bring_up(self, meta: dict[str, object]) -> None:
         t = time.monotonic()
         backend = self.backend = make_backend(
             self.backend_name,
@@ -306,7 +306,7 @@ def run(
     run_dir = run_dir.resolve()
     if sc.path is not None:
         shutil.copyfile(sc.path, run_dir / "scenario.yaml")
-    meta: dict[str, Any] = {
+    meta: dict[str, object] = {
         "scenario": to_dict(sc),
         "scenario_path": str(sc.path) if sc.path else None,
         "seed": sc.seed,

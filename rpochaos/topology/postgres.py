@@ -528,6 +528,10 @@ class PostgresCluster:
         """A new autocommit connection straight to node ``name`` (not through a proxy)."""
         return self.nodes[name].connect()
 
+    def signals_processes(self) -> bool:
+        """Whether ``pid_of`` can answer on this cluster's backend."""
+        return self.backend.signals_processes()
+
     def pid_of(self, name: str) -> int | None:
         """Host pid of ``name``'s postmaster while it runs and the harness may signal it."""
         return self.nodes[name].handle.pid

@@ -54,6 +54,11 @@ class Everything(CoreOnly):
     def promote(self, name: str) -> None: ...
     def restore(self, name: str) -> object: ...
     def pid_of(self, name: str) -> int | None: ...
+    def signals_processes(self) -> bool:
+        return self.signals
+
+    signals = True
+
     def kept(self) -> list[str]:
         return []
 
@@ -78,6 +83,15 @@ def test_every_step_needing_a_missing_power_is_named_with_its_line() -> None:
     ]
     assert all(p.file == "<scenario>" for p in e.value.problems)  # loads: no path
     assert "system: postgres" in e.value.problems[0].expected
+
+
+def test_pausing_one_process_needs_a_backend_that_signals_processes() -> None:
+    cluster = Everything()
+    cluster.signals = False  # e.g. docker on a remote engine
+    with pytest.raises(ScenarioError) as e:
+        check_powers(loads(PG), cluster)  # type: ignore[arg-type]
+    assert [(p.line, p.key) for p in e.value.problems] == [(8, "schedule.process")]
+    assert "the local backend, or docker on a local engine" in e.value.problems[0].expected
 
 
 def test_archive_steps_need_topology_archive_even_on_a_capable_cluster() -> None:
