@@ -24,7 +24,28 @@ from rpochaos.scenario import KafkaTopology, Scenario, Topology
 
 if TYPE_CHECKING:
     from rpochaos.kafka.cluster import KafkaCluster
+    from rpochaos.observe.postgres import PostgresObserver
+    from rpochaos.roles import (
+        ArchiveFailing,
+        Kept,
+        LatestSample,
+        LeaderLookup,
+        LinkGroups,
+        ProcessPids,
+        Promoting,
+        Restoring,
+    )
     from rpochaos.topology.postgres import PostgresCluster
+
+    # mypy checks that each system's parts have the optional powers the runner finds on them
+    def _postgres_powers(
+        c: PostgresCluster, o: PostgresObserver
+    ) -> tuple[Promoting, Restoring, ArchiveFailing, ProcessPids, Kept, LatestSample]:
+        return c, c, c, c, c, o
+
+    def _kafka_powers(c: KafkaCluster) -> tuple[LeaderLookup, LinkGroups]:
+        return c, c
+
 
 __all__ = ["FinalData", "KafkaSystem", "PostgresSystem", "System", "for_scenario"]
 
