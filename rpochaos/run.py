@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,9 +338,11 @@ def run(
         raise
     finally:
         with _signals_deferred():
-            runner.teardown.close()
-            result = analyze(run_dir)
-            _write_reports(run_dir, result, html, log)
+            try:
+                runner.teardown.close()  # every step runs, even after one fails
+            finally:
+                result = analyze(run_dir)
+                _write_reports(run_dir, result, html, log)
     if interrupted is not None:
         raise interrupted
     if keep_topology:
@@ -374,15 +376,15 @@ def _print_kept(runner: _Runner, log: Log) -> None:
     log("remove it all with: rpochaos gc --force")
 
 
-class _signals_deferred:
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
     """Ignore SIGINT/SIGTERM while tearing down (a second Ctrl-C must not leave servers)."""
-
-    def __enter__(self) -> None:
-        self.saved: list[tuple[int, _HANDLER]] = []
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved:
-            signal.signal(sig, handler)
+    saved: list[tuple[int, _HANDLER]] = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+    try:
+        yield
+    finally:
+        for signum, handler in saved:
+            signal.signal(signum, handler)
