@@ -15,7 +15,6 @@ then result.json is written (UNKNOWN when no final read happened). The journal i
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import threading
@@ -26,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rpochaos.backends import BACKENDS, Backend, make_backend, start_proxy
+from rpochaos.backends import Backend, make_backend, resolve_backend, start_proxy
 from rpochaos.clock import Clock
-from rpochaos.errors import Problem, RpochaosError, ScenarioError
+from rpochaos.errors import RpochaosError
 from rpochaos.failover import LsnTracker
 from rpochaos.faults import shim
 from rpochaos.faults.shim import ShimControls
@@ -259,13 +258,6 @@ class _Runner:
             backend.remove_data()
 
 
-def resolve_backend(explicit: str | None, scenario: Scenario) -> str:
-    """Which backend a run uses, first hit wins: the explicit choice (``--backend``,
-    ``--rpo-backend`` or the ``rpo_backend`` ini key), $RPOCHAOS_BACKEND, the scenario's
-    ``backend:`` key, then ``local``."""
-    return explicit or os.environ.get("RPOCHAOS_BACKEND") or scenario.backend or "local"
-
-
 def run(
     scenario: Scenario | str | Path,
     *,
@@ -293,11 +285,7 @@ def run(
     and writing an UNKNOWN result.
     """
     sc = scenario if isinstance(scenario, Scenario) else load(scenario)
-    backend = resolve_backend(backend, sc)
-    if backend not in BACKENDS:
-        raise ScenarioError(
-            [Problem("--backend", None, "backend", repr(backend), f"one of {', '.join(BACKENDS)}")]
-        )
+    backend = resolve_backend(backend, sc.backend)
     if seed is not None:
         sc = sc.with_seed(seed)
     for_scenario(sc).preflight(backend)  # before creating anything
