@@ -55,12 +55,13 @@ import psycopg
 import yaml
 
 from rpochaos import deps
+from rpochaos.backends import start_proxy
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome, read_history
 from rpochaos.proxy import Toxiproxy
 from rpochaos.result import Result
-from rpochaos.run import run, start_toxiproxy
+from rpochaos.run import run
 from rpochaos.scenario import Topology, Workload, loads, parse_duration
 from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint, PostgresCluster
 from rpochaos.workload.postgres import INSERT_SQL, PostgresWriter
@@ -222,7 +223,7 @@ def single_node(base: Path) -> Iterator[tuple[PostgresCluster, Toxiproxy]]:
     proxy: Toxiproxy | None = None
     cluster: PostgresCluster | None = None
     try:
-        proxy = start_toxiproxy(backend)
+        proxy = start_proxy(backend)
         topology = Topology(synchronous_commit="on", replicas=())
         cluster = PostgresCluster(topology, backend, proxy, base / "data")
         cluster.start()
