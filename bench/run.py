@@ -20,7 +20,9 @@ prints, it does not pass or fail). The figures also go to ``bench/results/latest
 2. Accuracy. The shape of scenarios/pg-async-partition-crash.yaml (async replica, blackhole
    replica1->primary at t1, crash the primary at t2, promote the replica 0.5 s later), with
    the partition length t2 - t1 swept, each run through ``rpochaos.run.run``. Printed: the
-   injected length, the measured data-loss window and the difference.
+   injected length, the measured data-loss window and the difference: the injected length
+   measured from the partition's requested start and from its effective start (when the run
+   recorded it), side by side, with the window's resolution (docs/measurement.md).
 3. Bring-up. The median ``bringup_s`` (primary + one replica) over the sweep's runs.
 
 Every load is bounded in time (the duration, then bounded joins and subprocess timeouts) and
@@ -53,11 +55,13 @@ import psycopg
 import yaml
 
 from rpochaos import deps
+from rpochaos.backends import start_proxy
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome, read_history
 from rpochaos.proxy import Toxiproxy
-from rpochaos.run import run, start_toxiproxy
+from rpochaos.result import Result
+from rpochaos.run import run
 from rpochaos.scenario import Topology, Workload, loads, parse_duration
 from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint, PostgresCluster
 from rpochaos.workload.postgres import INSERT_SQL, PostgresWriter
@@ -219,7 +223,7 @@ def single_node(base: Path) -> Iterator[tuple[PostgresCluster, Toxiproxy]]:
     proxy: Toxiproxy | None = None
     cluster: PostgresCluster | None = None
     try:
-        proxy = start_toxiproxy(backend)
+        proxy = start_proxy(backend)
         topology = Topology(synchronous_commit="on", replicas=())
         cluster = PostgresCluster(topology, backend, proxy, base / "data")
         cluster.start()
@@ -435,9 +439,9 @@ def bench_throughput(
 @dataclass
 class SweepRow:
     partition_s: float  # scheduled t2 - t1
-    injected_s: float | None  # outage start - partition start, on the harness clock
+    injected_s: float | None  # outage - the partition's requested start, on the harness clock
     window_s: float | None  # measured data-loss window
-    error_s: float | None  # window - injected
+    error_s: float | None  # window - injected (against the requested start)
     error_pct: float | None
     lost: int
     acknowledged: int
@@ -445,6 +449,11 @@ class SweepRow:
     bringup_s: float | None
     rto_s: float | None
     error: str | None = None
+    #: outage - the partition's effective start (None: the run did not record it)
+    injected_effective_s: float | None = None
+    error_effective_s: float | None = None  # window - injected_effective_s
+    start_gap_s: float | None = None  # the partition's request -> effect
+    resolution_s: float | None = None  # the window's +-
 
 
 def sweep_scenario(partition_s: float) -> str:
@@ -471,6 +480,10 @@ def sweep_scenario(partition_s: float) -> str:
     return str(yaml.safe_dump(data, sort_keys=False))
 
 
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+
+
 def bench_sweep(base: Path, lengths: list[float]) -> list[SweepRow]:
     rows: list[SweepRow] = []
     for length in lengths:
@@ -482,15 +495,12 @@ def bench_sweep(base: Path, lengths: list[float]) -> list[SweepRow]:
             say(f"accuracy: partition {length:g} s failed: {e}")
             rows.append(SweepRow(length, None, None, None, None, 0, 0, "ERROR", None, None, str(e)))
             continue
-        starts = {f["kind"]: f["start_s"] for f in result["faults"]}
-        outage = result.get("outage_at_s")
-        injected = (
-            round(outage - starts["partition"], 4)
-            if outage is not None and "partition" in starts
-            else None
-        )
-        window = result.get("data_loss_window_s")
-        err = None if window is None or injected is None else round(window - injected, 4)
+        r = Result.from_dict(result)
+        part = next((f for f in r.faults if f.kind == "partition"), None)
+        outage, window = r.outage_at_s, r.data_loss_window_s
+        injected = _minus(outage, part.start_s if part else None)
+        injected_eff = _minus(outage, part.effective_start_s if part else None)
+        err = _minus(window, injected)
         pct = None if err is None or not injected else round(100 * err / injected, 2)
         rows.append(
             SweepRow(
@@ -499,11 +509,15 @@ def bench_sweep(base: Path, lengths: list[float]) -> list[SweepRow]:
                 window_s=window,
                 error_s=err,
                 error_pct=pct,
-                lost=result["writes"]["lost"],
-                acknowledged=result["writes"]["acknowledged"],
-                verdict=result["verdict"],
-                bringup_s=result.get("bringup_s"),
-                rto_s=result.get("rto_s"),
+                lost=r.writes.lost,
+                acknowledged=r.writes.acknowledged,
+                verdict=r.verdict.value,
+                bringup_s=r.bringup_s,
+                rto_s=r.rto_s,
+                injected_effective_s=injected_eff,
+                error_effective_s=_minus(window, injected_eff),
+                start_gap_s=part.start_gap_s if part else None,
+                resolution_s=r.window_resolution_s,
             )
         )
     return rows
@@ -557,18 +571,32 @@ def table(report: dict[str, Any]) -> str:
         "",
         "2. Accuracy: async replica, blackhole replica1->primary, crash primary, promote 0.5 s"
         f" later; {report['sweep_rate']:g} writes/s declared, rpo {report['sweep_rpo_s']:g} s",
-        f"   {'partition':>9} {'injected':>9} {'window':>8} {'error':>9} {'error%':>7}"
-        f" {'lost/acked':>12} {'lost/s':>7} {'rto':>6}  verdict",
+        f"   {'partition':>9} {'window':>8} {'±':>7}  {'injected from requested':>25}"
+        f"  {'injected from effective':>25}  {'req->eff':>8} {'lost/acked':>12} {'lost/s':>7}"
+        f" {'rto':>6}  verdict",
+        f"   {'':>9} {'':>8} {'':>7}  {'length':>8} {'error':>8} {'error%':>7}"
+        f"  {'length':>8} {'error':>8} {'error%':>7}",
     ]
     for r in report["sweep"]:
         window = r["window_s"]
         lost_rate = f"{r['lost'] / window:.0f}" if window else "-"
+        eff, eff_err = r.get("injected_effective_s"), r.get("error_effective_s")
+        eff_pct = None if eff_err is None or not eff else 100 * eff_err / eff
+        res, gap = r.get("resolution_s"), r.get("start_gap_s")
         lines.append(
-            f"   {r['partition_s']:>8g}s {_f(r['injected_s'], '.3f'):>8}s"
-            f" {_f(r['window_s'], '.3f'):>7}s {_f(r['error_s'], '+.3f'):>8}s"
-            f" {_f(r['error_pct'], '+.1f'):>6}% {r['lost']:>5}/{r['acknowledged']:<6}"
+            f"   {r['partition_s']:>8g}s {_f(window, '.3f'):>7}s"
+            f" {_f(None if res is None else res * 1000, '.1f'):>5}ms"
+            f"  {_f(r['injected_s'], '.3f'):>7}s {_f(r['error_s'], '+.4f'):>7}s"
+            f" {_f(r['error_pct'], '+.1f'):>6}%"
+            f"  {_f(eff, '.3f'):>7}s {_f(eff_err, '+.4f'):>7}s {_f(eff_pct, '+.1f'):>6}%"
+            f"  {_f(None if gap is None else gap * 1000, '.1f'):>6}ms"
+            f" {r['lost']:>5}/{r['acknowledged']:<6}"
             f" {lost_rate:>7} {_f(r['rto_s'], '.2f'):>5}s  {r['verdict']}"
         )
+    lines.append(
+        "   injected = outage - the partition's start, as requested (before the Toxiproxy call)"
+        " and as in effect (after it returned); '-' where the run did not record it"
+    )
     b = report["bringup"]
     lines += [
         "",

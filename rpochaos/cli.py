@@ -19,6 +19,7 @@ from rich.console import Console
 
 from rpochaos import deps
 from rpochaos.errors import MissingDependency, Problem, RpochaosError, ScenarioError
+from rpochaos.live import LiveView as _LiveView
 from rpochaos.report.summary import render
 from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL, analyze
 from rpochaos.scenario import load
@@ -136,61 +137,6 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
 
         write_junit(results, Path(a.junit))
     return worst
-
-
-def _state_line(st: dict[str, Any]) -> str:
-    lag = st.get("lag_bytes")
-    faults = ", ".join(st.get("faults") or []) or "none"
-    return (
-        f"{st['phase']:8s} t={st['t']:6.1f}/{st['duration']:g}s  acked {st['acknowledged']:>7}"
-        f"  lag {'n/a' if lag is None else f'{lag / 1024:,.0f} KiB':>9}  faults: {faults}"
-    )
-
-
-class _LiveView:
-    """The live progress of a run: one refreshing line on a terminal ('auto'), a line every
-    2 s in 'plain' mode (CI logs), nothing in 'quiet' mode."""
-
-    def __init__(self, con: Console, mode: str) -> None:
-        import threading
-
-        self.con = con
-        self.mode = "plain" if mode == "auto" and not con.is_terminal else mode
-        self.live: Any = None
-        self.last_plain = 0.0
-        self.lock = threading.Lock()
-
-    def print(self, msg: str) -> None:
-        with self.lock:
-            target = self.live.console if self.live is not None else self.con
-            target.print(msg, style="dim", markup=False, highlight=False)
-
-    def update(self, st: dict[str, Any]) -> None:
-        import time
-
-        from rich.live import Live
-        from rich.text import Text
-
-        if self.mode == "quiet":
-            return
-        line = _state_line(st)
-        with self.lock:
-            if self.mode == "plain":
-                if time.monotonic() - self.last_plain >= 2.0:
-                    self.last_plain = time.monotonic()
-                    self.con.print(line, markup=False, highlight=False)
-                return
-            if self.live is None:
-                self.live = Live(Text(line), console=self.con, refresh_per_second=4, transient=True)
-                self.live.start()
-            else:
-                self.live.update(Text(line))
-
-    def stop(self) -> None:
-        with self.lock:
-            if self.live is not None:
-                self.live.stop()
-                self.live = None
 
 
 def _push(run_dir: Path, result: dict[str, Any], url: str, job: str, con: Console) -> None:

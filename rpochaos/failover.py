@@ -6,6 +6,10 @@ failover is refused when the chosen replica is further behind the last primary p
 harness saw than that (Patroni's ``maximum_lag_on_failover``): an outage with no recovery,
 rather than a promotion that silently drops data. ``LsnTracker`` remembers that last position
 by sampling the primary's ``pg_current_wal_lsn()`` on the harness side.
+
+``failover`` and ``restore`` carry out a schedule's ``promote`` and ``restore`` steps and
+return the run record's event for each (``failover`` or ``failover_refused``) with the line
+the run log prints; the runner only writes them.
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg.rows import TupleRow
+
+if TYPE_CHECKING:
+    from rpochaos.roles import Cluster, Promoting, Restoring
+    from rpochaos.scenario import Step
 
 
 def lsn_to_int(lsn: str) -> int:
@@ -32,7 +41,7 @@ class Decision:
     received: dict[str, int | None] = field(default_factory=dict)  # candidate -> LSN (bytes)
     last_primary_lsn: int | None = None
 
-    def to_event(self) -> dict[str, Any]:
+    def to_event(self) -> dict[str, object]:
         return {
             "chosen": self.chosen,
             "refused": self.refused,
@@ -42,7 +51,8 @@ class Decision:
         }
 
 
-Connect = Callable[[str], "psycopg.Connection[Any]"]
+#: opens a new connection to the named node (raises psycopg.Error when it does not answer)
+Connect = Callable[[str], "psycopg.Connection[TupleRow]"]
 
 
 def received_lsn(connect: Connect, node: str) -> int | None:
@@ -88,7 +98,7 @@ class LsnTracker:
     """Samples the current primary's WAL position every ``interval_s`` in a thread."""
 
     def __init__(
-        self, connect_primary: Callable[[], psycopg.Connection[Any]], interval_s: float = 0.1
+        self, connect_primary: Callable[[], psycopg.Connection[TupleRow]], interval_s: float = 0.1
     ) -> None:
         self._connect = connect_primary
         self.interval_s = interval_s
@@ -104,7 +114,7 @@ class LsnTracker:
         self._thread.join(5.0)
 
     def _loop(self) -> None:
-        conn: psycopg.Connection[Any] | None = None
+        conn: psycopg.Connection[TupleRow] | None = None
         while not self._stop.wait(self.interval_s):
             try:
                 if conn is None or conn.closed:
@@ -120,3 +130,69 @@ class LsnTracker:
                 conn = None
         if conn is not None:
             conn.close()
+
+
+#: what a failover step gives the runner: the event to record, and the line to log
+Recorded = tuple[dict[str, object], str]
+
+
+def failover(
+    cluster: Cluster,
+    promoting: Promoting,
+    step: Step,
+    last_primary_lsn: int | None,
+    now: Callable[[], float],
+) -> Recorded:
+    """Carry out a ``promote`` step: ``decide`` among its candidates (the named target, or
+    for ``most_up_to_date`` the listed candidates, by default every node but the first),
+    then promote the choice unless refused."""
+    p = step.params
+    policy = str(p.get("policy", "named"))
+    max_lag = p.get("max_lag_bytes")
+    if policy == "most_up_to_date":
+        cands = p.get("candidates") or list(cluster.nodes)[1:]
+    else:
+        cands = [step.target]
+    assert isinstance(cands, list)
+    decision = decide(
+        promoting.connect,
+        [str(c) for c in cands],
+        last_primary_lsn,
+        int(max_lag) if isinstance(max_lag, int | float) else None,
+    )
+    if decision.refused or decision.chosen is None:
+        t = now()
+        return (
+            {"type": "failover_refused", "t": t, **decision.to_event()},
+            f"t={t:6.2f}s  failover {decision.reason}",
+        )
+    promoting.promote(decision.chosen)
+    t = now()
+    return (
+        {"type": "failover", "promoted": decision.chosen, "t": t, **decision.to_event()},
+        f"t={t:6.2f}s  {decision.chosen} is the primary ({decision.reason})",
+    )
+
+
+def restore(restoring: Restoring, target: str, now: Callable[[], float]) -> Recorded:
+    """Carry out a ``restore`` step: rebuild the dead primary ``target`` from the base backup
+    and the WAL archive; the workload's link to it now reaches the restored server, and the
+    final read reads it. Recorded as a failover (the report's failover line says what was
+    restored, up to where)."""
+    restored = restoring.restore(target)
+    reason = restored.describe()
+    t = now()
+    event: dict[str, object] = {
+        "type": "failover",
+        "promoted": target,
+        "restored_from_archive": True,
+        "t": t,
+        "chosen": target,
+        "refused": False,
+        "reason": reason,
+        "last_archived_segment": restored.last_segment,
+        "archived_segments": restored.segments,
+        "replayed_to_lsn": restored.replayed_to,
+        "timeline": restored.timeline,
+    }
+    return event, f"t={t:6.2f}s  {reason}"

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TextIO
+from typing import Self
+
+from rpochaos.jsonl import JsonlAppender
 
 
 class Outcome(StrEnum):
@@ -52,15 +53,13 @@ class Op:
 
 
 class Journal:
-    """Append-only, thread-safe writer of history.jsonl. Each line is flushed when written.
-    Usable as a context manager; ``close`` is idempotent."""
+    """Append-only, thread-safe writer of history.jsonl (a ``JsonlAppender``: each line whole and
+    flushed when written). Usable as a context manager; ``close`` is idempotent; recording
+    after ``close`` raises ValueError."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._file: TextIO | None = open(  # noqa: SIM115 - closed by close()/__exit__
-            self.path, "a", encoding="utf-8", newline="\n"
-        )
+        self._out = JsonlAppender(self.path, allow_nan=False)
 
     def __enter__(self) -> Self:
         return self
@@ -74,16 +73,8 @@ class Journal:
         self.close()
 
     def _write(self, record: dict[str, object]) -> None:
-        # Serialise outside the lock; write the whole line and flush it under the lock so
-        # lines from different threads never interleave.
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
-        with self._lock:
-            if self._file is None:
-                raise ValueError(
-                    f"journal {self.path} is closed; cannot record seq {record['seq']}"
-                )
-            self._file.write(line)
-            self._file.flush()
+        if not self._out.append(record):
+            raise ValueError(f"journal {self.path} is closed; cannot record seq {record['seq']}")
 
     def invoke(self, seq: int, t: float, worker: int = 0) -> None:
         self._write({"type": "invoke", "seq": seq, "t": t, "worker": worker})
@@ -108,12 +99,7 @@ class Journal:
         )
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                try:
-                    self._file.close()
-                finally:
-                    self._file = None
+        self._out.close()
 
 
 def read_history(path: Path) -> list[Op]:

@@ -7,6 +7,7 @@ that tells nodes apart on one machine.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 
@@ -58,3 +59,24 @@ def postgres_process(postmaster_pid: int, node: str, role: str) -> list[int]:
     ``role`` uses underscores for spaces (``background_writer``)."""
     prefix = f"postgres: {node}: {role.replace('_', ' ')}"
     return [p for p in children(postmaster_pid) if title(p).startswith(prefix)]
+
+
+def state(pid: int) -> str | None:
+    """The one-letter state of ``pid`` (``R``, ``S``, ``T`` stopped, ``Z``...), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def wait_stopped(pids: list[int], timeout_s: float = 1.0) -> bool:
+    """Wait (bounded) until every process of ``pids`` is stopped by a signal, or gone; True
+    when they all were within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if all(state(p) in (None, "T", "t", "Z", "X") for p in pids):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)

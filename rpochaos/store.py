@@ -19,13 +19,12 @@ Layout of ``runs/<scenario>/<UTC timestamp>/`` (or ``--out DIR``)::
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rpochaos.history import Op, read_history
+from rpochaos.jsonl import JsonlAppender, read_objects
 from rpochaos.measure import FinalRead
 from rpochaos.scenario import Scenario, from_dict
 
@@ -43,50 +42,39 @@ def new_run_dir(root: Path, scenario_name: str) -> Path:
     return d
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as indented JSON, atomically (a temporary file, then a rename)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
 
 
 class EventLog:
-    """Append-only events.jsonl, one flushed line per event. Thread-safe."""
+    """Append-only events.jsonl, one flushed line per event (a ``JsonlAppender``). Thread-safe;
+    an event written after ``close`` is dropped."""
 
     def __init__(self, path: Path) -> None:
-        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._lock = threading.Lock()
+        self._out = JsonlAppender(path)
 
-    def write(self, **event: Any) -> None:
-        with self._lock:
-            if self._f.closed:
-                return
-            self._f.write(json.dumps(event, separators=(",", ":")) + "\n")
-            self._f.flush()
+    def write(self, **event: object) -> None:
+        self._out.append(event)
 
     def close(self) -> None:
-        with self._lock:
-            self._f.close()
+        self._out.close()
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out: list[dict[str, Any]] = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a killed harness
-    return out
+def read_events(path: Path) -> list[dict[str, object]]:
+    """The events of events.jsonl in order ([] when missing); a cut line is skipped."""
+    return list(read_objects(path))
 
 
 @dataclass(frozen=True)
 class StoredRun:
     path: Path
     scenario: Scenario
-    meta: dict[str, Any]  # resolved.json without the scenario
+    meta: dict[str, object]  # resolved.json without the scenario
     ops: list[Op]
-    events: list[dict[str, Any]]
+    events: list[dict[str, object]]
     final: FinalRead | None
 
 

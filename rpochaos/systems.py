@@ -9,27 +9,53 @@ maps onto real nodes and links at the moment a step runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rpochaos import deps
 from rpochaos.backends.base import Backend
 from rpochaos.clock import Clock
-from rpochaos.errors import TopologyError
+from rpochaos.errors import Problem, ScenarioError, TopologyError
+from rpochaos.faults.shim import SHIM_ACTIONS
 from rpochaos.history import Journal
 from rpochaos.proxy import Toxiproxy
-from rpochaos.scenario import Scenario
+from rpochaos.roles import Cluster, FinalData, Observer, Writer
+from rpochaos.scenario import KafkaTopology, Scenario, Topology
+
+if TYPE_CHECKING:
+    from rpochaos.kafka.cluster import KafkaCluster
+    from rpochaos.observe.postgres import PostgresObserver
+    from rpochaos.roles import (
+        ArchiveFailing,
+        Kept,
+        LatestSample,
+        LeaderLookup,
+        LinkGroups,
+        ProcessPids,
+        Promoting,
+        Restoring,
+    )
+    from rpochaos.topology.postgres import PostgresCluster
+
+    # mypy checks that each system's parts have the optional powers the runner finds on them
+    def _postgres_powers(
+        c: PostgresCluster, o: PostgresObserver
+    ) -> tuple[Promoting, Restoring, ArchiveFailing, ProcessPids, Kept, LatestSample]:
+        return c, c, c, c, c, o
+
+    def _kafka_powers(c: KafkaCluster) -> tuple[LeaderLookup, LinkGroups]:
+        return c, c
 
 
-@dataclass
-class FinalData:
-    node: str
-    seqs: frozenset[int]
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["FinalData", "KafkaSystem", "PostgresSystem", "System", "for_scenario"]
 
 
 class System(ABC):
+    """One system under test: how its roles are made, and what its targets mean.
+
+    Every method that takes a cluster takes the one ``cluster`` returned; a system may
+    rely on that (and check it)."""
+
     name: str
 
     def __init__(self, scenario: Scenario) -> None:
@@ -39,6 +65,17 @@ class System(ABC):
     def check(self) -> None:
         """Raise MissingDependency for anything this system needs that is not installed."""
 
+    def preflight(self, backend: str) -> None:
+        """Fail fast, before anything is created: ScenarioError for what this system cannot
+        do on ``backend``; MissingDependency for a program (local) or an engine (docker)
+        that is not there."""
+        if backend == "local":
+            self.check()
+        else:
+            from rpochaos.backends import engine
+
+            engine.client().close()
+
     @abstractmethod
     def cluster(
         self,
@@ -46,32 +83,49 @@ class System(ABC):
         proxy: Toxiproxy,
         data_root: Path | None,
         node_env: dict[str, dict[str, str]],
-    ) -> Any:
+    ) -> Cluster:
         """A cluster object, not started yet. ``data_root`` is None where the backend keeps
         data itself (docker volumes)."""
 
     @abstractmethod
-    def writer(self, cluster: Any, journal: Journal, clock: Clock) -> Any: ...
+    def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
+        """The scenario's workload against the started ``cluster``, not started yet."""
 
     @abstractmethod
-    def observer(self, cluster: Any, clock: Clock, run_dir: Path, rate_hz: float) -> Any: ...
+    def observer(self, cluster: Cluster, clock: Clock, run_dir: Path, rate_hz: float) -> Observer:
+        """An observer sampling ``rate_hz`` times a second into ``run_dir``, not started."""
 
     @abstractmethod
-    def final_read(self, cluster: Any) -> FinalData: ...
+    def final_read(self, cluster: Cluster) -> FinalData:
+        """Every sequence number present after recovery."""
 
-    def versions(self, cluster: Any) -> dict[str, str]:
+    def versions(self, cluster: Cluster) -> dict[str, str]:
         return {self.name: str(cluster.version()), "toxiproxy": deps.TOXIPROXY_VERSION}
 
-    def durability(self, cluster: Any) -> dict[str, object]:
+    def durability(self, cluster: Cluster) -> dict[str, object]:
         return dict(cluster.durability())
 
-    def node(self, cluster: Any, name: str) -> str:
+    def node(self, cluster: Cluster, name: str) -> str:
         """The real node a step's node target means now."""
         return name
 
-    def links(self, cluster: Any, target: str) -> list[str]:
+    def links(self, cluster: Cluster, target: str) -> list[str]:
         """The real links a step's link target means now."""
         return [target]
+
+
+def _postgres(cluster: Cluster) -> PostgresCluster:
+    from rpochaos.topology.postgres import PostgresCluster
+
+    assert isinstance(cluster, PostgresCluster), "a PostgreSQL system drives its own cluster"
+    return cluster
+
+
+def _kafka(cluster: Cluster) -> KafkaCluster:
+    from rpochaos.kafka.cluster import KafkaCluster
+
+    assert isinstance(cluster, KafkaCluster), "a Kafka system drives its own cluster"
+    return cluster
 
 
 class PostgresSystem(System):
@@ -88,8 +142,7 @@ class PostgresSystem(System):
         proxy: Toxiproxy,
         data_root: Path | None,
         node_env: dict[str, dict[str, str]],
-    ) -> Any:
-        from rpochaos.scenario import Topology
+    ) -> PostgresCluster:
         from rpochaos.topology.postgres import PostgresCluster
 
         assert isinstance(self.sc.topology, Topology)
@@ -98,19 +151,22 @@ class PostgresSystem(System):
             c.node_env = node_env
         return c
 
-    def writer(self, cluster: Any, journal: Journal, clock: Clock) -> Any:
+    def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
         from rpochaos.workload.postgres import PostgresWriter
 
-        return PostgresWriter(cluster.client_endpoints(), self.sc.workload, journal, clock)
+        return PostgresWriter(
+            _postgres(cluster).client_endpoints(), self.sc.workload, journal, clock
+        )
 
-    def observer(self, cluster: Any, clock: Clock, run_dir: Path, rate_hz: float) -> Any:
+    def observer(self, cluster: Cluster, clock: Clock, run_dir: Path, rate_hz: float) -> Observer:
         from rpochaos.observe.postgres import OBSERVATIONS, PostgresObserver
 
-        return PostgresObserver(cluster, clock, run_dir / OBSERVATIONS, rate_hz)
+        return PostgresObserver(_postgres(cluster), clock, run_dir / OBSERVATIONS, rate_hz)
 
-    def final_read(self, cluster: Any) -> FinalData:
-        node = cluster.primary_name
-        return FinalData(node, cluster.read_seqs(node))
+    def final_read(self, cluster: Cluster) -> FinalData:
+        pg = _postgres(cluster)
+        node = pg.primary_name
+        return FinalData(node, pg.read_seqs(node))
 
 
 class KafkaSystem(System):
@@ -123,16 +179,35 @@ class KafkaSystem(System):
         jars.kafka_classpath()
         deps.toxiproxy_server()
 
+    def preflight(self, backend: str) -> None:
+        shimmed = sorted({s.action for s in self.sc.schedule if s.action in SHIM_ACTIONS})
+        if shimmed and backend != "local":
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(self.sc.path or "<scenario>"),
+                        None,
+                        "schedule",
+                        ", ".join(shimmed),
+                        f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
+                        "they need the local backend (the official apache/kafka image is "
+                        "musl-based, where the glibc fault shim cannot load)",
+                    )
+                ]
+            )
+        super().preflight(backend)
+
     def cluster(
         self,
         backend: Backend,
         proxy: Toxiproxy,
         data_root: Path | None,
         node_env: dict[str, dict[str, str]],
-    ) -> Any:
+    ) -> KafkaCluster:
         from rpochaos.kafka.cluster import KafkaCluster
 
-        t: Any = self.sc.topology
+        t = self.sc.topology
+        assert isinstance(t, KafkaTopology)
         return KafkaCluster(
             t.brokers,
             t.replication_factor,
@@ -147,40 +222,44 @@ class KafkaSystem(System):
             node_env=node_env,
         )
 
-    def writer(self, cluster: Any, journal: Journal, clock: Clock) -> Any:
-        from rpochaos.kafka.workload import KafkaWriter
+    def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
+        from rpochaos.kafka.workload import DELIVERY_TIMEOUT_S, KafkaWriter
 
-        w: Any = self.sc.workload
-        extra: dict[str, Any] = {}
-        if w.commit_timeout is not None:
-            extra["delivery_timeout_s"] = w.commit_timeout
+        kc = _kafka(cluster)
+        w = self.sc.workload
+        acks = w.producer_acks
+        assert acks is not None, "validated for Kafka"
         return KafkaWriter(
-            cluster.client_endpoints(),
+            kc.client_endpoints(),
             w,
             journal,
             clock,
-            acks=w.producer_acks,
+            acks=acks,
             enable_idempotence=bool(w.enable_idempotence),
-            topic=cluster.topic,
-            partitions=cluster.partitions,
-            **extra,
+            topic=kc.topic,
+            partitions=kc.partitions,
+            delivery_timeout_s=(
+                w.commit_timeout if w.commit_timeout is not None else DELIVERY_TIMEOUT_S
+            ),
         )
 
-    def observer(self, cluster: Any, clock: Clock, run_dir: Path, rate_hz: float) -> Any:
+    def observer(self, cluster: Cluster, clock: Clock, run_dir: Path, rate_hz: float) -> Observer:
         from rpochaos.kafka.observe import KafkaObserver
 
+        kc = _kafka(cluster)
         return KafkaObserver(
-            cluster.client_endpoints(),
-            cluster.topic,
+            kc.client_endpoints(),
+            kc.topic,
             run_dir / "kafka_observations.jsonl",
             clock,
             interval_s=max(0.1, 1.0 / rate_hz),
         )
 
-    def final_read(self, cluster: Any) -> FinalData:
-        r = cluster.read_topic()
-        leader = r.leaders.get(0) or cluster.primary_name
-        extra = {
+    def final_read(self, cluster: Cluster) -> FinalData:
+        kc = _kafka(cluster)
+        r = kc.read_topic()
+        leader = r.leaders.get(0) or kc.primary_name
+        extra: dict[str, object] = {
             "seqs_by_partition": {str(p): len(s) for p, s in r.seqs_by_partition.items()},
             "end_offsets": {str(p): o for p, o in r.end_offsets.items()},
             "leaders": {str(p): n for p, n in r.leaders.items()},
@@ -190,29 +269,30 @@ class KafkaSystem(System):
         }
         return FinalData(str(leader), r.seqs, extra)
 
-    def durability(self, cluster: Any) -> dict[str, object]:
-        w: Any = self.sc.workload
+    def durability(self, cluster: Cluster) -> dict[str, object]:
+        w = self.sc.workload
         return {**cluster.durability(), "acks": w.acks, "enable.idempotence": w.enable_idempotence}
 
-    def node(self, cluster: Any, name: str) -> str:
+    def node(self, cluster: Cluster, name: str) -> str:
         if name != "leader":
             return name
-        leader = cluster.leader_of(0)
+        leader = _kafka(cluster).leader_of(0)
         if leader is None:
             raise TopologyError("partition 0 has no leader right now, so 'leader' means nothing")
         return str(leader)
 
-    def links(self, cluster: Any, target: str) -> list[str]:
+    def links(self, cluster: Cluster, target: str) -> list[str]:
         if ":" not in target:
             return [target]
         group, node = target.split(":", 1)
         node = self.node(cluster, node)
+        kc = _kafka(cluster)
         if group == "fetch-from":
-            return list(cluster.fetch_links_of(node))
+            return list(kc.fetch_links_of(node))
         if group == "quorum-of":
-            return list(cluster.quorum_links_of(node))
+            return list(kc.quorum_links_of(node))
         if group == "all-of":
-            return list(cluster.links_of(node))
+            return list(kc.links_of(node))
         raise TopologyError(f"unknown link group {group!r} in {target!r}")
 
 

@@ -3,12 +3,15 @@
 - ``make_backend(name, run_dir, keep)``: a ``local`` or ``docker`` backend for one run. For
   docker it first sweeps what dead runs left behind (``docker.gc(spare_kept=True)``), then
   resolves the images (building the local ones when nothing better is there).
-- ``start_proxy(backend)``: start the run's Toxiproxy server and return its client.
+- ``resolve_backend(explicit, declared)``: which backend a run uses.
+- ``start_proxy(backend)``: start the run's Toxiproxy server and return its client (the one
+  way to start one).
 - ``gc(runs_root, force)``: both backends' leftovers of runs whose owner is gone.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,12 +33,25 @@ __all__ = [
     "Server",
     "gc",
     "make_backend",
+    "resolve_backend",
     "start_proxy",
 ]
 
 
 def _quiet(_: str) -> None:
     pass
+
+
+def resolve_backend(explicit: str | None, declared: str | None) -> str:
+    """Which backend a run uses, first hit wins: the explicit choice (``--backend``,
+    ``--rpo-backend`` or the ``rpo_backend`` ini key), $RPOCHAOS_BACKEND, the scenario's
+    ``backend:`` key (``declared``), then ``local``. ScenarioError for an unknown name."""
+    name = explicit or os.environ.get("RPOCHAOS_BACKEND") or declared or "local"
+    if name not in BACKENDS:
+        raise ScenarioError(
+            [Problem("--backend", None, "backend", repr(name), f"one of {', '.join(BACKENDS)}")]
+        )
+    return name
 
 
 def make_backend(

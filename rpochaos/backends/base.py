@@ -259,6 +259,11 @@ class Backend(ABC):
         """Lines telling a person how to reach what ``--keep-topology`` left running."""
         return []
 
+    def signals_processes(self) -> bool:
+        """True when the harness may signal a node's server processes one at a time by their
+        host pids (``Node.pid`` answers while the node runs): pausing one process needs it."""
+        return False
+
     def data_root(self) -> Path:
         """The host directory under which node data directories are created (backends that
         keep node data on the host only)."""

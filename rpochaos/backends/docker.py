@@ -627,6 +627,9 @@ class DockerBackend(Backend):
             timeout_s,
         )
 
+    def signals_processes(self) -> bool:
+        return self.local_engine  # container pids are host pids only on a local engine
+
     def describe(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -236,6 +236,9 @@ class LocalBackend(Backend):
             timeout_s,
         )
 
+    def signals_processes(self) -> bool:
+        return True
+
     def kept(self) -> list[str]:
         return [
             f"kept {s.name}: pid {s.pid} (stop with: rpochaos gc --force, or kill -- -{s.pid})"

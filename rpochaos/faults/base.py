@@ -2,6 +2,8 @@
 
 A fault is injected by ``__enter__`` and healed by ``__exit__``, always, whatever ended the
 block. ``heal`` is idempotent: healing twice, or healing what was never injected, is a no-op.
+An inject that failed with an error left nothing in force (each fault cleans up after
+itself); one cut short by KeyboardInterrupt counts as injected, so that heal undoes it.
 A fault knows its ``kind`` (partition, latency, ...) and its ``target`` (a link or node name)
 so the run record can say what was wrong and where.
 """
@@ -30,7 +32,12 @@ class Fault(ABC):
 
     def inject(self) -> None:
         if not self.active:
-            self._inject()
+            try:
+                self._inject()
+            except BaseException as e:
+                # cut short (Ctrl-C mid-call): part of it may be in force, so heal undoes it
+                self.active = not isinstance(e, Exception)
+                raise
             self.active = True
 
     def heal(self) -> None:

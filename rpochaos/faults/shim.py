@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import struct
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from rpochaos import deps
 from rpochaos.faults.base import Fault
+from rpochaos.scenario import Choose, Scenario
+
+#: the actions the shim makes
+SHIM_ACTIONS: tuple[str, ...] = ("io_stall", "clock_skew")
 
 _CLOCK = struct.Struct("<qqqQ")  # offset_ns, drift_ppb, anchor_ns, seq
 
@@ -103,3 +111,62 @@ class ClockSkew(Fault):
 
     def _heal(self) -> None:
         self.control.set(0.0, 0.0)
+
+
+@dataclass
+class ShimControls:
+    """The shim's control files of one run: io_stall switches and clock files per node, and
+    the environment each of those nodes starts with (empty when no step needs the shim)."""
+
+    iostall: dict[str, IoStallSwitch] = field(default_factory=dict)
+    clocks: dict[str, ClockControl] = field(default_factory=dict)
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the host directory holding the shim library and the control files, if any
+    directory: Path | None = None
+
+
+def prepare(
+    wants: Iterable[tuple[str, list[str]]], every: Iterable[str], root: Path
+) -> ShimControls:
+    """Control files and LD_PRELOAD for the nodes that io_stall or clock_skew target, under
+    ``root/_shim``. ``wants`` holds (action, target names) per step; a target that is not a
+    node name (one resolved only when its step runs, a Kafka ``leader``) loads the shim into
+    every node of ``every``."""
+    nodes = list(every)
+    wanted: dict[str, set[str]] = {}
+    for action, names in wants:
+        if action not in SHIM_ACTIONS:
+            continue
+        for n in names:
+            for node in [n] if n in nodes else nodes:
+                wanted.setdefault(node, set()).add(action)
+    if not wanted:
+        return ShimControls()
+    shim_dir = root / "_shim"
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(shim_dir, 0o755)
+    lib = shim_dir / "librpochaos-node.so"
+    shutil.copyfile(deps.node_shim(), lib)
+    os.chmod(lib, 0o755)
+    out = ShimControls(directory=shim_dir)
+    for node, actions in wanted.items():
+        sw = IoStallSwitch(shim_dir / f"{node}.iostall") if "io_stall" in actions else None
+        ck = ClockControl(shim_dir / f"{node}.clock") if "clock_skew" in actions else None
+        if sw:
+            out.iostall[node] = sw
+        if ck:
+            out.clocks[node] = ck
+        out.env[node] = node_env(lib, sw, ck)
+    return out
+
+
+def prepare_for(scenario: Scenario, root: Path) -> ShimControls:
+    """``prepare`` for the io_stall and clock_skew steps of ``scenario``, as written (a random
+    target may turn out to be any of its options)."""
+    wants: list[tuple[str, list[str]]] = []
+    for spec in scenario.specs or scenario.schedule:
+        target = spec.target
+        wants.append(
+            (spec.action, list(target.options) if isinstance(target, Choose) else [target])
+        )
+    return prepare(wants, scenario.topology.nodes, root)

@@ -55,6 +55,8 @@ DEFINITE_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.InvalidRecordError,
 )
 ACKS: tuple[int | str, ...] = (0, 1, "all", -1)
+#: the producer's delivery timeout (s) when the scenario sets no commit_timeout
+DELIVERY_TIMEOUT_S = 10.0
 
 
 class WorkloadLike(Protocol):
@@ -90,7 +92,7 @@ class KafkaWriter:
         topic: str = "rpochaos",
         partitions: int = 1,
         request_timeout_s: float = 5.0,
-        delivery_timeout_s: float = 10.0,
+        delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
         max_block_s: float = 5.0,
         linger_ms: int = 0,
         producer_config: Mapping[str, Any] | None = None,

@@ -15,28 +15,24 @@ interpolation between closest ranks, as numpy's default), over the runs that hav
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+from rpochaos.measure import Verdict
 from rpochaos.report.html import REPORT, write_html
-from rpochaos.store import EVENTS, RESULT, read_events
+from rpochaos.report.html.svg import num
+from rpochaos.result import RESULT, Result, as_result
+from rpochaos.store import EVENTS, read_events
 
 INDEX = "index.html"
 
 
 def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    return float(v) if math.isfinite(v) else None
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -49,7 +45,32 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _spread(values: Sequence[float]) -> dict[str, float | int | None]:
+class Spread(TypedDict):
+    n: int
+    min: float | None
+    median: float | None
+    p90: float | None
+    max: float | None
+
+
+#: what ``repeat_summary`` returns ("pass" is a keyword, hence the functional form)
+RepeatSummary = TypedDict(
+    "RepeatSummary",
+    {
+        "runs": int,
+        "pass": int,
+        "fail": int,
+        "unknown": int,
+        "meets_rpo_pct": float | None,
+        "windows_s": Spread,
+        "lost": Spread,
+        "rpo_declared_s": float | None,
+        "scenarios": list[str],
+    },
+)
+
+
+def _spread(values: Sequence[float]) -> Spread:
     return {
         "n": len(values),
         "min": min(values) if values else None,
@@ -59,31 +80,28 @@ def _spread(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def repeat_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+def repeat_summary(results: Sequence[Result | Mapping[str, object]]) -> RepeatSummary:
     """Meets-RPO % and the spread of windows (and of lost writes) over repeated runs.
 
-    Returns ``{"runs", "pass", "fail", "unknown", "meets_rpo_pct", "windows_s": {"n", "min",
-    "median", "p90", "max"}, "lost": {...same keys}, "rpo_declared_s", "scenarios"}``;
     ``meets_rpo_pct`` is None for no runs, ``rpo_declared_s`` None when the runs disagree.
     """
-    n = len(results)
-    verdicts = [str(r.get("verdict", "UNKNOWN")) for r in results]
-    passed = verdicts.count("PASS")
-    windows = [w for w in (_num(r.get("data_loss_window_s")) for r in results) if w is not None]
-    lost = [
-        x for x in (_num((r.get("writes") or {}).get("lost")) for r in results) if x is not None
-    ]
-    rpos = {_num(r.get("rpo_declared_s")) for r in results}
+    rs = [as_result(r) for r in results]
+    n = len(rs)
+    passed = sum(1 for r in rs if r.verdict == Verdict.PASS)
+    failed = sum(1 for r in rs if r.verdict == Verdict.FAIL)
+    windows = [w for w in (num(r.data_loss_window_s) for r in rs) if w is not None]
+    lost = [float(r.writes.lost) for r in rs]
+    rpos = {num(r.rpo_declared_s) for r in rs}
     return {
         "runs": n,
         "pass": passed,
-        "fail": verdicts.count("FAIL"),
-        "unknown": n - passed - verdicts.count("FAIL"),
+        "fail": failed,
+        "unknown": n - passed - failed,
         "meets_rpo_pct": round(100.0 * passed / n, 1) if n else None,
         "windows_s": _spread(windows),
         "lost": _spread(lost),
         "rpo_declared_s": next(iter(rpos)) if len(rpos) == 1 else None,
-        "scenarios": sorted({str(r.get("scenario")) for r in results}),
+        "scenarios": sorted({str(r.scenario) for r in rs}),
     }
 
 
@@ -91,12 +109,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _fmt(v: Any, unit: str = " s", digits: int = 3) -> str:
-    f = _num(v)
+def _fmt(v: object, unit: str = " s", digits: int = 3) -> str:
+    f = num(v)
     return "n/a" if f is None else f"{f:.{digits}f}{unit}"
 
 
-def repeat_lines(summary: dict[str, Any]) -> list[str]:
+def repeat_lines(summary: RepeatSummary) -> list[str]:
     """The summary as console lines, e.g. for ``rpochaos run --repeat N``."""
     w = summary["windows_s"]
     lost = summary["lost"]
@@ -127,7 +145,7 @@ def find_runs(runs_root: Path) -> list[Path]:
 def _started(run_dir: Path) -> float:
     for e in read_events(run_dir / EVENTS):
         if e.get("name") == "workload_start":
-            wall = _num(e.get("wall"))
+            wall = num(e.get("wall"))
             if wall is not None:
                 return wall
     return (run_dir / RESULT).stat().st_mtime
@@ -148,11 +166,11 @@ def write_index(runs_root: Path, *, render_missing: bool = True) -> Path:
     """Write ``runs_root/index.html`` (a row per run directory found) and return its path.
     With ``render_missing``, a run without report.html gets one first."""
     runs_root = Path(runs_root)
-    rows: list[tuple[float, Path, dict[str, Any], bool]] = []
+    rows: list[tuple[float, Path, Result, bool]] = []
     for d in find_runs(runs_root):
         try:
-            result: dict[str, Any] = json.loads((d / RESULT).read_text())
-        except (OSError, json.JSONDecodeError):
+            result = Result.load(d)
+        except (OSError, ValueError):  # unreadable, or not a result.json
             continue
         has_report = (d / REPORT).exists()
         if not has_report and render_missing:
@@ -164,9 +182,9 @@ def write_index(runs_root: Path, *, render_missing: bool = True) -> Path:
         rows.append((_started(d), d, result, has_report))
     rows.sort(key=lambda r: r[0], reverse=True)
 
-    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    by_scenario: dict[str, list[Result]] = {}
     for _, _, res, _ in rows:
-        by_scenario.setdefault(str(res.get("scenario")), []).append(res)
+        by_scenario.setdefault(str(res.scenario), []).append(res)
 
     parts = [
         "<!DOCTYPE html>",
@@ -196,18 +214,18 @@ def write_index(runs_root: Path, *, render_missing: bool = True) -> Path:
         "</tr>"
     )
     for started, d, res, has_report in rows:
-        w = res.get("writes") or {}
-        verdict = str(res.get("verdict", "UNKNOWN"))
+        writes = res.writes
+        verdict = res.verdict.value
         when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S")
         rel = (d / REPORT).relative_to(runs_root).as_posix()
         link = f'<a href="{_e(rel)}">report</a>' if has_report else "—"
         parts.append(
-            f'<tr class="run"><td>{_e(when)}</td><td>{_e(res.get("scenario"))}</td>'
+            f'<tr class="run"><td>{_e(when)}</td><td>{_e(res.scenario)}</td>'
             f'<td class="{_e(verdict)}">{_e(verdict)}</td>'
-            f'<td class="n">{_e(w.get("lost"))} / {_e(w.get("acknowledged"))}</td>'
-            f'<td class="n">{_fmt(res.get("data_loss_window_s"))}</td>'
-            f'<td class="n">{_fmt(res.get("rpo_declared_s"))}</td>'
-            f'<td class="n">{_fmt(res.get("rto_s"))}</td><td>{link}</td></tr>'
+            f'<td class="n">{writes.lost} / {writes.acknowledged}</td>'
+            f'<td class="n">{_fmt(res.data_loss_window_s)}</td>'
+            f'<td class="n">{_fmt(res.rpo_declared_s)}</td>'
+            f'<td class="n">{_fmt(res.rto_s)}</td><td>{link}</td></tr>'
         )
     parts.append("</table></body></html>")
     out = runs_root / INDEX

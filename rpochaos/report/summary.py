@@ -1,100 +1,135 @@
 """The console summary: readable in five seconds.
 
-Verdict first, then lost/acknowledged, the window against the RPO, RTO, the durability
-settings in force, why, where the run lives and the one command that reproduces it.
+Verdict first, then lost/acknowledged, the window (with its resolution) against the RPO, RTO,
+the durability settings in force, why, where the run lives and the one command that reproduces
+it. Where a fault or the outage took more than 1 ms from being requested to being in effect,
+the gap is shown beside it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.text import Text
 
+from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
+
 _STYLE = {"PASS": "bold green", "FAIL": "bold red", "UNKNOWN": "bold yellow"}
 
 
-def _s(x: Any, unit: str = " s") -> str:
+def _s(x: float | None, unit: str = " s") -> str:
     return "n/a" if x is None else f"{x:.3f}{unit}"
 
 
-def lines(result: dict[str, Any]) -> list[str]:
-    """The summary as plain lines (after the verdict line)."""
-    w = result.get("writes", {})
-    out = [
-        f"lost {w.get('lost', 0)} of {w.get('acknowledged', 0)} acknowledged writes "
-        f"(attempted {w.get('attempted', 0)}; recovered {w.get('recovered', 0)}, "
-        f"phantom {w.get('phantom', 0)}, unexpected {w.get('unexpected', 0)}, "
-        f"holes {w.get('holes', 0)})",
-        f"data-loss window {_s(result.get('data_loss_window_s'))} vs RPO "
-        f"{_s(result.get('rpo_declared_s'))}   (recovery point "
-        f"{_s(result.get('recovery_point_s'))}, outage at {_s(result.get('outage_at_s'))})",
+def ms(x: float) -> str:
+    """A short duration in milliseconds: 0.0026 -> '2.6 ms'."""
+    return f"{x * 1000:.1f} ms"
+
+
+def window_text(r: Result) -> str:
+    """The window with its resolution where known: '3.008 s ± 2.6 ms'."""
+    if r.data_loss_window_s is None:
+        return "n/a"
+    res = r.window_resolution_s
+    return _s(r.data_loss_window_s) + ("" if res is None else f" ± {ms(res)}")
+
+
+def shown(gap: float | None) -> bool:
+    """A requested-to-effective gap worth showing: known and wider than 1 ms (to the
+    microsecond, so float noise on a gap of exactly 1 ms does not count)."""
+    return gap is not None and round(gap, 6) > GAP_SHOWN_S
+
+
+def fault_text(f: Fault) -> str:
+    """'partition replica1->primary @2.00s-6.00s (took effect +4.2 ms, healed +10.0 ms)'."""
+    s = f"{f.kind} {f.target} @{f.start_s:.2f}s"
+    if f.end_s is not None and f.end_s != f.start_s:
+        s += f"-{f.end_s:.2f}s"
+    gaps = [
+        f"{what} +{ms(g)}"
+        for what, g in (("took effect", f.start_gap_s), ("healed", f.end_gap_s))
+        if g is not None and shown(g)
     ]
-    scale = result.get("time_scale") or 1.0
+    return s + (f" ({', '.join(gaps)})" if gaps else "")
+
+
+def outage_text(r: Result) -> str:
+    """'5.078 s (requested 5.000 s, +77.6 ms)'; the gap only where wider than 1 ms."""
+    s = _s(r.outage_at_s)
+    gap = r.outage_gap_s
+    if gap is not None and shown(gap):
+        s += f" (requested {_s(r.outage_requested_at_s)}, +{ms(gap)})"
+    return s
+
+
+def lines(result: Result | Mapping[str, object]) -> list[str]:
+    """The summary as plain lines (after the verdict line)."""
+    r = as_result(result)
+    w = r.writes
+    out = [
+        f"lost {w.lost} of {w.acknowledged} acknowledged writes "
+        f"(attempted {w.attempted}; recovered {w.recovered}, "
+        f"phantom {w.phantom}, unexpected {w.unexpected}, "
+        f"holes {w.holes})",
+        f"data-loss window {window_text(r)} vs RPO "
+        f"{_s(r.rpo_declared_s)}   (recovery point "
+        f"{_s(r.recovery_point_s)}, outage at {outage_text(r)})",
+    ]
+    scale = r.time_scale or 1.0
     if scale != 1.0:
-        rt = result.get("real_time", {})
+        rt = r.real_time
         out.append(
             f"time scale {scale:g}: in incident time the window is "
-            f"{_s(rt.get('data_loss_window_s'))} vs RPO {_s(rt.get('rpo_declared_s'))}, "
-            f"RTO {_s(rt.get('rto_s'))}"
+            f"{_s(rt.data_loss_window_s)} vs RPO {_s(rt.rpo_declared_s)}, "
+            f"RTO {_s(rt.rto_s)}"
         )
-    fo = result.get("failover", {})
+    fo = r.failover
     out.append(
-        f"RTO {_s(result.get('rto_s'))}   (promoted: {fo.get('promoted') or 'none'}; "
-        f"final read on: {fo.get('final_read_node') or 'none'})"
+        f"RTO {_s(r.rto_s)}   (promoted: {fo.promoted or 'none'}; "
+        f"final read on: {fo.final_read_node or 'none'})"
     )
-    if fo.get("reason"):
-        out.append(f"failover: {fo['reason']}")
-    d = dict(result.get("durability", {}))
-    reps = d.pop("replicas", {})
-    dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in d.items())
-    rep = ", ".join(f"{k}={v}" for k, v in reps.items()) or "none"
+    if fo.reason:
+        out.append(f"failover: {fo.reason}")
+    settings = r.settings_in_force()
+    dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in settings.items())
+    rep = ", ".join(f"{k}={v}" for k, v in r.replica_modes().items()) or "none"
     out.append(f"durability: {dur or 'not read (no topology came up)'}; replicas: {rep}")
-    reps = (result.get("observed") or {}).get("replicas") or {}
     naive = {
-        n: o.get("naive_lag_s_at_outage")
-        for n, o in reps.items()
-        if o.get("naive_lag_s_at_outage") is not None
+        n: o.naive_lag_s_at_outage
+        for n, o in r.observed.replicas.items()
+        if o.naive_lag_s_at_outage is not None
     }
     if naive:
         shown = ", ".join(f"{n} {v:.3f} s" for n, v in naive.items())
         out.append(
             "lag as `now() - pg_last_xact_replay_timestamp()` reported it just before the "
             f"outage: {shown}   (measured data-loss window: "
-            f"{_s(result.get('data_loss_window_s'))})"
+            f"{_s(r.data_loss_window_s)})"
         )
-    cancelled = w.get("lost_after_cancelled_sync_wait") or []
+    cancelled = w.lost_after_cancelled_sync_wait
     if cancelled:
         shown = ", ".join(str(s) for s in cancelled[:10]) + (" ..." if len(cancelled) > 10 else "")
         out.append(
             f"{len(cancelled)} lost writes had been acknowledged after a cancelled wait for "
             f"synchronous replication: seq {shown}"
         )
-    faults = result.get("faults", [])
-    if faults:
-        out.append(
-            "schedule: "
-            + "; ".join(
-                f"{f['kind']} {f['target']} @{f['start_s']:.2f}s"
-                + (f"-{f['end_s']:.2f}s" if f.get("end_s") not in (None, f["start_s"]) else "")
-                for f in faults
-            )
-        )
-    for r in result.get("reasons", []):
-        out.append(f"why: {r}")
-    out.append(f"run dir: {result.get('run_dir')}")
-    out.append(f"reproduce: {result.get('reproduce')}")
+    if r.faults:
+        out.append("schedule: " + "; ".join(fault_text(f) for f in r.faults))
+    for reason in r.reasons:
+        out.append(f"why: {reason}")
+    out.append(f"run dir: {r.run_dir}")
+    out.append(f"reproduce: {r.reproduce}")
     return out
 
 
-def render(result: dict[str, Any], console: Console | None = None) -> None:
+def render(result: Result | Mapping[str, object], console: Console | None = None) -> None:
+    """Print the verdict line and ``lines(result)`` to ``console`` (stdout by default)."""
+    r = as_result(result)
     console = console or Console(highlight=False)
-    verdict = str(result.get("verdict", "UNKNOWN"))
+    verdict = r.verdict.value
     head = Text(verdict, style=_STYLE.get(verdict, "bold"))
-    head.append(
-        f"  {result.get('scenario')}  (seed {result.get('seed')}, backend {result.get('backend')})",
-        style="bold",
-    )
+    head.append(f"  {r.scenario}  (seed {r.seed}, backend {r.backend})", style="bold")
     console.print(head)
-    for line in lines(result):
+    for line in lines(r):
         console.print("  " + line, markup=False)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from rpochaos.backends.base import Address, Backend, LinkAddress, Node
 from rpochaos.errors import TopologyError
@@ -168,7 +169,7 @@ class PostgresNode:
             f"host={self.host} port={self.port} dbname={DB_NAME} user={DB_USER} connect_timeout=2"
         )
 
-    def connect(self) -> psycopg.Connection[Any]:
+    def connect(self) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(self.conninfo, autocommit=True)
 
     def argv(self) -> list[str]:
@@ -522,6 +523,18 @@ class PostgresCluster:
     def promote(self, name: str) -> None:
         self.nodes[name].promote()
         self.primary_name = name
+
+    def connect(self, name: str) -> psycopg.Connection[TupleRow]:
+        """A new autocommit connection straight to node ``name`` (not through a proxy)."""
+        return self.nodes[name].connect()
+
+    def signals_processes(self) -> bool:
+        """Whether ``pid_of`` can answer on this cluster's backend."""
+        return self.backend.signals_processes()
+
+    def pid_of(self, name: str) -> int | None:
+        """Host pid of ``name``'s postmaster while it runs and the harness may signal it."""
+        return self.nodes[name].handle.pid
 
     def read_seqs(self, node_name: str) -> frozenset[int]:
         """Every sequence number present on ``node_name``, which must be a primary."""

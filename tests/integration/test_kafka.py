@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from rpochaos import deps
+from rpochaos.backends import start_proxy
 from rpochaos.backends.base import Backend
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
@@ -40,7 +41,6 @@ from rpochaos.kafka.observe import KafkaObserver, read_samples
 from rpochaos.kafka.workload import KafkaWriter
 from rpochaos.measure import Expectations, FinalRead, Measurement, measure
 from rpochaos.proxy import Toxiproxy
-from rpochaos.run import start_toxiproxy
 from tests.conftest import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -90,7 +90,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     kind = getattr(request, "param", "local")
     backend = _docker_backend(tmp_path) if kind == "docker" else LocalBackend(tmp_path)
     try:
-        proxy = start_toxiproxy(backend)
+        proxy = start_proxy(backend)
         try:
             yield Env(backend, proxy, tmp_path)
         finally:

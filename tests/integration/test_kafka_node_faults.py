@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from rpochaos import deps
+from rpochaos.backends import start_proxy
 from rpochaos.backends.local import LocalBackend
 from rpochaos.faults.shim import ClockControl, ClockSkew, IoStall, IoStallSwitch, node_env
 from rpochaos.kafka import jars
 from rpochaos.kafka.cluster import KafkaCluster, encode_payload
-from rpochaos.run import start_toxiproxy
 from tests.conftest import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -45,7 +45,7 @@ def one_broker(tmp_path: Path) -> Iterator[tuple[KafkaCluster, IoStallSwitch, Cl
     switch = IoStallSwitch(tmp_path / "broker1.iostall")
     clock = ClockControl(tmp_path / "broker1.clock")
     backend = LocalBackend(tmp_path)
-    proxy = start_toxiproxy(backend)
+    proxy = start_proxy(backend)
     cluster = KafkaCluster(
         1,
         replication_factor=1,

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rpochaos.report.metrics import VERDICTS, push
-from tests.unit.test_report_html import make_run_dir
+from tests.unit.run_dirs import make_run_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

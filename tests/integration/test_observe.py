@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from rpochaos.backends import start_proxy
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.errors import RpochaosError
@@ -27,7 +28,6 @@ from rpochaos.faults.network import Partition
 from rpochaos.history import Journal
 from rpochaos.observe.postgres import OBSERVATIONS, PostgresObserver, read_observations
 from rpochaos.proxy import Toxiproxy
-from rpochaos.run import start_toxiproxy
 from rpochaos.scenario import loads
 from rpochaos.topology.postgres import PostgresCluster, PostgresNode
 from rpochaos.workload.postgres import PostgresWriter
@@ -75,7 +75,7 @@ def pg(real_pg: None, tmp_path: Path) -> Iterator[Setup]:
     proxy: Toxiproxy | None = None
     cluster: PostgresCluster | None = None
     try:
-        proxy = start_toxiproxy(backend)
+        proxy = start_proxy(backend)
         cluster = PostgresCluster(sc.topology, backend, proxy, backend.data_root())
         cluster.start()
         yield Setup(cluster, proxy, Clock(), tmp_path)

@@ -17,7 +17,7 @@ from rpochaos.report.metrics import (
     write_run_metrics,
 )
 from rpochaos.store import RESULT
-from tests.unit.test_report_html import make_run_dir
+from tests.unit.run_dirs import make_run_dir
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

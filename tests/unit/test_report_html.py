@@ -1,10 +1,5 @@
-"""report.html and index.html from literal run directories (pure: no server runs).
-
-``make_run_dir`` writes a run directory as a run would leave it — resolved.json from a real
-scenario, history.jsonl through the Journal, events.jsonl, final_read.json, result.json via
-``analyze`` and (optionally) observations.jsonl — for an async partition at 2 s, a crash of the
-primary at 4 s and a promote at 4.5 s: every write acknowledged in [2, 4) s is lost.
-"""
+"""report.html and index.html from literal run directories (pure: no server runs; the run
+directory is tests/unit/run_dirs.py's ``make_run_dir``)."""
 
 from __future__ import annotations
 
@@ -16,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from rpochaos.history import Journal, Outcome
-from rpochaos.observe.postgres import OBSERVATIONS
 from rpochaos.report.html import (
     REPORT,
     _error_intervals,
@@ -36,144 +29,8 @@ from rpochaos.report.index import (
     write_index,
 )
 from rpochaos.result import analyze
-from rpochaos.scenario import loads, to_dict
-from rpochaos.store import EVENTS, FINAL_READ, HISTORY, RESOLVED, RESULT, write_json
-
-SCENARIO = """
-name: literal-async
-description: DESCRIPTION
-system: postgres
-seed: 7
-topology:
-  synchronous_commit: "on"
-  replicas:
-    - name: replica1
-      mode: async
-workload:
-  rate: 100/s
-  duration: 6s
-schedule:
-  - at: 2s
-    partition: replica1->primary
-    mode: blackhole
-  - at: 4s
-    crash: primary
-    outage: true
-  - at: 4500ms
-    promote: replica1
-expect:
-  rpo: 1s
-"""
-RATE = 100
-CUT, CRASH, PROMOTE, BACK, END = 2.0, 4.0, 4.5, 4.6, 6.0
-
-
-def _observations(path: Path) -> None:
-    lines = []
-    for i in range(int(END * 10) + 1):
-        t = i / 10
-        s: dict[str, Any] = {"t": t, "primary": "primary", "error": None, "replicas": []}
-        if CRASH <= t < BACK:
-            s["error"] = "primary: OperationalError: connection refused"
-        elif t >= BACK:
-            s["primary"] = "replica1"
-        else:
-            lag = 0 if t < CUT else int((t - CUT) * 80_000)
-            s["replicas"] = [
-                {
-                    "name": "replica1",
-                    "connected": True,
-                    "state": "streaming",
-                    "lag_bytes": lag,
-                    "flush_lag_s": 0.0005 if t < CUT else None,
-                    "replay_lag_s": 0.0006 if t < CUT else None,
-                    "stalled_s": 0.0 if t < CUT else round(t - CUT, 3),
-                }
-            ]
-        lines.append(json.dumps(s))
-    path.write_text("\n".join(lines) + "\n")
-
-
-def make_run_dir(
-    d: Path,
-    *,
-    description: str = "async partition, crash, promote",
-    observations: bool = True,
-    final_read: bool = True,
-) -> dict[str, Any]:
-    """Write a complete run directory into ``d``; return its result.json."""
-    d.mkdir(parents=True, exist_ok=True)
-    sc = loads(SCENARIO.replace("DESCRIPTION", json.dumps(description)))
-    write_json(
-        d / RESOLVED,
-        {
-            "scenario": to_dict(sc),
-            "scenario_path": "scenarios/literal-async.yaml",
-            "seed": 7,
-            "backend": "local",
-            "durability": {"synchronous_commit": "on", "synchronous_standby_names": ""},
-            "versions": {"postgres": "PostgreSQL 15.99", "toxiproxy": "v2.12.0"},
-        },
-    )
-    present: list[int] = []
-    with Journal(d / HISTORY) as j:
-        for i in range(int(END * RATE)):
-            t = i / RATE
-            seq = i + 1
-            j.invoke(seq, t)
-            done = t + 0.004
-            if t < CRASH:
-                j.complete(seq, done, Outcome.OK, node="primary")
-                if not CUT <= done < CRASH:
-                    present.append(seq)
-            elif t < BACK:
-                j.complete(seq, done, Outcome.FAIL, node=None)
-            else:
-                j.complete(seq, done, Outcome.OK, node="replica1")
-                present.append(seq)
-    events = [
-        {"type": "phase", "name": "workload_start", "t": 0.0, "wall": 1_700_000_000.0},
-        {
-            "type": "step_start",
-            "index": 0,
-            "action": "partition",
-            "target": "replica1->primary",
-            "t": CUT,
-            "outage": False,
-            "instant": False,
-            "params": {"mode": "blackhole", "direction": "both"},
-        },
-        {
-            "type": "step_start",
-            "index": 1,
-            "action": "crash",
-            "target": "primary",
-            "t": CRASH,
-            "outage": True,
-            "instant": True,
-            "params": {},
-        },
-        {
-            "type": "step_start",
-            "index": 2,
-            "action": "promote",
-            "target": "replica1",
-            "t": PROMOTE,
-            "outage": False,
-            "instant": True,
-            "params": {},
-        },
-        {"type": "failover", "promoted": "replica1", "t": PROMOTE + 0.05},
-        {"type": "phase", "name": "workload_stop", "t": END},
-        {"type": "step_end", "index": 0, "t": END + 0.01},
-    ]
-    (d / EVENTS).write_text("".join(json.dumps(e) + "\n" for e in events))
-    if final_read:
-        write_json(d / FINAL_READ, {"node": "replica1", "at_s": END + 0.02, "seqs": present})
-    if observations:
-        _observations(d / OBSERVATIONS)
-    return analyze(d)
-
+from rpochaos.store import EVENTS, HISTORY, RESULT
+from tests.unit.run_dirs import CRASH, CUT, make_run_dir
 
 EXTERNAL = re.compile(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 
@@ -384,3 +241,70 @@ def test_index_lists_every_run_with_a_link_to_its_report(tmp_path: Path) -> None
     assert '<tr class="scenario"><td>literal-async</td><td class="n">3</td>' in page
     assert "0 %" in page  # none of the three meets the RPO
     assert ">UNKNOWN<" in page and ">FAIL<" in page
+
+
+# -- issue 19: requested -> effective ----------------------------------------------------------
+
+
+def _with_effect_times(d: Path, start_gap: float, heal_gap: float, outage_gap: float) -> None:
+    """Rewrite the literal run's events as a newer runner writes them."""
+    events = [json.loads(x) for x in (d / EVENTS).read_text().splitlines()]
+    out: list[dict[str, Any]] = []
+    for e in events:
+        out.append(e)
+        if e["type"] == "step_start":
+            gap = outage_gap if e["outage"] else start_gap
+            out.append({"type": "step_effective", "index": e["index"], "t": e["t"] + gap})
+            if e["outage"]:
+                out.append(
+                    {
+                        "type": "outage",
+                        "index": e["index"],
+                        "t": e["t"] + gap,
+                        "requested_t": e["t"],
+                    }
+                )
+        elif e["type"] == "step_end":
+            e["requested_t"] = e["t"] - heal_gap
+    (d / EVENTS).write_text("".join(json.dumps(e) + "\n" for e in out))
+    analyze(d)
+
+
+def test_gaps_over_a_millisecond_are_drawn_as_thin_bands(run_dir: Path) -> None:
+    _with_effect_times(run_dir, start_gap=0.004, heal_gap=0.002, outage_gap=0.06)
+    page = write_html(run_dir).read_text()
+    svg = _svg(page)
+    bands = [el for el in svg.iter() if el.get("class") == "fault-gap"]
+    titles = sorted("".join(el.itertext()) for el in bands)
+    # partition start and heal, crash and promote starts (4 ms), the outage (60 ms); the crash
+    # step's own band and the outage's are the same interval
+    assert len(bands) == 5, titles
+    assert any(
+        t.startswith("partition replica1->primary (")
+        and "requested .. in effect 2.000 .. 2.004 s (+4.0 ms)" in t
+        for t in titles
+    )
+    assert any("heal requested .. healed" in t and "(+2.0 ms)" in t for t in titles)
+    assert any(
+        t.startswith("outage: requested .. in force 4.000 .. 4.060 s (+60.0 ms)") for t in titles
+    )
+    widths = [float(el.get("width", "0")) for el in bands]
+    assert all(w < 12 for w in widths)  # thin: 60 ms of a 6 s axis is ~11 px
+    # the faults table gives both ends; the resolution table the outage's request
+    assert "<td>2.004 s (+4.0 ms)</td>" in page
+    assert "<td>4.060 s (+60.0 ms)</td>" in page
+    assert "<th>outage requested at</th><td>4.000 s</td>" in page
+    assert "± 10.0 ms" in page  # 100 writes/s
+
+
+def test_gaps_of_a_millisecond_or_less_are_not_drawn(run_dir: Path) -> None:
+    _with_effect_times(run_dir, start_gap=0.0005, heal_gap=0.001, outage_gap=0.0009)
+    svg = _svg(write_html(run_dir).read_text())
+    assert not [el for el in svg.iter() if el.get("class") == "fault-gap"]
+
+
+def test_old_runs_show_unknown_not_a_gap(run_dir: Path) -> None:
+    page = write_html(run_dir).read_text()
+    assert "fault-gap" not in page
+    assert "<th>outage requested at</th><td>unknown</td>" in page
+    assert "<td>unknown</td>" in page

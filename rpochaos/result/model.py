@@ -1,0 +1,242 @@
+"""The typed result model: what result.json holds, declared once.
+
+``Result`` is the whole of result.json; ``Result.to_dict()`` is the file's content (result.json
+is written from it) and ``Result.from_dict`` / ``Result.load`` read one back. Every field has a
+default, so a result.json written by an older rpochaos (or a partial mapping in a test) still
+loads: a field it lacks reads as its default, which for every measured time is None, "unknown".
+Keys this version does not know are ignored.
+
+Reports read these attributes, never string keys. Times are seconds on the harness clock
+(docs/measurement.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from rpochaos.measure import Verdict
+
+RESULT = "result.json"
+
+#: a requested-to-effective gap at or below this is not worth showing (1 ms)
+GAP_SHOWN_S = 0.001
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Writes(_Part):
+    """The counts of docs/measurement.md, and the sequence numbers behind three of them."""
+
+    attempted: int = 0
+    acknowledged: int = 0
+    lost: int = 0
+    recovered: int = 0
+    phantom: int = 0
+    unexpected: int = 0
+    holes: int = 0
+    lost_seqs: list[int] = Field(default_factory=list)
+    phantom_seqs: list[int] = Field(default_factory=list)
+    unexpected_seqs: list[int] = Field(default_factory=list)
+    lost_after_cancelled_sync_wait: list[int] = Field(default_factory=list)
+
+
+def _gap(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+class Fault(_Part):
+    """One scheduled step that ran.
+
+    ``start_s`` is when the step's action was requested (the ``step_start`` event) and
+    ``end_s`` when its heal returned (None: never healed; equal to ``start_s`` for an instant
+    action). The four interval ends are the same instants named by what they are, with the two
+    that only newer runs record: ``effective_start_s`` (the action took effect: the
+    ``step_effective`` event) and ``requested_end_s`` (the heal began). None means unknown
+    (not recorded, or not applicable)."""
+
+    kind: str = "?"
+    target: str = "?"
+    start_s: float
+    end_s: float | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    outage: bool = False
+    requested_start_s: float | None = None
+    effective_start_s: float | None = None
+    requested_end_s: float | None = None
+    effective_end_s: float | None = None
+
+    @property
+    def instant(self) -> bool:
+        """An action with no duration (crash without ``for``, promote, restart, restore)."""
+        return self.end_s is not None and self.end_s == self.start_s
+
+    @property
+    def start_gap_s(self) -> float | None:
+        """Requested -> effective at the start; None when either end is unknown."""
+        return _gap(self.requested_start_s, self.effective_start_s)
+
+    @property
+    def end_gap_s(self) -> float | None:
+        """Heal requested -> heal done; None when either end is unknown or for an instant."""
+        return None if self.instant else _gap(self.requested_end_s, self.effective_end_s)
+
+
+class Failover(_Part):
+    promoted: str | None = None
+    refused: bool = False
+    reason: str | None = None
+    final_read_node: str | None = None
+
+
+class Workload(_Part):
+    rate_per_s: float | None = None
+    concurrency: int | None = None
+    duration_s: float | None = None
+    commit_timeout_s: float | None = None
+
+
+class RealTime(_Part):
+    """The measured times in the incident's own time (x ``time_scale``)."""
+
+    data_loss_window_s: float | None = None
+    rpo_declared_s: float | None = None
+    rto_s: float | None = None
+    outage_at_s: float | None = None
+    recovery_point_s: float | None = None
+
+
+class ReplicaObserved(_Part):
+    max_lag_bytes: int | float | None = None
+    max_stalled_s: float | None = None
+    naive_lag_s_at_outage: float | None = None
+    max_naive_lag_s: float | None = None
+
+
+class Observed(_Part):
+    """What the servers themselves reported, per replica name."""
+
+    replicas: dict[str, ReplicaObserved] = Field(default_factory=dict)
+
+
+class AckSpacing(_Part):
+    """The spacing of acknowledgements at the two ends of the data-loss window (seconds):
+    around the recovery point, the larger gap from it to its neighbouring acknowledgements;
+    at the outage, the gap between the last two acknowledgements completed at or before the
+    window's end. None where there is no such pair."""
+
+    recovery_point_s: float | None = None
+    outage_s: float | None = None
+
+
+class Result(_Part):
+    """result.json. Field order is the file's key order."""
+
+    scenario: str | None = None
+    seed: int | None = None
+    backend: str | None = None
+    run_dir: str | None = None
+    verdict: Verdict = Verdict.UNKNOWN
+    reasons: list[str] = Field(default_factory=list)
+    rpo_declared_s: float | None = None
+    writes: Writes = Field(default_factory=Writes)
+    recovery_point_s: float | None = None
+    outage_at_s: float | None = None
+    data_loss_window_s: float | None = None
+    loss_span_s: float | None = None
+    first_lost_s: float | None = None
+    last_lost_s: float | None = None
+    rto_s: float | None = None
+    faults: list[Fault] = Field(default_factory=list)
+    #: the settings in force as read from the servers, plus ``replicas``: name -> mode
+    durability: dict[str, JsonValue] = Field(default_factory=dict)
+    workload: Workload = Field(default_factory=Workload)
+    failover: Failover = Field(default_factory=Failover)
+    time_scale: float = 1.0
+    real_time: RealTime = Field(default_factory=RealTime)
+    versions: dict[str, JsonValue] = Field(default_factory=dict)
+    observed: Observed = Field(default_factory=Observed)
+    bringup_s: float | None = None
+    interrupted: bool = False
+    reproduce: str | None = None
+    #: when the outage's action was requested (``outage_at_s`` is when it took effect)
+    outage_requested_at_s: float | None = None
+    #: +- this around ``data_loss_window_s``: the coarser of ``ack_spacing_s``'s two ends
+    window_resolution_s: float | None = None
+    ack_spacing_s: AckSpacing = Field(default_factory=AckSpacing)
+
+    # -- reading and writing -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
+        """Validate a result.json mapping; raises ``ResultFormatError`` naming the key."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as e:
+            raise ResultFormatError(_describe(e)) from None
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Read ``path`` (a result.json, or a run directory holding one). Raises OSError when it
+        cannot be read and ``ResultFormatError`` (a ValueError) when it is not a result."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / RESULT
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ResultFormatError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
+        if not isinstance(data, dict):
+            raise ResultFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except ResultFormatError as e:
+            raise ResultFormatError(f"{path}: {e}") from None
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        """The JSON-able content of result.json."""
+        out: dict[str, JsonValue] = self.model_dump(mode="json")
+        return out
+
+    # -- what readers ask ----------------------------------------------------------------
+    @property
+    def over_rpo(self) -> bool:
+        """The window is known and exceeds the declared RPO."""
+        w, r = self.data_loss_window_s, self.rpo_declared_s
+        return w is not None and r is not None and w > r
+
+    @property
+    def outage_gap_s(self) -> float | None:
+        """Outage requested -> in force; None when the request time is unknown."""
+        return _gap(self.outage_requested_at_s, self.outage_at_s)
+
+    def settings_in_force(self) -> dict[str, JsonValue]:
+        """``durability`` without its ``replicas`` entry."""
+        return {k: v for k, v in self.durability.items() if k != "replicas"}
+
+    def replica_modes(self) -> dict[str, str]:
+        """``durability.replicas``: replica name -> mode ("sync", "async", ...)."""
+        reps = self.durability.get("replicas")
+        return {str(k): str(v) for k, v in reps.items()} if isinstance(reps, dict) else {}
+
+
+class ResultFormatError(ValueError):
+    """A result.json that is not one: names the file (when known), the key and what it held."""
+
+
+def _describe(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']} (given {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+def as_result(data: Result | Mapping[str, object]) -> Result:
+    """A ``Result`` as it is, or a result.json mapping validated into one."""
+    return data if isinstance(data, Result) else Result.from_dict(data)
