@@ -79,6 +79,12 @@ class Rejoin:
         }
 
 
+def _errno(state: Mapping[str, str], thread: str) -> int | None:
+    """``Last_IO_Errno`` or ``Last_SQL_Errno`` of a SHOW SLAVE STATUS row (None: no error)."""
+    value = state.get(f"Last_{thread}_Errno", "")
+    return int(value) if value.isdigit() and int(value) else None
+
+
 class MariaDBCluster:
     """The topology (module docstring). The caller owns ``backend`` and ``proxy`` (a client
     of a running Toxiproxy server); ``close`` kills this cluster's servers and deletes its
@@ -189,9 +195,11 @@ class MariaDBCluster:
         self._links[name] = (port, src, dst)
         return port
 
-    def _follow(self, replica: str, source: str) -> None:
+    def _follow(self, replica: str, source: str, use_gtid: str = "slave_pos") -> None:
         """Point ``replica`` at ``source`` through the link ``replica->source`` (made if it
-        is not there yet) and start replicating."""
+        is not there yet) and start replicating from its GTID position ``use_gtid``:
+        ``slave_pos`` (what it applied as a replica) or ``current_pos`` (also what it wrote
+        itself as a primary)."""
         link = f"{replica}->{source}"
         if link not in self._links:
             self._add_link(link, replica, source, self.node(source).port)
@@ -202,7 +210,7 @@ class MariaDBCluster:
             cur.execute("RESET SLAVE ALL")
             cur.execute(
                 "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, "
-                "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+                f"MASTER_PASSWORD=%s, MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1",
                 (HOST, port, REPL_USER, self.credentials.repl),
             )
             cur.execute("START SLAVE")
@@ -317,11 +325,11 @@ class MariaDBCluster:
 
     def _rejoin(self, name: str) -> Rejoin:
         source = self._primary
-        self._follow(name, source)
+        self._follow(name, source, use_gtid="current_pos")
 
         def settled() -> dict[str, str] | None:
             st = self.replica_state(name)
-            if st.get("Last_IO_Errno", "0") not in ("", "0"):
+            if _errno(st, "IO") or _errno(st, "SQL"):
                 return st
             if st.get("Slave_IO_Running") == "Yes" and st.get("Slave_SQL_Running") == "Yes":
                 primary_pos = str(self.node(source).query("SELECT @@gtid_binlog_pos")[0][0])
@@ -336,12 +344,13 @@ class MariaDBCluster:
             lambda: self.log_tail(name),
             retry_on=pymysql.Error,
         )
-        errno = int(st.get("Last_IO_Errno") or 0) or None
+        kind = "IO" if _errno(st, "IO") else "SQL"
+        errno = _errno(st, kind)
         return Rejoin(
             node=name,
             source=source,
             errno=errno,
-            error=st.get("Last_IO_Error", ""),
+            error=st.get(f"Last_{kind}_Error", "") if errno else "",
             following=errno is None,
         )
 

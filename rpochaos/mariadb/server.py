@@ -1,7 +1,7 @@
 """One mariadbd on 127.0.0.1: its own data directory, its own free port, explicit options.
 
 Under ``<home>`` (owned by the server's account, mode 0700): ``data`` (the data directory,
-made by ``mariadb-install-db``), ``mysqld.sock``, ``mysqld.pid``, ``error.log`` (the server's
+made by ``mariadb-install-db``), ``tmp`` (its own temporary directory), ``mysqld.sock``, ``mysqld.pid``, ``error.log`` (the server's
 own log: semi-sync switching off and on is written there, nowhere else) and ``init.sql``.
 
 Options: ``--no-defaults`` first, so no system configuration file is read; then every
@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import pymysql
 import pymysql.cursors
@@ -38,6 +39,8 @@ from rpochaos.mariadb import deps
 from rpochaos.mariadb.settings import MariaDBSettings
 from rpochaos.waiting import wait_until
 
+#: an open PyMySQL connection with tuple rows (PyMySQL's class is generic only in its stubs)
+Connection: TypeAlias = "pymysql.connections.Connection[pymysql.cursors.Cursor]"
 HOST = "127.0.0.1"
 DB_NAME = "rpochaos"
 TABLE = f"{DB_NAME}.writes"
@@ -92,7 +95,7 @@ def connect(
     connect_timeout: float = 2.0,
     read_timeout: float | None = 5.0,
     database: str | None = None,
-) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+) -> Connection:
     """An autocommit connection to 127.0.0.1:``port``; pymysql.Error when it does not answer.
     ``read_timeout`` bounds every query (None: wait as long as the server takes)."""
     return pymysql.connect(
@@ -157,6 +160,9 @@ class MariaDBServer:
         fails or takes longer than ``timeout_s``)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self._own(self.home, 0o700)
+        tmp = self.home / "tmp"  # not /tmp: bootstraps in parallel collide on temp names
+        tmp.mkdir(exist_ok=True)
+        self._own(tmp, 0o700)
         init = self.home / "init.sql"
         init.write_text(self.credentials.init_sql())
         self._own(init, 0o600)
@@ -164,6 +170,7 @@ class MariaDBServer:
             str(deps.install_db()),
             "--no-defaults",
             f"--datadir={self.data_dir}",
+            f"--tmpdir={self.home / 'tmp'}",
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
             "--skip-name-resolve",
@@ -194,6 +201,7 @@ class MariaDBServer:
             str(deps.mariadbd()),
             "--no-defaults",
             f"--datadir={self.data_dir}",
+            f"--tmpdir={self.home / 'tmp'}",
             f"--socket={self.home / 'mysqld.sock'}",
             f"--pid-file={self.home / 'mysqld.pid'}",
             f"--log-error={self.error_log}",
@@ -227,7 +235,7 @@ class MariaDBServer:
 
     def connect(
         self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
-    ) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    ) -> Connection:
         """A new autocommit admin connection straight to this server (not through a proxy)."""
         return connect(
             self.port,
