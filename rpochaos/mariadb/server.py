@@ -1,8 +1,9 @@
 """One mariadbd on 127.0.0.1: its own data directory, its own free port, explicit options.
 
 Under ``<home>`` (owned by the server's account, mode 0700): ``data`` (the data directory,
-made by ``mariadb-install-db``), ``tmp`` (its own temporary directory), ``mysqld.sock``, ``mysqld.pid``, ``error.log`` (the server's
-own log: semi-sync switching off and on is written there, nowhere else) and ``init.sql``.
+a copy of a template made once by ``mariadb-install-db``, see ``datadir``), ``tmp`` (its own
+temporary directory), ``mysqld.sock``, ``mysqld.pid``, ``error.log`` (the server's own log:
+semi-sync switching off and on is written there, nowhere else) and ``init.sql``.
 
 Options: ``--no-defaults`` first, so no system configuration file is read; then every
 option the cluster relies on, and the declared settings (``MariaDBSettings.server_args``).
@@ -35,7 +36,7 @@ import pymysql.cursors
 
 from rpochaos.backends.local import LocalBackend, LocalServer
 from rpochaos.errors import TopologyError
-from rpochaos.mariadb import deps
+from rpochaos.mariadb import datadir, deps
 from rpochaos.mariadb.settings import MariaDBSettings
 from rpochaos.waiting import wait_until
 
@@ -50,6 +51,8 @@ WRITER_USER = "writer"
 #: seconds without a byte (heartbeats come every half of it) before a replica's IO thread
 #: gives up on its source and reconnects; MariaDB's default is 60 s
 SLAVE_NET_TIMEOUT_S = 4
+#: InnoDB sizes small enough for many servers on one machine (also used to make the data)
+INNODB_OPTIONS = ("--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M")
 #: options that are not RPO settings, the same on every node
 FIXED_OPTIONS = (
     "--bind-address=127.0.0.1",
@@ -60,8 +63,7 @@ FIXED_OPTIONS = (
     "--gtid-strict-mode=ON",
     "--relay-log=relay-bin",
     f"--slave-net-timeout={SLAVE_NET_TIMEOUT_S}",
-    "--innodb-buffer-pool-size=32M",
-    "--innodb-log-file-size=16M",
+    *INNODB_OPTIONS,
     "--performance-schema=OFF",
 )
 
@@ -139,6 +141,7 @@ class MariaDBServer:
         self.port = backend.free_port()
         self.server: LocalServer | None = None
         self.user = deps.mysql_user()
+        self.copied = False  # whether prepare copied the data directory from the template
 
     # -- files -------------------------------------------------------------------------------
 
@@ -156,8 +159,9 @@ class MariaDBServer:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
 
     def prepare(self, timeout_s: float = 60.0) -> None:
-        """Create ``home``, write init.sql and run mariadb-install-db (TopologyError if it
-        fails or takes longer than ``timeout_s``)."""
+        """Create ``home``, write init.sql and make the data directory (``datadir.make``: a
+        copy of the template, or mariadb-install-db the first time; TopologyError if that
+        fails or takes longer than ``timeout_s``). A data directory already there is kept."""
         self.home.mkdir(parents=True, exist_ok=True)
         self._own(self.home, 0o700)
         tmp = self.home / "tmp"  # not /tmp: bootstraps in parallel collide on temp names
@@ -166,21 +170,31 @@ class MariaDBServer:
         init = self.home / "init.sql"
         init.write_text(self.credentials.init_sql())
         self._own(init, 0o600)
-        argv = [
-            str(deps.install_db()),
-            "--no-defaults",
-            f"--datadir={self.data_dir}",
-            f"--tmpdir={self.home / 'tmp'}",
+        if self.data_dir.exists():
+            return
+        options = [
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
             "--skip-name-resolve",
+            *INNODB_OPTIONS,
         ]
-        self.backend.run(
-            self._as_server_user(argv),
-            as_db_user=False,
-            timeout_s=timeout_s,
-            what=f"mariadb-install-db for {self.name}",
-        )
+
+        def install(data_dir: Path) -> None:
+            argv = [
+                str(deps.install_db()),
+                "--no-defaults",
+                f"--datadir={data_dir}",
+                f"--tmpdir={self.home / 'tmp'}",
+                *options,
+            ]
+            self.backend.run(
+                self._as_server_user(argv),
+                as_db_user=False,
+                timeout_s=timeout_s,
+                what=f"mariadb-install-db for {self.name}",
+            )
+
+        self.copied = datadir.make(self.data_dir, options, install, self.user)
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
         if self.user is None:

@@ -195,22 +195,25 @@ def settings_from_mapping(
     missing = [k for k in SETTING_KEYS if k not in data]
     for key in missing:
         add(key, "nothing", "a value: every setting that bounds loss is declared")
-    semi = data.get("semi_sync")
-    if "semi_sync" in data and not isinstance(semi, Mapping):
+    semi = data.get("semi_sync", {})
+    if not isinstance(semi, Mapping):
         add("semi_sync", repr(semi), "a mapping of replica name to true/false")
-    point = data.get("rpl_semi_sync_master_wait_point")
+        semi = {}
+    point = data.get("rpl_semi_sync_master_wait_point", "AFTER_SYNC")
     if isinstance(point, str):
         point = point.upper()
-    if problems:
-        raise ScenarioError(problems)
-    assert isinstance(semi, Mapping)
+    # missing keys get a stand-in value, so the values given are checked all the same
     settings = MariaDBSettings(
         semi_sync={str(k): v for k, v in semi.items()},
-        rpl_semi_sync_master_timeout=data["rpl_semi_sync_master_timeout"],  # type: ignore[arg-type]
+        rpl_semi_sync_master_timeout=data.get("rpl_semi_sync_master_timeout", 0),  # type: ignore[arg-type]
         rpl_semi_sync_master_wait_point=point,  # type: ignore[arg-type]
-        rpl_semi_sync_master_wait_no_slave=data["rpl_semi_sync_master_wait_no_slave"],  # type: ignore[arg-type]
-        sync_binlog=data["sync_binlog"],  # type: ignore[arg-type]
-        innodb_flush_log_at_trx_commit=data["innodb_flush_log_at_trx_commit"],  # type: ignore[arg-type]
+        rpl_semi_sync_master_wait_no_slave=data.get("rpl_semi_sync_master_wait_no_slave", True),  # type: ignore[arg-type]
+        sync_binlog=data.get("sync_binlog", 1),  # type: ignore[arg-type]
+        innodb_flush_log_at_trx_commit=data.get("innodb_flush_log_at_trx_commit", 1),  # type: ignore[arg-type]
     )
-    settings.check(file, path)
+    for p in settings.problems:
+        if p.key not in missing and not (p.key == "semi_sync" and "semi_sync" in missing):
+            add(p.key, p.given, p.expected)
+    if problems:
+        raise ScenarioError(problems)
     return settings
