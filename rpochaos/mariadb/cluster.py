@@ -14,7 +14,10 @@ some replica is semi-sync) and wait until ``Rpl_semi_sync_master_status`` is ON 
 semi-sync replica connected. Turning it on earlier makes the first commit wait out the
 timeout and switch semi-sync off before the run begins.
 
-Failover is rpochaos's own (``promote``): no HA manager. The old primary cannot follow the
+Failover is rpochaos's own (``promote``): no HA manager. The replica first applies its
+whole relay log (a semi-sync acknowledgement means "received", not "applied", and
+``RESET SLAVE ALL`` deletes the relay log: skipping this step loses acknowledged commits the
+replica had). The old primary cannot follow the
 new one afterwards: it holds transactions the new primary never got, so its IO thread stops
 with error 1236 ("... which is not in the master's binlog"). ``recover`` of a demoted
 primary records that (``rejoins``) instead of pretending it rejoined; it would have to be
@@ -36,6 +39,7 @@ import pymysql
 
 from rpochaos.backends.local import LocalBackend
 from rpochaos.errors import ProxyError, TopologyError
+from rpochaos.mariadb import gtid
 from rpochaos.mariadb.server import (
     HOST,
     REPL_USER,
@@ -360,8 +364,24 @@ class MariaDBCluster:
     def resume(self, name: str) -> None:
         self.node(name).resume()
 
+    def signals_processes(self) -> bool:
+        """Local processes: the harness signals them directly."""
+        return True
+
     def pid_of(self, name: str) -> int | None:
+        """The host pid of node ``name``'s mariadbd while it runs."""
         return self.node(name).pid
+
+    def kept(self) -> list[str]:
+        """How to reach what ``--keep-topology`` left: one line per node and link."""
+        lines = [
+            f"kept mariadb {n}: 127.0.0.1:{s.port} pid {s.pid} "
+            f"(mariadb -h127.0.0.1 -P{s.port} -urpochaos -p{self.credentials.admin})"
+            for n, s in self.servers.items()
+            if s.pid is not None
+        ]
+        lines += [f"kept link {ln}: 127.0.0.1:{port}" for ln, (port, _a, _b) in self._links.items()]
+        return lines
 
     # -- failover ----------------------------------------------------------------------------
 
@@ -375,6 +395,7 @@ class MariaDBCluster:
         node = self.node(name)
         old = self._primary
         t0 = time.monotonic()
+        relay_wait = self._apply_relay_log(name)
         with node.connect() as conn, conn.cursor() as cur:
             cur.execute("STOP SLAVE")
             cur.execute("RESET SLAVE ALL")
@@ -414,9 +435,42 @@ class MariaDBCluster:
                 "from": old,
                 "gtid_binlog_pos": str(row[0]) if row else "",
                 "repointed": repointed,
+                "relay_log_applied_s": round(relay_wait, 3),
                 "seconds": round(time.monotonic() - t0, 3),
             }
         )
+
+    def _apply_relay_log(self, name: str) -> float:
+        """Stop ``name``'s IO thread and wait until its SQL thread has applied everything it
+        received (``@@gtid_slave_pos`` covers ``Gtid_IO_Pos``): an acknowledged semi-sync
+        commit may be in the relay log only, and RESET SLAVE ALL deletes the relay log.
+        Returns the seconds it took; TopologyError if the SQL thread stopped short."""
+        node = self.node(name)
+        t0 = time.monotonic()
+        node.query("STOP SLAVE IO_THREAD")
+
+        def applied() -> bool:
+            st = self.replica_state(name)
+            received = st.get("Gtid_IO_Pos", "")
+            done = str(node.query("SELECT @@gtid_slave_pos")[0][0])
+            if gtid.behind(received, done) == 0:
+                return True
+            if st.get("Slave_SQL_Running") != "Yes":
+                raise TopologyError(
+                    f"{name}: the SQL thread stopped before applying what it received "
+                    f"({done} of {received}): {st.get('Last_SQL_Error', '')}"
+                )
+            return False
+
+        wait_until(
+            f"{name} did not apply its relay log",
+            self.timeout_s,
+            applied,
+            lambda: self.log_tail(name),
+            retry_on=pymysql.Error,
+            interval_s=0.02,
+        )
+        return time.monotonic() - t0
 
     # -- reading -----------------------------------------------------------------------------
 

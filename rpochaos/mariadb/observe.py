@@ -31,28 +31,13 @@ import pymysql.cursors
 
 from rpochaos.clock import Clock
 from rpochaos.jsonl import JsonlAppender
+from rpochaos.mariadb import gtid
 from rpochaos.mariadb.cluster import MariaDBCluster
 from rpochaos.mariadb.server import Connection
 
 OBSERVATIONS = "mariadb_observations.jsonl"
 #: one sampling step, given the thread's open connections by node name
 _Sampler = Callable[[dict[str, Connection]], None]
-
-
-def gtid_seqs(pos: str) -> dict[int, int]:
-    """``0-1-19,1-2-5`` -> {0: 19, 1: 5} (domain -> sequence number); junk parts skipped."""
-    out: dict[int, int] = {}
-    for part in pos.split(","):
-        bits = part.strip().split("-")
-        if len(bits) == 3 and all(b.isdigit() for b in bits):
-            out[int(bits[0])] = int(bits[2])
-    return out
-
-
-def behind(primary: str, replica: str) -> int:
-    """Transactions ``replica``'s GTID position lacks compared with ``primary``'s."""
-    mine = gtid_seqs(replica)
-    return sum(max(0, seq - mine.get(d, 0)) for d, seq in gtid_seqs(primary).items())
 
 
 class MariaDBObserver:
@@ -218,7 +203,7 @@ class MariaDBObserver:
                 st = cur.fetchone() or {}
             pos = str(pos_row["pos"]) if pos_row else ""
             with self._lock:
-                lag = behind(self._primary_gtid, pos)
+                lag = gtid.behind(self._primary_gtid, pos)
             rec: dict[str, object] = {
                 "type": "replica",
                 "t": round(self.clock.now(), 4),

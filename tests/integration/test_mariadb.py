@@ -136,6 +136,10 @@ def crash_and_promote(r: Running) -> tuple[float, list[Op], frozenset[int]]:
     return down[0], ops, r.cluster.read_seqs("replica1")
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_bring_up_replicates_through_the_proxy_and_close_leaves_nothing(stack: Stack) -> None:
     cluster = MariaDBCluster(settings(2000), stack.backend, stack.proxy)
     t0 = time.monotonic()
@@ -155,6 +159,14 @@ def test_bring_up_replicates_through_the_proxy_and_close_leaves_nothing(stack: S
             cluster.log_tail,
         )
         stack.proxy.set_enabled(LINK, True)
+        cluster.wait_ready(10)
+        # pause freezes the node's process, resume thaws it
+        replica = cluster.nodes["replica1"]
+        replica.pause()
+        pid = cluster.pid_of("replica1")
+        assert pid is not None and _state(pid) == "T"
+        replica.resume()
+        assert _state(pid) != "T"
         cluster.wait_ready(10)
         assert cluster.durability()["server"] == {
             "rpl_semi_sync_master_enabled": "1",
