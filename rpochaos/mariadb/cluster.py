@@ -337,8 +337,8 @@ class MariaDBCluster:
                 return st
             if st.get("Slave_IO_Running") == "Yes" and st.get("Slave_SQL_Running") == "Yes":
                 primary_pos = str(self.node(source).query("SELECT @@gtid_binlog_pos")[0][0])
-                mine = str(self.node(name).query("SELECT @@gtid_slave_pos")[0][0])
-                return st if mine == primary_pos else None
+                mine = str(self.node(name).query("SELECT @@gtid_current_pos")[0][0])
+                return st if gtid.behind(primary_pos, mine) == 0 else None
             return None
 
         st = wait_until(

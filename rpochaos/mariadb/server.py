@@ -84,7 +84,8 @@ class Credentials:
         ]
         lines = ["SET sql_log_bin=0;"]
         for user, password, grant in rows:
-            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{HOST}' IDENTIFIED BY '{password}';")
+            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{HOST}';")
+            lines.append(f"ALTER USER '{user}'@'{HOST}' IDENTIFIED BY '{password}';")
             lines.append(f"GRANT {grant} TO '{user}'@'{HOST}';")
         return "\n".join(lines) + "\n"
 
@@ -161,7 +162,7 @@ class MariaDBServer:
     def prepare(self, timeout_s: float = 60.0) -> None:
         """Create ``home``, write init.sql and make the data directory (``datadir.make``: a
         copy of the template, or mariadb-install-db the first time; TopologyError if that
-        fails or takes longer than ``timeout_s``). A data directory already there is kept."""
+        fails or takes longer than ``timeout_s``; also when the data directory exists)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self._own(self.home, 0o700)
         tmp = self.home / "tmp"  # not /tmp: bootstraps in parallel collide on temp names
@@ -171,7 +172,10 @@ class MariaDBServer:
         init.write_text(self.credentials.init_sql())
         self._own(init, 0o600)
         if self.data_dir.exists():
-            return
+            raise TopologyError(
+                f"{self.name}: {self.data_dir} already exists (a data directory of another "
+                "cluster?); give each cluster its own data root"
+            )
         options = [
             "--auth-root-authentication-method=socket",
             "--skip-test-db",
