@@ -10,6 +10,7 @@ clock.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,6 +111,16 @@ def run_writes(stack: Stack, cluster: MariaDBCluster) -> Running:
     return Running(cluster, writer, observer, journal, clock, stack.run_dir)
 
 
+def wait_writes(r: Running, count: int) -> None:
+    """Wait until ``count`` writes were acknowledged (semi-sync ON, the replica has them)."""
+    wait_until(
+        f"the writer had not {count} writes acknowledged",
+        20,
+        lambda: r.writer.acknowledged >= count,
+        r.cluster.log_tail,
+    )
+
+
 def acked(ops: list[Op]) -> list[Op]:
     return [o for o in ops if o.outcome is Outcome.OK and o.complete_s is not None]
 
@@ -193,7 +204,7 @@ def test_semi_sync_times_out_to_async_and_failover_loses_acknowledged_writes(
 ) -> None:
     with MariaDBCluster(settings(2000), stack.backend, stack.proxy) as cluster:
         r = run_writes(stack, cluster)
-        time.sleep(1.0)
+        wait_writes(r, 10)
         cut_at = r.clock.now()
         for stream in ("upstream", "downstream"):  # silent: open connection, no bytes
             stack.proxy.add_toxic(LINK, f"silent-{stream}", "timeout", stream, {"timeout": 0})
@@ -227,6 +238,13 @@ def test_semi_sync_times_out_to_async_and_failover_loses_acknowledged_writes(
     assert len(offs) == 1
     off_t = float(str(offs[0]["t"]))
     assert end(stalled) - 0.15 <= off_t <= end(stalled) + 0.15, (off_t, stalled)
+    # ... and the file says the same, beside the samples that show it
+    records = [json.loads(line) for line in (stack.run_dir / "obs.jsonl").read_text().splitlines()]
+    assert [x for x in records if x["type"] == "semi_sync_off"] == offs
+    prim = [x for x in records if x["type"] == "primary" and x["node"] == "primary"]
+    assert prim[0]["status"] == "ON" and prim[-1]["status"] == "OFF"
+    assert prim[-1]["no_tx"] >= len(after)
+    assert any(x["type"] == "replica" and x["io"] == "Yes" for x in records)
     # the old primary cannot follow the promoted replica: it has what the replica lacks
     assert [j.errno for j in cluster.rejoins] == [1236]
     print(
@@ -240,7 +258,7 @@ def test_semi_sync_times_out_to_async_and_failover_loses_acknowledged_writes(
 def test_a_timeout_beyond_the_outage_stalls_commits_and_loses_nothing(stack: Stack) -> None:
     with MariaDBCluster(settings(60_000), stack.backend, stack.proxy) as cluster:
         r = run_writes(stack, cluster)
-        time.sleep(1.0)
+        wait_writes(r, 10)
         stack.proxy.set_enabled(LINK, False)
         cut_at = r.clock.now()  # in force from here on
         time.sleep(3.0)
