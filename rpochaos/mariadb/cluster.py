@@ -27,6 +27,7 @@ cloned again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -256,8 +257,8 @@ class MariaDBCluster:
                 f"replica {replica} did not stream from {self._primary} (IO and SQL threads "
                 f"running, at GTID {gtid or '(empty)'})",
                 limit,
-                lambda r=replica: self._streaming(r, gtid),  # type: ignore[misc]
-                lambda r=replica: self.log_tail(r),  # type: ignore[misc]
+                functools.partial(self._streaming, replica, gtid),
+                functools.partial(self.log_tail, replica),
                 retry_on=pymysql.Error,
             )
         semi = [r for r in followers if self.settings.semi_sync.get(r)]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from rpochaos.errors import Problem, ScenarioError
 from rpochaos.proxy import check_name
@@ -202,14 +202,17 @@ def settings_from_mapping(
     point = data.get("rpl_semi_sync_master_wait_point", "AFTER_SYNC")
     if isinstance(point, str):
         point = point.upper()
-    # missing keys get a stand-in value, so the values given are checked all the same
+    # Missing keys get a stand-in value, so the values given are checked all the same. The
+    # casts are checked right below: ``problems`` tests every field's type and range.
     settings = MariaDBSettings(
-        semi_sync={str(k): v for k, v in semi.items()},
-        rpl_semi_sync_master_timeout=data.get("rpl_semi_sync_master_timeout", 0),  # type: ignore[arg-type]
-        rpl_semi_sync_master_wait_point=point,  # type: ignore[arg-type]
-        rpl_semi_sync_master_wait_no_slave=data.get("rpl_semi_sync_master_wait_no_slave", True),  # type: ignore[arg-type]
-        sync_binlog=data.get("sync_binlog", 1),  # type: ignore[arg-type]
-        innodb_flush_log_at_trx_commit=data.get("innodb_flush_log_at_trx_commit", 1),  # type: ignore[arg-type]
+        semi_sync={str(k): cast(bool, v) for k, v in semi.items()},
+        rpl_semi_sync_master_timeout=cast(int, data.get("rpl_semi_sync_master_timeout", 0)),
+        rpl_semi_sync_master_wait_point=cast(WaitPoint, point),
+        rpl_semi_sync_master_wait_no_slave=cast(
+            bool, data.get("rpl_semi_sync_master_wait_no_slave", True)
+        ),
+        sync_binlog=cast(int, data.get("sync_binlog", 1)),
+        innodb_flush_log_at_trx_commit=cast(int, data.get("innodb_flush_log_at_trx_commit", 1)),
     )
     for p in settings.problems:
         if p.key not in missing and not (p.key == "semi_sync" and "semi_sync" in missing):
