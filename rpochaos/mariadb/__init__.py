@@ -1,0 +1,7 @@
+"""MariaDB semi-synchronous replication as a system under test: a primary and N replicas as
+local processes, replication through Toxiproxy, failover done by rpochaos itself.
+
+``settings`` (the declared RPO settings), ``server`` (one mariadbd), ``cluster`` (the
+topology, promotion, crash), ``workload`` (the sequenced writer), ``observe`` (the semi-sync
+status sampler), ``deps`` (finding the programs). See docs/mariadb.md.
+"""

@@ -1,0 +1,207 @@
+"""The MariaDB writer: unique increasing sequence numbers at a target rate.
+
+Each write is one autocommit ``INSERT INTO rpochaos.writes (seq) VALUES (%s)`` by the
+``writer`` account, through the ``client->primary`` proxy (which the cluster points at the
+new primary after a failover). The writer journals the invoke before sending and the
+outcome after, on the harness clock, with the outcomes docs/measurement.md defines:
+
+- ``ok``: the commit returned. A semi-sync primary that gave up waiting for its replica
+  returns exactly the same OK, with no warning: the client cannot tell, so neither can this
+  writer (the observer sees it, in ``Rpl_semi_sync_master_status``).
+- ``fail``: the connection could not be opened (or its first query, which asks the server's
+  id, got no answer), so nothing was sent.
+- ``info``: anything else after sending (an error, a lost connection, a read timeout): the
+  outcome is unknown. An exception is ``info``, never ``fail``.
+
+The node journaled with a write is the one whose ``@@server_id`` the connection reported
+when it was opened. After an error the worker reconnects for its next write. With
+``commit_timeout`` a write still waiting after that long is abandoned (the socket's read
+timeout: PyMySQL closes the connection) and journaled ``info``; ``join`` shuts down the
+socket of any write still in flight past its own timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import pymysql
+import pymysql.cursors
+
+from rpochaos.clock import Clock
+from rpochaos.history import Journal, Outcome
+from rpochaos.mariadb.cluster import Endpoint
+from rpochaos.mariadb.server import TABLE, WRITER_USER, Connection, connect
+from rpochaos.workload.pacing import Pacer
+
+INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
+
+
+class WorkloadShape(Protocol):
+    """What the writer reads of a scenario's workload (``rpochaos.scenario.Workload`` has it)."""
+
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def commit_timeout(self) -> float | None: ...
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
+
+
+@dataclass
+class _InFlight:
+    conn: Connection
+    cut: bool = False
+
+
+class MariaDBWriter:
+    """Satisfies ``rpochaos.roles.Writer``. ``nodes`` maps server id to node name."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        nodes: Mapping[int, str],
+        password: str,
+        workload: WorkloadShape,
+        journal: Journal,
+        clock: Clock,
+    ) -> None:
+        self.endpoint = endpoint
+        self.nodes = dict(nodes)
+        self.password = password
+        self.workload = workload
+        self.journal = journal
+        self.clock = clock
+        self._stop = threading.Event()
+        self._pacer = Pacer(workload.rate, clock)
+        self._seq = 0
+        self._acked = 0
+        self._lock = threading.Lock()
+        self._inflight: dict[int, _InFlight] = {}
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def acknowledged(self) -> int:
+        with self._lock:
+            return self._acked
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        for wid in range(self.workload.concurrency):
+            t = threading.Thread(
+                target=self._worker, args=(wid,), name=f"mariadb-writer-{wid}", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+
+    def stop_issuing(self) -> None:
+        """No new writes from now on; writes in flight finish on their own."""
+        self._stop.set()
+
+    def join(self, timeout_s: float = 10.0) -> bool:
+        """Wait for writes in flight; past ``timeout_s`` shut their sockets down (each is
+        journaled ``info``) and wait a little more. False if a worker is still stuck."""
+        self._stop.set()
+        deadline = self.clock.now() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - self.clock.now()))
+        if any(t.is_alive() for t in self._threads):
+            with self._lock:
+                stuck = list(self._inflight.values())
+            for f in stuck:
+                _cut(f)
+            for t in self._threads:
+                t.join(5.0)
+        return not any(t.is_alive() for t in self._threads)
+
+    # -- the work ----------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def _connect(self) -> tuple[Connection, str | None]:
+        conn = connect(
+            self.endpoint.port,
+            WRITER_USER,
+            self.password,
+            connect_timeout=max(0.1, self.workload.connect_timeout),
+            read_timeout=self.workload.commit_timeout,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@server_id")
+                row = cur.fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        node = self.nodes.get(int(str(row[0]))) if row else None
+        return conn, node
+
+    def _worker(self, wid: int) -> None:
+        conn: Connection | None = None
+        node: str | None = None
+        try:
+            while self._pacer.wait(self._stop):
+                seq = self._next_seq()
+                self.journal.invoke(seq, self.clock.now(), wid)
+                if conn is None:
+                    try:
+                        conn, node = self._connect()
+                    except (pymysql.Error, OSError) as e:
+                        conn = None
+                        self.journal.complete(
+                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
+                        )
+                        continue
+                with self._lock:
+                    self._inflight[wid] = _InFlight(conn)
+                outcome, note = Outcome.OK, None
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(INSERT_SQL, (seq,))
+                except (pymysql.Error, OSError) as e:
+                    outcome, note = Outcome.INFO, _short(e)
+                    with contextlib.suppress(pymysql.Error, OSError):
+                        conn.close()
+                    conn = None
+                finally:
+                    with self._lock:
+                        self._inflight.pop(wid, None)
+                self.journal.complete(seq, self.clock.now(), outcome, node, note)
+                if outcome is Outcome.OK:
+                    with self._lock:
+                        self._acked += 1
+        except ValueError:
+            pass  # the journal was closed under a stuck worker: the run is over
+        finally:
+            if conn is not None:
+                with contextlib.suppress(pymysql.Error, OSError):
+                    conn.close()
+
+
+def _cut(f: _InFlight) -> None:
+    """Shut down the socket of a write in flight: its worker's read fails at once."""
+    if f.cut:
+        return
+    f.cut = True
+    sock = getattr(f.conn, "_sock", None)  # PyMySQL has no cancel call
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
