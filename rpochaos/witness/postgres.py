@@ -320,7 +320,8 @@ def witness(
     primary's disk: the report is then ``unavailable`` with the reason."""
     t0 = time.monotonic()
     times: dict[str, float | int | None] = {}
-    old_datadir = Path(old_datadir)
+    # resolved: the database user copies it, and may not traverse a link's directory
+    old_datadir = Path(old_datadir).resolve()
     try:
         bindir = bindir or deps.pg_bindir()
         if not (old_datadir / "PG_VERSION").exists():
@@ -377,7 +378,8 @@ def _witness(
         try:
             copy.copy(timeout_s)
         except RpochaosError as e:
-            raise Unavailable(str(e).splitlines()[0]) from None
+            lines = str(e).strip().splitlines()
+            raise Unavailable(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
         times["copy_s"] = time.monotonic() - t
         times["copy_bytes"] = _du(copy.datadir)
         t = time.monotonic()
