@@ -43,6 +43,8 @@ class Timings(_Part):
     fork_s: float | None = None
     copy_s: float | None = None
     copy_bytes: int | None = None
+    #: WAL segments older than both the last checkpoint's redo point and the fork: not copied
+    copy_skipped_segments: int | None = None
     waldump_s: float | None = None
     recovery_s: float | None = None
     read_s: float | None = None

@@ -52,8 +52,10 @@ from rpochaos.witness.wal import (
     WalScan,
     fork_from_datadir,
     fork_from_history,
+    needed_wal,
     newest_timeline,
     run_waldump,
+    segment_position,
 )
 
 #: configuration keys removed from the copy's postgresql.conf and postgresql.auto.conf
@@ -154,6 +156,18 @@ def _controldata(bindir: Path, datadir: Path) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def _first_needed(control: dict[str, str], fork: Fork, datadir: Path) -> str | None:
+    """The position of the oldest WAL segment the copy needs: the one holding the last
+    checkpoint's redo point (crash recovery starts there) or the fork (pg_waldump starts
+    there), whichever is older. None (copy every segment) when pg_controldata did not say, or
+    a backup_label makes recovery start elsewhere."""
+    redo = control.get("Latest checkpoint's REDO WAL file", "")
+    size = control.get("Bytes per WAL segment", "")
+    if len(redo) != 24 or not size.isdigit() or (datadir / "backup_label").exists():
+        return None
+    return min(redo[8:], segment_position(fork.lsn, int(size)))
+
+
 def _du(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -166,21 +180,46 @@ def _du(path: Path) -> int:
 class _Copy:
     """The old primary's disk, copied and started as a standalone server."""
 
-    def __init__(self, backend: LocalBackend, node: str, source: Path, bindir: Path) -> None:
+    def __init__(
+        self, backend: LocalBackend, node: str, source: Path, bindir: Path, timeout_s: float
+    ) -> None:
         self.backend = backend
         self.bindir = bindir
         self.datadir = backend.data_root() / f"{node}-witness"
         self.handle: LocalNode = backend.node(f"{node}-witness", data_dir=self.datadir)
         self.source = source
+        self.timeout_s = timeout_s
+        self.skipped_segments = 0
 
-    def copy(self, timeout_s: float) -> None:
+    def copy(self, first_position: str | None) -> None:
+        """Copy the data directory, as the database user, without the WAL segments before
+        ``first_position`` (None: every segment). pg_wal becomes a real directory of the copy
+        even when the original's is a link (the copy must never write into the original's).
+        Unavailable when the cluster has tablespaces (links the copy would write through)."""
+        src = self.source
+        if any((src / "pg_tblspc").iterdir()):
+            raise Unavailable("the old primary has tablespaces (pg_tblspc): not supported")
         self.handle.prepare()
-        self.handle.run(
-            ["cp", "-a", "--reflink=auto", f"{self.source}/.", str(self.datadir)],
-            timeout_s=timeout_s,
-            what="copy of the old primary's data directory",
-        )
+        top = sorted(p.name for p in src.iterdir() if p.name != "pg_wal")
+        wal_names = [p.name for p in (src / "pg_wal").iterdir()]
+        wal = needed_wal(wal_names, first_position or "")
+        self._run(["cp", "-a", "--reflink=auto", *(str(src / n) for n in top), str(self.datadir)])
+        self._run(["mkdir", "-p", "-m", "0700", str(self.datadir / "pg_wal" / "archive_status")])
+        if wal:
+            self._run(
+                [
+                    "cp",
+                    "-a",
+                    "--reflink=auto",
+                    *(str(src / "pg_wal" / n) for n in wal),
+                    str(self.datadir / "pg_wal"),
+                ]
+            )
         os.chmod(self.datadir, 0o700)
+        self.skipped_segments = len([n for n in wal_names if n != "archive_status"]) - len(wal)
+
+    def _run(self, argv: list[str]) -> None:
+        self.handle.run(argv, timeout_s=self.timeout_s, what="copy of the old primary's disk")
 
     def strip(self) -> None:
         """Make the copy a standalone primary that reaches nothing and nobody but us."""
@@ -353,6 +392,10 @@ def witness(
     except (Unavailable, WalError, MissingDependency) as e:
         times["total_s"] = time.monotonic() - t0
         return WitnessReport.unavailable(node, str(e), Timings.model_validate(times))
+    except OSError as e:
+        times["total_s"] = time.monotonic() - t0
+        why = f"cannot read {e.filename or old_datadir}: {e.strerror or e}"
+        return WitnessReport.unavailable(node, why, Timings.model_validate(times))
 
 
 def _witness(
@@ -372,23 +415,24 @@ def _witness(
 ) -> WitnessReport:
     work_dir.mkdir(parents=True, exist_ok=True)
     backend = LocalBackend(work_dir)
-    copy = _Copy(backend, node, old_datadir, bindir)
+    copy = _Copy(backend, node, old_datadir, bindir, timeout_s)
     try:
+        control = _controldata(bindir, old_datadir)
+        track = control.get("track_commit_timestamp setting", "off") == "on"
         t = time.monotonic()
         try:
-            copy.copy(timeout_s)
+            copy.copy(_first_needed(control, fork, old_datadir))
         except RpochaosError as e:
             lines = str(e).strip().splitlines()
             raise Unavailable(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
         times["copy_s"] = time.monotonic() - t
         times["copy_bytes"] = _du(copy.datadir)
+        times["copy_skipped_segments"] = copy.skipped_segments
         t = time.monotonic()
         scan: WalScan = run_waldump(
             bindir / "pg_waldump", copy.datadir / "pg_wal", fork, timeout_s=timeout_s
         )
         times["waldump_s"] = time.monotonic() - t
-        control = _controldata(bindir, copy.datadir)
-        track = control.get("track_commit_timestamp setting", "off") == "on"
         copy.strip()
         t = time.monotonic()
         try:

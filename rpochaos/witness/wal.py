@@ -181,3 +181,25 @@ def run_waldump(pg_waldump: Path, pg_wal: Path, fork: Fork, *, timeout_s: float 
     scan = parse_waldump(out.stdout.splitlines())
     scan.end = err.splitlines()[-1] if err else ""
     return scan
+
+
+def segment_position(lsn: str, segment_bytes: int) -> str:
+    """The last 16 hex digits of the name of the WAL segment holding ``lsn`` (the segment's
+    position, without the timeline), for segments of ``segment_bytes``."""
+    per_id = 0x1_0000_0000 // segment_bytes
+    segno = lsn_value(lsn) // segment_bytes
+    return f"{segno // per_id:08X}{segno % per_id:08X}"
+
+
+def needed_wal(names: Iterable[str], first_position: str) -> list[str]:
+    """Of the file names in a pg_wal directory, those a copy needs: every segment (of any
+    timeline) at or after ``first_position`` (see ``segment_position``) and every other file
+    (history, .partial, .backup); not ``archive_status``, nor segments before it."""
+    out = []
+    for name in names:
+        if name == "archive_status":
+            continue
+        if _SEGMENT_RE.fullmatch(name) and name[8:] < first_position:
+            continue
+        out.append(name)
+    return sorted(out)

@@ -14,9 +14,11 @@ from rpochaos.witness.wal import (
     fork_from_datadir,
     fork_from_history,
     lsn_value,
+    needed_wal,
     newest_timeline,
     parse_history,
     parse_waldump,
+    segment_position,
 )
 
 HISTORY_3 = """1\t0/30040F8\tno recovery target specified
@@ -96,3 +98,26 @@ def test_a_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:
     assert running_postmaster(tmp_path) is None  # this pid is alive, but it is not postgres
     (tmp_path / "postmaster.pid").write_text("not a pid\n")
     assert running_postmaster(tmp_path) is None
+
+
+def test_the_copy_needs_the_segments_from_the_older_of_redo_and_fork() -> None:
+    mb16 = 16 * 1024 * 1024
+    assert segment_position("0/30040F8", mb16) == "0000000000000003"
+    assert segment_position("1/A0000000", mb16) == "00000001000000A0"
+    assert segment_position("0/30040F8", 64 * 1024 * 1024) == "0000000000000000"
+    names = [
+        "000000010000000000000001",
+        "000000010000000000000002",
+        "000000010000000000000003",
+        "000000020000000000000003",
+        "00000002.history",
+        "000000010000000000000002.00000028.backup",
+        "archive_status",
+    ]
+    assert needed_wal(names, "0000000000000003") == [
+        "000000010000000000000002.00000028.backup",
+        "000000010000000000000003",
+        "00000002.history",
+        "000000020000000000000003",
+    ]
+    assert len(needed_wal(names, "")) == 6  # no position known: every file
