@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -57,6 +59,7 @@ class Crashed:
     acknowledged: frozenset[int]
     new_seqs: frozenset[int]
     work: Path
+    data_root: Path  # where the database user can reach a directory
 
 
 def _insert(conninfo: str, seqs: range) -> list[int]:
@@ -138,7 +141,7 @@ def crashed(real_pg: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         new = cluster.read_seqs("replica1")
         assert new == set(REPLICATED), "the scenario did not lose what it should"
         assert set(acked) == set(REPLICATED) | set(LOST) and len(errors) == len(IN_FLIGHT)
-        yield Crashed(cluster, frozenset(acked), new, root / "witness")
+        yield Crashed(cluster, frozenset(acked), new, root / "witness", backend.data_root())
     finally:
         cluster.close()
         proxy.close()
@@ -206,9 +209,29 @@ def test_a_planted_durability_bug_is_gone_and_fails(crashed: Crashed) -> None:
     assert k.gone == PLANTED
     assert k.fail_reason is not None and "seq 120-124, 150" in k.fail_reason
     assert len(k.on_old_primary) == len(lost) - len(PLANTED)
-    # the planted deletion was in the copy only: a fresh read finds them all again
-    again = witness(old, promoted, c.new_seqs, work_dir=c.work)
-    assert again.status == "ok" and again.old_seqs >= PLANTED
+    _no_witness_server(c.work)
+
+
+def test_a_former_standby_is_read_as_a_standalone_primary(crashed: Crashed) -> None:
+    """An old primary that was once a standby (the Patroni case) still has standby.signal and
+    a primary_conninfo: the copy must start as a standalone primary anyway, not follow anyone.
+    Its seqs also show that the planted deletion stayed in the witness's copy."""
+    c = crashed
+    old = Path(c.cluster.nodes["primary"].datadir)
+    promoted = c.cluster.nodes["replica1"]
+    dup = c.data_root / "former-standby"
+    try:
+        subprocess.run(["cp", "-a", f"{old}/.", str(dup)], check=True)
+        (dup / "standby.signal").write_text("")
+        with (dup / "postgresql.auto.conf").open("a") as f:
+            f.write(f"primary_conninfo = 'host=127.0.0.1 port={promoted.port} user=rpochaos'\n")
+            f.write("restore_command = 'false'\n")
+        report = witness(dup, Path(promoted.datadir), c.new_seqs, work_dir=c.work)
+        assert report.status == "ok", report.why
+        assert report.old_seqs == set(REPLICATED) | set(LOST) | set(IN_FLIGHT)
+        assert (dup / "standby.signal").exists()  # the original is never changed
+    finally:
+        shutil.rmtree(dup, ignore_errors=True)
     _no_witness_server(c.work)
 
 
