@@ -121,5 +121,7 @@ def export_lost(run_dir: Path, fmt: Format) -> str:
         )
     if report.status == "unavailable":
         raise ExportError(f"{run_dir / 'witness.json'}: witness unavailable ({report.why})")
+    if fmt == "sql" and report.system != "postgres":
+        raise ExportError(f"--format sql: the run's system is {report.system}; use --format csv")
     lost = result.writes.lost_seqs
     return to_csv(report, lost) if fmt == "csv" else to_sql(report, lost)

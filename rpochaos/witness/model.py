@@ -18,7 +18,7 @@ from rpochaos.witness.classify import from_ranges
 WITNESS = "witness.json"
 
 Status = Literal["ok", "mismatch", "unavailable"]
-CommitTimeSource = Literal["track_commit_timestamp", "wal"]
+CommitTimeSource = Literal["track_commit_timestamp", "wal", "create_time"]
 
 
 class _Part(BaseModel):
@@ -45,7 +45,8 @@ class Timings(_Part):
     copy_bytes: int | None = None
     #: WAL segments older than both the last checkpoint's redo point and the fork: not copied
     copy_skipped_segments: int | None = None
-    waldump_s: float | None = None
+    #: pg_waldump (PostgreSQL) or DumpLogSegments (Kafka)
+    dump_s: float | None = None
     recovery_s: float | None = None
     read_s: float | None = None
     cleanup_s: float | None = None
@@ -75,6 +76,12 @@ class WitnessReport(_Part):
     past_fork_ranges: list[tuple[int, int]] = Field(default_factory=list)
     #: pg_waldump: commits past the fork of transactions that wrote the workload's table
     waldump_commits: int | None = None
+    #: Kafka: the partition read, where the new leader's log left the old leader's (the start
+    #: offset of the new leader's first epoch after the old leader's last), and how many
+    #: records DumpLogSegments lists on the old leader at or after it
+    partition: int | None = None
+    fork_offset: int | None = None
+    records_past_fork: int | None = None
     #: the table's columns in order (the row values' keys)
     columns: list[str] = Field(default_factory=list)
     #: the rows behind ``past_fork_ranges``, by seq
@@ -102,10 +109,13 @@ class WitnessReport(_Part):
         """One line for the console."""
         if self.status == "unavailable":
             return f"witness: unavailable ({self.why})"
+        if self.system == "kafka":
+            at, counted = f"offset {self.fork_offset}", f"{self.records_past_fork} records"
+        else:
+            at, counted = f"{self.fork_lsn}", f"pg_waldump counts {self.waldump_commits} commits"
         head = (
             f"witness: {self.status}: {len(self.old_seqs)} writes on {self.node}'s disk, "
-            f"{len(self.past_fork)} past the fork at {self.fork_lsn} "
-            f"(pg_waldump counts {self.waldump_commits} commits)"
+            f"{len(self.past_fork)} past the fork at {at} ({counted})"
         )
         return head if self.why is None else f"{head}: {self.why}"
 
