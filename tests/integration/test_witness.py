@@ -41,7 +41,7 @@ from rpochaos.witness.classify import classify, durable
 from rpochaos.witness.export import to_csv, to_sql
 from rpochaos.witness.model import WitnessReport, load, save
 from rpochaos.witness.postgres import fork_from_conninfo, witness
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -281,6 +281,53 @@ def test_the_shipped_partition_crash_scenario(real_pg: None, tmp_path: Path) -> 
         assert k.durable and k.on_old_primary == lost and not k.gone
         assert report.waldump_commits == len(lost) + len(k.in_flight_present)
         _no_witness_server(out / "witness")
+    finally:
+        gc(tmp_path / "runs", force=True)
+        assert leftovers(out) == {}
+
+
+def test_the_shipped_kafka_leader_cut_then_killed_scenario(tmp_path: Path) -> None:
+    """kafka-acks1-leader-cut-then-killed with the topology kept: every lost message is in the
+    killed old leader's segments, none gone, and the records past the new leader's epoch start
+    are exactly the seqs the final read lacks."""
+    from rpochaos import deps
+    from rpochaos.kafka import jars
+    from rpochaos.run import run
+    from rpochaos.witness.kafka import witness_kafka
+
+    require(jars.java_bin)
+    require(jars.kafka_classpath)
+    require(deps.toxiproxy_server)
+    out = tmp_path / "runs" / "kafka"
+    scenario = SCENARIOS / "kafka-acks1-leader-cut-then-killed.yaml"
+    try:
+        run(scenario, out=out, keep_topology=True, html=False, observe_rate=0)
+        result = json.loads((out / "result.json").read_text())
+        final = json.loads((out / "final_read.json").read_text())
+        crashed = [
+            e["resolved"]
+            for e in map(json.loads, (out / "events.jsonl").read_text().splitlines())
+            if e.get("type") == "step_start" and e.get("action") == "crash"
+        ]
+        assert len(crashed) == 1
+        old, new = crashed[0], final["leaders"]["0"]
+        assert old != new
+        acked = frozenset(
+            o.seq for o in read_history(out / "history.jsonl") if o.outcome is Outcome.OK
+        )
+        present = frozenset(int(s) for s in final["seqs"])
+        lost = frozenset(result["writes"]["lost_seqs"])
+        assert lost and lost == acked - present
+        logs = out / "data"
+        report = witness_kafka(
+            logs / old / "log" / "rpochaos-0", logs / new / "log" / "rpochaos-0", present, node=old
+        )
+        print(f"\nkafka witness: {report.timings.model_dump()}")
+        assert report.status == "ok", report.why
+        k = classify(acked, lost, present, report.old_seqs, durable=True)
+        assert k.on_old_primary == lost and not k.gone
+        assert report.records_past_fork == len(lost) + len(k.in_flight_present)
+        assert report.describe().startswith(f"witness: ok: {len(report.old_seqs)} writes on {old}")
     finally:
         gc(tmp_path / "runs", force=True)
         assert leftovers(out) == {}
