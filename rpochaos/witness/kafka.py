@@ -12,8 +12,11 @@
 
 ``witness_kafka`` returns the same ``WitnessReport`` as the PostgreSQL witness: old seqs =
 every seq in the old leader's log, past fork = old seqs - the final read, status ``ok`` when
-the records at or after the fork offset carry exactly the past-fork seqs. Call it before the
-old leader restarts: a restarted follower truncates its log to the fork.
+every past-fork seq is in a record at or after the fork offset (``mismatch``: the new leader
+lacks a record from before the fork). Records past the fork whose seq the final read *has*
+were written again to the new leader by a producer retry (the first attempt's response was
+lost with the old leader): ``resent_ranges``, so ``records_past_fork`` = past fork + resent.
+Call it before the old leader restarts: a restarted follower truncates its log to the fork.
 """
 
 from __future__ import annotations
@@ -113,6 +116,19 @@ def dump_segments(
     return parse_dump(out.stdout.splitlines())
 
 
+def compare(
+    past: frozenset[int], after_fork: frozenset[int], fork: int
+) -> tuple[Status, str | None]:
+    """``ok`` when every seq the final read lacks (``past``) is in a record at or after the
+    fork offset (``after_fork``: the seqs of those records); else ``mismatch`` and why."""
+    if past <= after_fork:
+        return "ok", None
+    return "mismatch", (
+        f"seq {format_ranges(past - after_fork)} on the old leader before the fork at "
+        f"offset {fork} are missing from the final read (the new leader should have them)"
+    )
+
+
 def _seq(payload: str) -> int | None:
     from rpochaos.kafka.cluster import decode_seq
 
@@ -175,16 +191,9 @@ def witness_kafka(
             by_seq.setdefault(s, r)
     old = frozenset(by_seq)
     past = old - present
-    after_fork = {s for s, r in by_seq.items() if r.offset >= fork}
-    status: Status = "ok"
-    why: str | None = None
-    if after_fork != past:
-        status = "mismatch"
-        why = (
-            f"{len(after_fork)} records at or after offset {fork}, {len(past)} seqs on the old "
-            f"leader the final read lacks (only past the fork: {format_ranges(after_fork - past)};"
-            f" only in the final read's gap: {format_ranges(past - after_fork)})"
-        )
+    after_fork = frozenset(s for s, r in by_seq.items() if r.offset >= fork)
+    resent = after_fork & present
+    status, why = compare(past, after_fork, fork)
     rows = [
         OldRow(
             seq=s,
@@ -204,6 +213,7 @@ def witness_kafka(
         partition=partition,
         fork_offset=fork,
         records_past_fork=len(after_fork),
+        resent_ranges=ranges(resent),
         old_seq_ranges=ranges(old),
         past_fork_ranges=ranges(past),
         columns=["offset", "payload"],

@@ -82,6 +82,9 @@ class WitnessReport(_Part):
     partition: int | None = None
     fork_offset: int | None = None
     records_past_fork: int | None = None
+    #: Kafka: seqs past the fork on the old leader that the final read has too (a producer
+    #: retry wrote them again to the new leader), as ranges
+    resent_ranges: list[tuple[int, int]] = Field(default_factory=list)
     #: the table's columns in order (the row values' keys)
     columns: list[str] = Field(default_factory=list)
     #: the rows behind ``past_fork_ranges``, by seq

@@ -109,14 +109,24 @@ def strip_conf(text: str) -> str:
 
 def running_postmaster(datadir: Path) -> int | None:
     """The pid in ``datadir/postmaster.pid`` when that process is alive and is a server of
-    this data directory (its command line names it), else None."""
+    this data directory (PostgreSQL works in its data directory: its cwd is ``datadir``,
+    links resolved; or, when the cwd cannot be read, its command line names ``datadir``),
+    else None."""
     try:
         pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):
         return None
-    return pid if state != "Z" and str(datadir) in cmd else None
+    if state == "Z":
+        return None
+    try:
+        return pid if Path(os.readlink(f"/proc/{pid}/cwd")) == datadir.resolve() else None
+    except OSError:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return None
+        return pid if str(datadir) in cmd else None
 
 
 def fork_from_conninfo(conninfo: str, old_timeline: int) -> Fork:

@@ -37,7 +37,7 @@ from rpochaos.history import Outcome, read_history
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Replica, Topology
 from rpochaos.topology.postgres import TABLE, PostgresCluster
-from rpochaos.witness.classify import classify, durable
+from rpochaos.witness.classify import classify, durable, from_ranges
 from rpochaos.witness.export import to_csv, to_sql
 from rpochaos.witness.model import WitnessReport, load, save
 from rpochaos.witness.postgres import fork_from_conninfo, witness
@@ -326,7 +326,9 @@ def test_the_shipped_kafka_leader_cut_then_killed_scenario(tmp_path: Path) -> No
         assert report.status == "ok", report.why
         k = classify(acked, lost, present, report.old_seqs, durable=True)
         assert k.on_old_primary == lost and not k.gone
-        assert report.records_past_fork == len(lost) + len(k.in_flight_present)
+        resent = from_ranges(report.resent_ranges)  # producer retries: on both leaders
+        assert resent <= present and not resent & report.past_fork
+        assert report.records_past_fork == len(lost) + len(k.in_flight_present) + len(resent)
         assert report.describe().startswith(f"witness: ok: {len(report.old_seqs)} writes on {old}")
     finally:
         gc(tmp_path / "runs", force=True)

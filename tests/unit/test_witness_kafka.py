@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rpochaos.witness.kafka import KafkaWitnessError, fork_offset, parse_dump, parse_epochs
+from rpochaos.witness.kafka import (
+    KafkaWitnessError,
+    compare,
+    fork_offset,
+    parse_dump,
+    parse_epochs,
+)
 
 DUMP = (Path(__file__).parent / "data" / "dumplogsegments-kafka39.txt").read_text()
 
@@ -33,3 +39,12 @@ def test_dump_records_with_their_epoch_and_payload() -> None:
     assert records[0].create_time_ms == 1796162904075 and records[0].leader_epoch == 0
     assert records[-1].offset == 514 and records[-1].payload == '{"seq":515,"by":"rpochaos"}'
     assert len(records) == 10
+
+
+def test_a_resent_record_is_not_a_mismatch_but_a_missing_one_is() -> None:
+    after_fork = frozenset(range(126, 516))
+    # 200 was written again to the new leader by a producer retry: past the fork, yet present
+    assert compare(after_fork - {200}, after_fork, 125) == ("ok", None)
+    status, why = compare(frozenset({5, 6, 300}), after_fork, 125)
+    assert status == "mismatch" and why is not None
+    assert why.startswith("seq 5-6 on the old leader before the fork at offset 125")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,20 @@ def test_a_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:
     assert running_postmaster(tmp_path) is None  # this pid is alive, but it is not postgres
     (tmp_path / "postmaster.pid").write_text("not a pid\n")
     assert running_postmaster(tmp_path) is None
+
+
+def test_a_process_working_in_the_data_directory_is_a_running_server(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    proc = subprocess.Popen(["sleep", "30"], cwd=tmp_path / "real")
+    try:
+        (tmp_path / "real" / "postmaster.pid").write_text(f"{proc.pid}\n")
+        assert running_postmaster(tmp_path / "real") == proc.pid
+        assert running_postmaster(tmp_path / "link") == proc.pid  # reached through a link
+    finally:
+        proc.kill()
+        proc.wait()
+    assert running_postmaster(tmp_path / "real") is None
 
 
 def test_the_copy_needs_the_segments_from_the_older_of_redo_and_fork() -> None:
