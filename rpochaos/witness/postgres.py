@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -384,21 +385,8 @@ def witness(
             else fork_from_datadir(promoted, old_tli)
         )
         times["fork_s"] = time.monotonic() - t0
-        return _witness(
-            old_datadir,
-            fork,
-            new_seqs,
-            work_dir,
-            node,
-            table,
-            seq_column,
-            user,
-            bindir,
-            timeout_s,
-            plant,
-            times,
-            t0,
-        )
+        job = _Job(old_datadir, fork, new_seqs, work_dir, node, table, seq_column, user, bindir)
+        return _witness(job, timeout_s, plant, times, t0)
     except (Unavailable, WalError, MissingDependency) as e:
         times["total_s"] = time.monotonic() - t0
         return WitnessReport.unavailable(node, str(e), Timings.model_validate(times))
@@ -408,30 +396,37 @@ def witness(
         return WitnessReport.unavailable(node, why, Timings.model_validate(times))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What ``witness`` was asked to read, once the fork is known."""
+
+    old_datadir: Path
+    fork: Fork
+    new_seqs: frozenset[int]
+    work_dir: Path
+    node: str
+    table: str
+    seq_column: str
+    user: str
+    bindir: Path
+
+
 def _witness(
-    old_datadir: Path,
-    fork: Fork,
-    new_seqs: frozenset[int],
-    work_dir: Path,
-    node: str,
-    table: str,
-    seq_column: str,
-    user: str,
-    bindir: Path,
+    job: _Job,
     timeout_s: float,
     plant: PlantHook | None,
     times: dict[str, float | int | None],
     t0: float,
 ) -> WitnessReport:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    backend = LocalBackend(work_dir)
-    copy = _Copy(backend, node, old_datadir, bindir, timeout_s)
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    backend = LocalBackend(job.work_dir)
+    copy = _Copy(backend, job.node, job.old_datadir, job.bindir, timeout_s)
     try:
-        control = _controldata(bindir, old_datadir)
+        control = _controldata(job.bindir, job.old_datadir)
         track = control.get("track_commit_timestamp setting", "off") == "on"
         t = time.monotonic()
         try:
-            copy.copy(_first_needed(control, fork, old_datadir))
+            copy.copy(_first_needed(control, job.fork, job.old_datadir))
         except RpochaosError as e:
             lines = str(e).strip().splitlines()
             raise Unavailable(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
@@ -440,22 +435,22 @@ def _witness(
         times["copy_skipped_segments"] = copy.skipped_segments
         t = time.monotonic()
         scan: WalScan = run_waldump(
-            bindir / "pg_waldump", copy.datadir / "pg_wal", fork, timeout_s=timeout_s
+            job.bindir / "pg_waldump", copy.datadir / "pg_wal", job.fork, timeout_s=timeout_s
         )
         times["dump_s"] = time.monotonic() - t
         copy.strip()
         t = time.monotonic()
         try:
-            copy.start(track, user, timeout_s)
+            copy.start(track, job.user, timeout_s)
         except RpochaosError as e:
             raise Unavailable(str(e)) from None
         times["recovery_s"] = time.monotonic() - t
         t = time.monotonic()
         try:
-            with psycopg.connect(copy.conninfo(user), autocommit=True) as conn:
+            with psycopg.connect(copy.conninfo(job.user), autocommit=True) as conn:
                 if plant is not None:
                     plant(conn)
-                rel, seqs, cols, rows = _read(conn, table, seq_column, new_seqs, track)
+                rel, seqs, cols, rows = _read(conn, job.table, job.seq_column, job.new_seqs, track)
         except psycopg.Error as e:
             raise Unavailable(f"reading the copy of the old primary failed: {e}") from None
         times["read_s"] = time.monotonic() - t
@@ -482,17 +477,17 @@ def _witness(
                 commit_time_source=source,
             )
         )
-    past = seqs - new_seqs
+    past = seqs - job.new_seqs
     status, why = _compare(past, old_rows, commits)
     times["total_s"] = time.monotonic() - t0
     return WitnessReport(
-        node=node,
+        node=job.node,
         status=status,
         why=why,
-        table=table,
-        fork_lsn=fork.lsn,
-        old_timeline=fork.old_timeline,
-        new_timeline=fork.new_timeline,
+        table=job.table,
+        fork_lsn=job.fork.lsn,
+        old_timeline=job.fork.old_timeline,
+        new_timeline=job.fork.new_timeline,
         old_seq_ranges=ranges(seqs),
         past_fork_ranges=ranges(past),
         waldump_commits=len(commits),
