@@ -100,7 +100,11 @@ def crashed(real_pg: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = tmp_path_factory.mktemp("witness")
     backend = LocalBackend(root)
     proxy: Toxiproxy = backend.start_proxy()
-    topology = Topology("on", (Replica(name="replica1", mode="async"),))
+    # commit timestamps on: the rows' commit times come from SQL here, from the WAL in the
+    # shipped scenario (off there)
+    topology = Topology(
+        "on", (Replica(name="replica1", mode="async"),), settings={"track_commit_timestamp": "on"}
+    )
     cluster = PostgresCluster(topology, backend, proxy, backend.data_root())
     try:
         cluster.start()
@@ -174,10 +178,11 @@ def test_every_lost_write_is_on_the_old_primary(crashed: Crashed) -> None:
     assert k.in_flight_present == set(IN_FLIGHT)
     assert report.waldump_commits == len(lost) + len(k.in_flight_present)
     assert report.old_seqs == set(REPLICATED) | set(LOST) | set(IN_FLIGHT)
-    # the rows as the disk held them, commit times from the WAL (track_commit_timestamp off)
-    assert report.track_commit_timestamp is False
+    # the rows as the disk held them, commit times from pg_xact_commit_timestamp
+    assert report.track_commit_timestamp is True
     assert [r.seq for r in report.rows] == [*LOST, *IN_FLIGHT]
-    assert all(r.commit_time_source == "wal" and r.commit_time for r in report.rows)
+    assert all(r.commit_time_source == "track_commit_timestamp" for r in report.rows)
+    assert all(r.commit_time and r.commit_time.startswith("20") for r in report.rows)
     assert report.columns == ["seq", "written_at"]
     rows = list(csv.reader(io.StringIO(to_csv(report, lost))))
     assert [int(r[0]) for r in rows[1:]] == sorted(lost)
@@ -279,6 +284,8 @@ def test_the_shipped_partition_crash_scenario(real_pg: None, tmp_path: Path) -> 
         assert report.status == "ok", report.why
         k = classify(acked, lost, new, report.old_seqs, durable=durable(result["durability"]))
         assert k.durable and k.on_old_primary == lost and not k.gone
+        assert report.track_commit_timestamp is False  # commit times from the WAL instead
+        assert all(r.commit_time_source == "wal" and r.commit_time for r in report.rows)
         assert report.waldump_commits == len(lost) + len(k.in_flight_present)
         _no_witness_server(out / "witness")
     finally:
