@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import threading
@@ -49,6 +50,7 @@ from rpochaos.store import (
     write_json,
 )
 from rpochaos.systems import for_scenario
+from rpochaos.watchdog import Watchdog, checks_for  # [watchdog]
 
 Log = Callable[[str], None]
 
@@ -115,6 +117,7 @@ class _Runner:
         self.phase = "starting"
         self.iostall: dict[str, IoStallSwitch] = {}
         self.clocks: dict[str, ClockControl] = {}
+        self.dog: Watchdog | None = None  # [watchdog] set while the schedule runs
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
@@ -235,13 +238,16 @@ class _Runner:
 
     def _run_schedule(self) -> None:
         assert self.clock is not None and self.writer is not None
+        stop = self.dog.stop if self.dog is not None else None  # [watchdog]
         for t, kind, step in self._timeline():
-            self.clock.sleep_until(t)
+            if not self.clock.sleep_until(t, stop):  # [watchdog] a dependency died: stop
+                return
             if kind == "start":
                 self._start(step)
             else:
                 self._end(step)
-        self.clock.sleep_until(self.sc.workload.duration)
+        if not self.clock.sleep_until(self.sc.workload.duration, stop):  # [watchdog]
+            return
         self.writer.stop_issuing()
         self.events.write(type="phase", name="workload_stop", t=self.now())
         self.heal_all()
@@ -398,6 +404,8 @@ class _Runner:
         target = step.target
         if step.action not in ("partition", "latency", "bandwidth", "promote"):
             target = self.system.node(self.cluster, step.target)
+        if self.dog is not None and step.action in ("crash", "restart", "restore"):  # [watchdog]
+            self.dog.expect_down(f"node {target}")  # [watchdog] the schedule's own
         self.events.write(
             type="step_start",
             index=step.index,
@@ -429,6 +437,8 @@ class _Runner:
             fault = self._fault_for(step, target)
             self.active[step.index] = fault
             fault.inject()
+        if self.dog is not None and step.action in ("restart", "restore"):  # [watchdog]
+            self.dog.expect_up(f"node {target}")  # [watchdog] back up: watch it again
         if step.outage and step.action != "crash":
             # the outage is in force once its action has finished
             self.events.write(type="outage", index=step.index, t=self.now())
@@ -445,6 +455,8 @@ class _Runner:
         if fault is None:
             return
         fault.heal()
+        if self.dog is not None and step.action == "crash":  # [watchdog] recovered
+            self.dog.expect_up(f"node {fault.target}")  # [watchdog]
         self.events.write(type="step_end", index=step.index, t=self.now())
         self.log(f"t={self.now():6.2f}s  healed {step.action} {step.target}")
 
@@ -597,8 +609,16 @@ def run(
     interrupted: BaseException | None = None
     try:
         runner.bring_up(meta)
-        runner.drive()
-        runner.final_read()
+        # [watchdog] stop the run when Toxiproxy, a node or the engine dies outside the
+        # schedule; after such a loss there is no final read (the verdict is UNKNOWN)
+        with Watchdog(
+            lambda: checks_for(runner.backend, runner.cluster),
+            now=runner.now,
+            record=runner.events.write,
+        ) as runner.dog:
+            runner.drive()
+        if runner.dog.lost is None:  # [watchdog]
+            runner.final_read()
     except KeyboardInterrupt as e:
         interrupted = e
         runner.events.write(type="interrupted", t=runner.now())
@@ -641,7 +661,7 @@ def _print_kept(runner: _Runner, log: Log) -> None:
         lines += runner.backend.kept()
     for line in lines:
         log(line)
-    log("remove it all with: rpochaos gc --force")
+    log(f"remove it all with: rpochaos gc {shlex.quote(str(runner.run_dir))} --force")
 
 
 class _signals_deferred:

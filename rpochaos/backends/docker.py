@@ -47,12 +47,15 @@ written to <run dir>/logs/<node>.log, after the output of the node's one-shot co
 
 Cleanup: ``close`` removes the run's containers (with their anonymous volumes), network and
 volumes, all found by the ``rpochaos.run`` label, unless the topology is kept. ``gc``
-removes everything of runs whose owner process is gone (pid *and* start time, this host).
+removes everything of runs whose owner process is gone (pid *and* start time, this host);
+with ``force``, of the runs under one runs root (by their ``rpochaos.run_dir`` label) or of
+one run id, whoever owns them: never every run on the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -68,8 +71,10 @@ from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
 from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, wait_for_api
+from rpochaos.backends.local import proc_start as _proc_start
 from rpochaos.errors import MissingDependency, TopologyError
 from rpochaos.proxy import Toxiproxy
+from rpochaos.watchdog import Check
 
 if TYPE_CHECKING:
     import docker
@@ -106,19 +111,6 @@ def _quiet(_: str) -> None:
 
 
 # -- who owns what ----------------------------------------------------------------------------
-
-
-def _proc_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot), None when it is gone or a
-    zombie. Together with the pid it names one process for good."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
 
 
 def owner_alive(labels: Mapping[str, str]) -> bool:
@@ -561,6 +553,7 @@ class DockerBackend(Backend):
         os.chmod(path, 0o777)
         self.share_host_dir(path)
         self._scratch.append(path)
+        _write_host_dirs(self.run_dir, self._scratch)
         return path
 
     def _remove_scratch(self) -> None:
@@ -657,13 +650,32 @@ class DockerBackend(Backend):
         ]
         if self._proxy is not None:
             lines.append(f"kept toxiproxy: API http://{self._proxy.api}")
-        label = f"label={LABEL_RUN}={self.run_id}"
-        lines.append(
-            "remove with: rpochaos gc (once this process has exited), or: "
-            f"docker rm -f $(docker ps -aq --filter {label}); docker network rm "
-            f"{self.network_name}; docker volume rm $(docker volume ls -q --filter {label})"
-        )
         return lines
+
+    def liveness(self) -> list[Check]:
+        """What the watchdog watches of this backend: the engine, then the Toxiproxy
+        container."""
+        client = self.client
+
+        def engine_alive() -> bool:
+            return bool(client.ping())
+
+        checks = [Check("engine", engine_alive, lambda: "the docker engine does not answer")]
+        if self._proxy is not None:
+            container = self._proxy.container
+
+            def proxy_alive() -> bool:
+                container.reload()
+                return container.status == "running"
+
+            checks.append(
+                Check(
+                    "toxiproxy",
+                    proxy_alive,
+                    lambda: f"the Toxiproxy container {container.name} is {container.status}",
+                )
+            )
+        return checks
 
     def save_logs(self) -> None:
         """Write every container's output to <run dir>/logs/<name>.log."""
@@ -689,6 +701,32 @@ class DockerBackend(Backend):
 
 
 # -- removal and gc ---------------------------------------------------------------------------
+
+#: in a run directory: the host directories (``host_dir``) the run made, for gc
+HOST_DIRS = "docker-host-dirs.json"
+
+
+def _write_host_dirs(run_dir: Path, dirs: list[Path]) -> None:
+    tmp = run_dir / f"{HOST_DIRS}.tmp"
+    tmp.write_text(json.dumps([str(d) for d in dirs]))
+    tmp.replace(run_dir / HOST_DIRS)
+
+
+def remove_host_dirs(run_dir: Path) -> list[str]:
+    """Delete the host directories a run listed in ``HOST_DIRS`` (only those inside its run
+    directory). Returns what was removed."""
+    try:
+        listed = json.loads((run_dir / HOST_DIRS).read_text())
+    except (OSError, ValueError):
+        return []
+    removed: list[str] = []
+    root = run_dir.resolve()
+    for entry in listed if isinstance(listed, list) else []:
+        d = Path(str(entry)).resolve()
+        if root in d.parents and d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(f"host directory {d}")
+    return removed
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
@@ -734,15 +772,28 @@ def labelled(client: docker.DockerClient) -> dict[str, dict[str, str]]:
     return runs
 
 
+def _within(labels: Mapping[str, str], root: Path) -> bool:
+    """True when the run that carries ``labels`` has its run directory at or below ``root``."""
+    run_dir = labels.get(LABEL_RUN_DIR)
+    if not run_dir:
+        return False
+    d, r = Path(run_dir).resolve(), root.resolve()
+    return d == r or r in d.parents
+
+
 def gc(
     *,
     force: bool = False,
     spare_kept: bool = False,
     client: docker.DockerClient | None = None,
+    runs_root: Path | None = None,
+    run_id: str | None = None,
 ) -> list[str]:
     """Remove the containers, networks and volumes of every run whose owner process is gone
-    (on this host). ``force``: of every run, whoever owns it. ``spare_kept``: leave runs made
-    with --keep-topology (the automatic sweep at the start of a run uses it). Returns what was
+    (on this host). ``force``: whoever owns them, but only of the runs whose run directory is
+    at or below ``runs_root`` (with neither ``runs_root`` nor ``run_id``, ``force`` removes
+    nothing more). ``run_id``: only that run. ``spare_kept``: leave runs made with
+    --keep-topology (the automatic sweep at the start of a run uses it). Returns what was
     removed; an empty list when there is no engine."""
     try:
         c = client or engine.client(timeout_s=60)
@@ -750,13 +801,21 @@ def gc(
         return []
     here = socket.gethostname()
     removed: list[str] = []
-    for run_id, labels in sorted(labelled(c).items()):
-        if not force:
+    for rid, labels in sorted(labelled(c).items()):
+        if run_id is not None and rid != run_id:
+            continue
+        forced = force and (
+            run_id is not None or (runs_root is not None and _within(labels, runs_root))
+        )
+        if not forced:
             if labels.get(LABEL_HOST) != here:
                 continue  # another machine's run on a shared engine: its owner is not ours
             if spare_kept and labels.get(LABEL_KEEP) == "1":
                 continue
             if owner_alive(labels):
                 continue
-        removed += [f"docker run {run_id}: {what}" for what in remove_run(c, run_id)]
+        gone = remove_run(c, rid)
+        if labels.get(LABEL_RUN_DIR):
+            gone += remove_host_dirs(Path(labels[LABEL_RUN_DIR]))
+        removed += [f"docker run {rid}: {what}" for what in gone]
     return removed
