@@ -263,10 +263,14 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.backends import gc
 
-    removed = gc(Path(a.runs_root), force=a.force, run_id=a.run)
-    for r in removed:
-        con.print(f"removed {r}", markup=False)
-    con.print(f"{len(removed)} leftover(s) removed", markup=False)
+    results = gc(Path(a.runs_root), force=a.force, run_id=a.run)
+    failed = [r for r in results if "could not remove" in r]
+    for r in results:
+        con.print(r if r in failed else f"removed {r}", markup=False)
+    con.print(f"{len(results) - len(failed)} leftover(s) removed", markup=False)
+    if failed:
+        con.print(f"{len(failed)} could not be removed (see above)", markup=False)
+        return EXIT_INTERNAL
     return 0
 
 

@@ -66,6 +66,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -729,28 +730,50 @@ def remove_host_dirs(run_dir: Path) -> list[str]:
     return removed
 
 
+def _remove_one(obj: Any, kind: str, remove: Callable[[], None], timeout_s: float = 30.0) -> str:
+    """Remove one container, network or volume; what it says for the record. Another process
+    removing the same object at the same time (a concurrent gc or a run's start-up sweep:
+    409 "removal already in progress"), or a network whose endpoints are still going away,
+    is waited for until the object is gone. Never raises."""
+    import docker.errors
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            remove()
+            return f"{kind} {obj.name}"
+        except docker.errors.NotFound:
+            return f"{kind} {obj.name} (removed by another process)"
+        except docker.errors.DockerException as e:
+            try:
+                obj.reload()
+            except docker.errors.NotFound:
+                return f"{kind} {obj.name} (removed by another process)"
+            except docker.errors.DockerException:
+                pass
+            if time.monotonic() > deadline:
+                return f"could not remove {kind} {obj.name}: {e}"
+            time.sleep(0.2)
+
+
 def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
     """Remove every container, then the networks and volumes labelled ``rpochaos.run=run_id``.
-    Returns what was removed; never raises for what is already gone."""
+    Returns what was removed (an entry starting with "could not remove" for what resisted for
+    30 s); never raises for what is already gone or being removed by another process."""
     import docker.errors
 
     flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_RUN}={run_id}"}
     removed: list[str] = []
     for c in client.containers.list(all=True, filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            if c.status == "paused":
-                with contextlib.suppress(docker.errors.APIError):
-                    c.unpause()
-            c.remove(force=True, v=True)  # v: anonymous volumes (the official image's VOLUME)
-            removed.append(f"container {c.name}")
+        if c.status == "paused":
+            with contextlib.suppress(docker.errors.DockerException):
+                c.unpause()
+        # v: anonymous volumes (the official image's VOLUME)
+        removed.append(_remove_one(c, "container", partial(c.remove, force=True, v=True)))
     for net in client.networks.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            net.remove()
-            removed.append(f"network {net.name}")
+        removed.append(_remove_one(net, "network", net.remove))
     for v in client.volumes.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            v.remove(force=True)
-            removed.append(f"volume {v.name}")
+        removed.append(_remove_one(v, "volume", partial(v.remove, force=True)))
     return removed
 
 
