@@ -644,8 +644,8 @@ class DockerBackend(Backend):
             f"kept {n.name}: container {n.container_name} "
             + (
                 f"(docker exec -it {n.container_name} psql -U rpochaos -d postgres)"
-                if n.kind == "postgres"
-                else f"(docker logs {n.container_name})"
+                if n.kind == "postgres" and n.running()
+                else f"({'' if n.running() else 'not running; '}docker logs {n.container_name})"
             )
             for n in self._nodes.values()
         ]
