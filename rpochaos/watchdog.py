@@ -16,10 +16,11 @@ Contract, for the runner::
     if dog.lost is None:
         ... the final read ...
 
-- Every ``interval_s`` (default 0.2 s) a thread runs each check whose ``what`` is not
-  expected down; a check that returns False or raises means *lost*. The first loss is the
-  only one: the watchdog then records it, sets ``stop`` (an Event the schedule waits on),
-  calls ``on_lost`` (if given) and ends its thread.
+- A pass starts every ``interval_s`` (default 0.2 s; at once when the previous pass took
+  longer, as docker API calls may on a loaded engine): a thread runs each check whose
+  ``what`` is not expected down; a check that returns False or raises means *lost*. The
+  first loss is the only one: the watchdog then records it, sets ``stop`` (an Event the
+  schedule waits on), calls ``on_lost`` (if given) and ends its thread.
 - It records two events through ``record`` (``EventLog.write``), with ``t`` on the harness
   clock (``now``) when the loss was noticed::
 
@@ -29,9 +30,10 @@ Contract, for the runner::
 
   (``error`` events are what result.json turns into UNKNOWN reasons.)
 - Leaving the block stops the thread. If the block raised an ``Exception`` and nothing was
-  lost yet, every check runs once more: a dependency that is gone now explains the
-  exception (e.g. a Toxiproxy API call that failed because its server died before the
-  next pass), and is recorded as lost. Whenever something was lost, an ``Exception`` from
+  lost yet, the checks run again for up to ``grace_s`` (default 1 s): a dependency that is
+  gone by then explains the exception (e.g. a Toxiproxy API call that failed because its
+  server died before the next pass, or before the engine reported its container exited),
+  and is recorded as lost. Whenever something was lost, an ``Exception`` from
   the block is recorded as an ``error`` event and suppressed: the run goes on to heal, tear
   down and write its UNKNOWN result. KeyboardInterrupt and other BaseExceptions always
   propagate.
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -130,6 +133,7 @@ class Watchdog:
         now: Callable[[], float],
         record: Recorder,
         interval_s: float = 0.2,
+        grace_s: float = 1.0,
         on_lost: Callable[[Lost], None] | None = None,
     ) -> None:
         if callable(checks):
@@ -140,6 +144,7 @@ class Watchdog:
         self._now = now
         self._record = record
         self._interval = interval_s
+        self._grace = grace_s
         self._on_lost = on_lost
         self._lock = threading.Lock()
         self._down: set[str] = set()
@@ -211,7 +216,10 @@ class Watchdog:
         return lost
 
     def _loop(self) -> None:
-        while not self._halt.wait(self._interval):
+        # a pass starts every interval_s (at once when the last one took longer)
+        started = time.monotonic()
+        while not self._halt.wait(max(0.0, started + self._interval - time.monotonic())):
+            started = time.monotonic()
             if self.check_now() is not None:
                 return
 
@@ -231,8 +239,9 @@ class Watchdog:
             self._thread.join(5.0)
         if not isinstance(exc, Exception):
             return False
-        if self.lost is None:
-            self.check_now()
+        deadline = time.monotonic() + self._grace
+        while self.check_now() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.lost is None:
             return False
         self._record(

@@ -20,7 +20,7 @@ from tests.integration.helpers import RPOCHAOS, result_of
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def _start(out: Path) -> subprocess.Popen[str]:
+def _start(out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             *RPOCHAOS,
@@ -30,6 +30,7 @@ def _start(out: Path) -> subprocess.Popen[str]:
             str(out),
             "--plain",
             "--no-html",
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -55,8 +56,11 @@ def _wait_event(out: Path, proc: subprocess.Popen[str], pred: Any, timeout: floa
     pytest.fail("the run never got there")
 
 
-def _kill_and_check(out: Path, proc: subprocess.Popen[str], server: str, what: str) -> None:
-    pid = int(json.loads((out / "pids.json").read_text())["servers"][server]["pid"])
+def _kill_and_check(
+    out: Path, proc: subprocess.Popen[str], server: str, what: str, pid: int | None = None
+) -> None:
+    if pid is None:
+        pid = int(json.loads((out / "pids.json").read_text())["servers"][server]["pid"])
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
@@ -99,3 +103,18 @@ def test_the_schedules_own_crash_is_not_a_loss(shipped: Any) -> None:
     proc, out = shipped("pg-async-partition-crash")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert not [e for e in _events(out) if e["type"] == "dependency_lost"]
+
+
+def test_docker_toxiproxy_container_killed_mid_run_stops_it_unknown_exit_2(tmp_path: Path) -> None:
+    from rpochaos.backends import engine
+    from tests.conftest import require
+
+    client = require(engine.client)
+    out = tmp_path / "run"
+    proc = _start(out, "--backend", "docker")
+    _wait_event(out, proc, lambda e: e.get("action") == "partition", timeout=240)
+    rid = json.loads((out / "resolved.json").read_text())["backend_info"]["run_id"]
+    container = client.containers.get(f"rpochaos-{rid}-toxiproxy")
+    pid = int(container.attrs["State"]["Pid"])  # its PID 1, seen from the host
+    _kill_and_check(out, proc, "toxiproxy", "toxiproxy", pid=pid)
+    client.close()

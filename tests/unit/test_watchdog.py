@@ -154,3 +154,16 @@ def test_checks_are_asked_again_on_every_pass() -> None:
         cluster.nodes["primary"].up = False
         assert dog.stop.wait(0.5)
     assert dog.lost is not None and dog.lost.what == "node primary"
+
+
+def test_an_exception_before_the_death_is_visible_waits_the_grace_period() -> None:
+    """On docker the engine reports a killed container a little after the first API call to
+    it failed: the exit check keeps looking for ``grace_s``."""
+    ev, proxy = Events(), Flag()
+    timer = threading.Timer(0.3, lambda: setattr(proxy, "up", False))
+    with Watchdog(
+        [Check("toxiproxy", proxy.alive)], now=lambda: 4.0, record=ev, interval_s=60, grace_s=1.0
+    ) as dog:
+        timer.start()
+        raise OSError("server disconnected")
+    assert dog.lost is not None and dog.lost.what == "toxiproxy"
