@@ -61,18 +61,11 @@ def test_lines_are_compact_json_in_the_documented_format(tmp_path: Path) -> None
         j.invoke(12, 1.2345, worker=0)
         j.complete(12, 1.2401, Outcome.OK, node="primary")
     lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines == ['["i",12,1.234500000,0]', '["c",12,1.240100000,"ok","primary",null]']
     assert [json.loads(line) for line in lines] == [
-        {"type": "invoke", "seq": 12, "t": 1.2345, "worker": 0},
-        {
-            "type": "complete",
-            "seq": 12,
-            "t": 1.2401,
-            "outcome": "ok",
-            "node": "primary",
-            "note": None,
-        },
+        ["i", 12, 1.2345, 0],
+        ["c", 12, 1.2401, "ok", "primary", None],
     ]
-    assert all(" " not in line for line in lines)
 
 
 def test_each_line_is_flushed_before_close(tmp_path: Path) -> None:
@@ -137,8 +130,8 @@ def test_concurrent_writers_produce_well_formed_lines(tmp_path: Path) -> None:
     lines = raw.splitlines()
     assert len(lines) == 2 * workers * per_worker
     for line in lines:
-        record = json.loads(line)  # every line is one whole JSON object
-        assert record["type"] in ("invoke", "complete")
+        record = json.loads(line)  # every line is one whole JSON array
+        assert record[0] in ("i", "c")
     ops = read_history(path)
     assert [op.seq for op in ops] == list(range(workers * per_worker))
     assert all(op.outcome is Outcome.OK and op.note == note for op in ops)

@@ -42,7 +42,7 @@ def test_no_loss_window_zero_when_newest_ack_is_after_the_outage() -> None:
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 5)] + [ok(5, 6.0, 6.5, node=NEW)]
     m = measure(ops, read(1, 2, 3, 4, 5), outage_at_s=4.0, expect=Expectations(rpo_s=0.0))
     assert m.verdict is Verdict.PASS
-    assert m.lost == 0 and m.lost_seqs == ()
+    assert m.lost == 0 and tuple(m.lost_seqs) == ()
     assert m.acknowledged == 5 and m.attempted == 5
     assert m.recovery_point_s == 6.5
     assert m.data_loss_window_s == 0.0
@@ -65,7 +65,7 @@ def test_loss_acknowledged_after_the_outage_extends_the_window() -> None:
     # split brain: the old primary acknowledged 3..5 after the declared outage at 2.5
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 6)]
     m = measure(ops, read(1, 2), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (3, 4, 5)
+    assert tuple(m.lost_seqs) == (3, 4, 5)
     assert m.recovery_point_s == 2.0
     assert m.data_loss_window_s == pytest.approx(3.0)  # last lost ack (5.0) - 2.0
     assert m.verdict is Verdict.FAIL
@@ -74,7 +74,7 @@ def test_loss_acknowledged_after_the_outage_extends_the_window() -> None:
 def test_unexpected_values_fail_even_within_the_rpo() -> None:
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 4)]
     m = measure(ops, read(1, 2, 3, 99), outage_at_s=3.5, expect=Expectations(rpo_s=1.0))
-    assert m.unexpected_seqs == (99,)
+    assert tuple(m.unexpected_seqs) == (99,)
     assert m.verdict is Verdict.FAIL
     assert any("never written" in r for r in m.reasons)
 
@@ -84,7 +84,7 @@ def test_async_tail_loss_fails_a_small_rpo() -> None:
     assert m.verdict is Verdict.FAIL
     assert m.reasons == ("data-loss window 4.50 s > RPO 1.00 s",)
     assert m.lost == 4
-    assert m.lost_seqs == (7, 8, 9, 10)
+    assert tuple(m.lost_seqs) == (7, 8, 9, 10)
     assert m.recovery_point_s == 6.0
     assert m.data_loss_window_s == pytest.approx(4.5)
     assert m.first_lost_s == 7.0 and m.last_lost_s == 10.0
@@ -101,7 +101,7 @@ def test_async_tail_loss_passes_a_large_rpo() -> None:
 
 def test_single_lost_ack_has_zero_span() -> None:
     m = measure(tail_history(), read(*range(1, 10)), 10.5, Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (10,)
+    assert tuple(m.lost_seqs) == (10,)
     assert m.loss_span_s == 0.0
     assert m.first_lost_s == m.last_lost_s == 10.0
 
@@ -109,7 +109,7 @@ def test_single_lost_ack_has_zero_span() -> None:
 def test_hole_is_counted_and_recovery_point_stops_before_it() -> None:
     ops = [ok(i, i - 0.05, float(i)) for i in range(1, 6)]
     m = measure(ops, read(1, 2, 4, 5), outage_at_s=5.5, expect=Expectations(rpo_s=10.0))
-    assert m.lost_seqs == (3,)
+    assert tuple(m.lost_seqs) == (3,)
     assert m.holes == 1
     assert m.recovery_point_s == 2.0
     assert m.data_loss_window_s == pytest.approx(3.5)
@@ -119,7 +119,7 @@ def test_hole_is_counted_and_recovery_point_stops_before_it() -> None:
 def test_tail_loss_after_a_hole_counts_only_the_hole() -> None:
     ops = [ok(i, i - 0.05, float(i)) for i in range(1, 7)]
     m = measure(ops, read(1, 3, 4), outage_at_s=6.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2, 5, 6)
+    assert tuple(m.lost_seqs) == (2, 5, 6)
     assert m.holes == 1  # seq 2 is older than present seq 3/4; 5 and 6 are the tail
     assert m.recovery_point_s == 1.0
     assert m.loss_span_s == pytest.approx(4.0)
@@ -128,7 +128,7 @@ def test_tail_loss_after_a_hole_counts_only_the_hole() -> None:
 def test_lost_ack_completing_with_the_newest_present_one_is_not_a_hole() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 0.0, 1.0), ok(3, 0.0, 0.5)]
     m = measure(ops, read(1), outage_at_s=2.0, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2, 3)
+    assert tuple(m.lost_seqs) == (2, 3)
     assert m.holes == 1  # seq 3 completed before present seq 1; seq 2 at the same time
 
 
@@ -136,7 +136,7 @@ def test_recovery_point_orders_by_complete_time_not_seq() -> None:
     # seq 2 completes before seq 1: losing seq 1 keeps seq 2 as the recovery point.
     ops = [ok(1, 0.0, 2.0), ok(2, 0.5, 1.0), ok(3, 2.5, 3.0)]
     m = measure(ops, read(2, 3), outage_at_s=3.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (1,)
+    assert tuple(m.lost_seqs) == (1,)
     assert m.recovery_point_s == 1.0
     assert m.holes == 1
 
@@ -144,14 +144,14 @@ def test_recovery_point_orders_by_complete_time_not_seq() -> None:
 def test_recovery_point_ties_broken_by_seq() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 0.0, 1.0), ok(3, 0.0, 2.0)]
     m = measure(ops, read(1, 3), outage_at_s=2.0, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2,)
+    assert tuple(m.lost_seqs) == (2,)
     assert m.recovery_point_s == 1.0  # seq 1 is safe, seq 2 (same time, later seq) is not
 
 
 def test_earliest_ack_lost_gives_the_first_invoke_as_recovery_point() -> None:
     ops = [info(1, 0.25, None), ok(2, 0.5, 1.0), ok(3, 1.5, 2.0)]
     m = measure(ops, read(3), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2,)
+    assert tuple(m.lost_seqs) == (2,)
     assert m.recovery_point_s == 0.25
     assert m.data_loss_window_s == pytest.approx(2.25)
     assert m.verdict is Verdict.FAIL
@@ -160,7 +160,7 @@ def test_earliest_ack_lost_gives_the_first_invoke_as_recovery_point() -> None:
 def test_phantom_is_a_failed_write_that_is_present() -> None:
     ops = [ok(1, 0.0, 1.0), fail(2, 1.0, 1.5), fail(3, 1.6, 1.7), ok(4, 2.0, 2.5)]
     m = measure(ops, read(1, 2, 4), outage_at_s=3.0, expect=Expectations(rpo_s=1.0))
-    assert m.phantom == 1 and m.phantom_seqs == (2,)
+    assert m.phantom == 1 and tuple(m.phantom_seqs) == (2,)
     assert m.recovered == 0
     assert m.lost == 0
     assert m.unexpected == 0
@@ -180,7 +180,7 @@ def test_unexpected_is_a_present_seq_no_op_wrote() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 1.0, 2.0)]
     m = measure(ops, read(1, 2, 99, 7), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
     assert m.unexpected == 2
-    assert m.unexpected_seqs == (7, 99)
+    assert tuple(m.unexpected_seqs) == (7, 99)
     assert m.lost == 0 and m.recovered == 0 and m.phantom == 0
 
 
@@ -297,8 +297,8 @@ def test_lost_after_cancelled_sync_wait_lists_only_lost_marked_acks() -> None:
         ok(5, 4.0, 5.0, note=SYNC_WAIT_CANCELLED),  # lost: listed
     ]
     m = measure(ops, read(1, 2), outage_at_s=5.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (3, 4, 5)
-    assert m.lost_after_cancelled_sync_wait == (3, 5)
+    assert tuple(m.lost_seqs) == (3, 4, 5)
+    assert tuple(m.lost_after_cancelled_sync_wait) == (3, 5)
 
 
 def test_window_message_shows_enough_digits_to_differ() -> None:
@@ -333,10 +333,14 @@ def test_to_dict_is_json_able_nested_and_rounded() -> None:
             "phantom": 0,
             "unexpected": 1,
             "holes": 0,
-            "lost_seqs": [3],
-            "phantom_seqs": [],
-            "unexpected_seqs": [42],
-            "lost_after_cancelled_sync_wait": [3],
+            "lost_after_cancelled_sync_wait": 1,
+            "seq_ranges": {
+                "lost": [[3, 3]],
+                "recovered": [],
+                "phantom": [],
+                "unexpected": [[42, 42]],
+                "lost_after_cancelled_sync_wait": [[3, 3]],
+            },
         },
         "recovery_point_s": 1.0,
         "outage_at_s": 3.123457,
@@ -473,7 +477,7 @@ def test_everything_acknowledged_present_means_nothing_lost(
     ops, final, outage, expect = run
     final = FinalRead(node=final.node, seqs=final.seqs | acked_seqs(ops), at_s=final.at_s)
     m = measure(ops, final, outage, expect)
-    assert m.lost == 0 and m.lost_seqs == () and m.holes == 0
+    assert m.lost == 0 and tuple(m.lost_seqs) == () and m.holes == 0
     assert m.loss_span_s is None
     done = [op.complete_s for op in ops if op.outcome is Outcome.OK and op.complete_s is not None]
     assert m.recovery_point_s == (max(done) if done else None)
