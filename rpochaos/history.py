@@ -29,6 +29,8 @@ is lost by that.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import math
 import os
@@ -117,7 +119,7 @@ class Journal:
             os.write(self._fd, data)
 
     def invoke(self, seq: int, t: float, worker: int = 0) -> None:
-        self._write(f'["i",{int(seq)},{_time(t)},{int(worker)}]\n', seq)
+        self._write(invoke_line(seq, t, worker), seq)
 
     def complete(
         self,
@@ -127,8 +129,7 @@ class Journal:
         node: str | None = None,
         note: str | None = None,
     ) -> None:
-        o = Outcome(outcome).value
-        self._write(f'["c",{int(seq)},{_time(t)},"{o}",{_text(node)},{_text(note)}]\n', seq)
+        self._write(complete_line(seq, t, outcome, node, note), seq)
 
     def close(self) -> None:
         with self._lock:
@@ -137,6 +138,19 @@ class Journal:
                     os.close(self._fd)
                 finally:
                     self._fd = None
+
+
+def invoke_line(seq: int, t: float, worker: int = 0) -> str:
+    """The journal line of an invoke (with its newline)."""
+    return f'["i",{int(seq)},{_time(t)},{int(worker)}]\n'
+
+
+def complete_line(
+    seq: int, t: float, outcome: Outcome, node: str | None = None, note: str | None = None
+) -> str:
+    """The journal line of a complete (with its newline)."""
+    o = Outcome(outcome).value
+    return f'["c",{int(seq)},{_time(t)},"{o}",{_text(node)},{_text(note)}]\n'
 
 
 def _time(t: float) -> str:
@@ -403,10 +417,12 @@ def _pair(
         found = inv_seq[pos] == comp_seq if n else np.zeros(len(comp_seq), bool)
     bad: set[int] = set(comp_seq[~found].tolist())
     pos_ok = pos[found]
-    counts = np.bincount(pos_ok, minlength=n) if n else np.zeros(0, np.int64)
-    if bool((counts > 1).any()):
+    seen = np.zeros(n, bool)
+    seen[pos_ok] = True
+    if int(np.count_nonzero(seen)) < len(pos_ok):  # a seq completed twice
+        counts = np.bincount(pos_ok, minlength=n)
         bad |= set(inv_seq[counts > 1].tolist())
-    del counts
+    del seen
     if bad:
         return bad
     complete_s = np.full(n, np.nan)
@@ -433,11 +449,32 @@ def _pair(
     )
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc's malloc to serve the chunk loop's arrays (each chunk allocates and frees
+    the same sizes) from memory it keeps, not from fresh mmap()s: a third of the reading
+    time was page faults. At most 64 MiB freed memory is kept. A no-op elsewhere."""
+    global _tuned
+    if _tuned:
+        return
+    _tuned = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 16 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+
+
+_tuned = False
+
+
 def read_columns(path: Path) -> History:
     """Read history.jsonl (format 2 or 1) into columns sorted by seq. Tolerates a cut last
     line; raises ValueError naming the file and line for any other bad line, and for a seq
     invoked or completed twice, completed without an invoke or before its invoke."""
     path = Path(path)
+    _keep_freed_memory()
     b = _Builder()
     pending: ValueError | None = None  # a bad last line of a chunk: fatal unless last of file
     lines_before = 0
@@ -454,11 +491,12 @@ def read_columns(path: Path) -> History:
                 continue
             if pending is not None:
                 raise pending
-            count = whole.count(b"\n")
             scanned = scan_chunk(whole)
-            if scanned is None or not b.add_scanned(scanned):
+            if scanned is not None and b.add_scanned(scanned):
+                lines_before += len(scanned.inv_seq) + len(scanned.comp_seq)
+            else:
                 pending = _slow(path, whole, lines_before, b)
-            lines_before += count
+                lines_before += whole.count(b"\n")
     if carry:  # a last line without its newline: kept if it parses
         if pending is not None:
             raise pending

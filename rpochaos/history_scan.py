@@ -30,8 +30,7 @@ I64 = npt.NDArray[np.int64]
 
 _U = np.uint64
 _ZEROS = _U(0x3030303030303030)
-_HIGH_NIBBLES = _U(0xF0F0F0F0F0F0F0F0)
-_SIXES = _U(0x0606060606060606)
+_ABOVE_NINE = _U(0x4646464646464646)
 _ONES = _U(0x0101010101010101)
 _TOPS = _U(0x8080808080808080)
 _COMMAS = _U(0x2C2C2C2C2C2C2C2C)
@@ -72,8 +71,9 @@ def _digits(words: U64, end: I64, count: I64, bad: U64) -> U64:
     (nonzero) where one of them is not a digit."""
     keep = _KEEP[count]
     raw = (words[end - 8] & keep) | (_ZEROS & ~keep)
-    bad |= ((raw & _HIGH_NIBBLES) ^ _ZEROS) | (((raw + _SIXES) & _HIGH_NIBBLES) ^ _ZEROS)
     v = raw - _ZEROS
+    # a byte below '0' sets its top bit in v (whatever it borrows), one above '9' in raw + 0x46
+    bad |= ((raw + _ABOVE_NINE) | v) & _TOPS
     v = (v * _U(10) + (v >> _U(8))) & _U(0x00FF00FF00FF00FF)
     v = (v * _U(100) + (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
     out: U64 = (v * _U(10000) + (v >> _U(32))) & _U(0xFFFFFFFF)

@@ -37,7 +37,8 @@ class SeqSet:
 
     def __init__(self, values: Iterable[int] | I64 = ()) -> None:
         a = np.asarray(values if isinstance(values, np.ndarray) else list(values), np.int64)
-        self._a: I64 = np.unique(a)
+        # already ascending and distinct (a final read, as a rule): no sort
+        self._a: I64 = a if bool(np.all(a[1:] > a[:-1])) else np.unique(a)
 
     @classmethod
     def from_sorted(cls, a: I64) -> SeqSet:
