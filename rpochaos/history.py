@@ -275,12 +275,39 @@ class _Record:
     note: str | None = None
 
 
-class _Builder:
-    """Collects records, chunk by chunk, as column pieces."""
+class _Column:
+    """A growable column: a preallocated array filled from the front. Capacity never written
+    costs no memory (the OS maps pages on first write)."""
 
-    def __init__(self) -> None:
-        self.inv: list[tuple[I64, F64, I64]] = []
-        self.comp: list[tuple[I64, F64, I8, I32, I32]] = []
+    def __init__(self, dtype: type[np.generic], capacity: int) -> None:
+        self.a: npt.NDArray[Any] = np.empty(max(capacity, 16), dtype)
+        self.n = 0
+
+    def extend(self, x: npt.NDArray[Any]) -> None:
+        end = self.n + len(x)
+        if end > len(self.a):
+            bigger = np.empty(max(2 * len(self.a), end), self.a.dtype)
+            bigger[: self.n] = self.a[: self.n]
+            self.a = bigger
+        self.a[self.n : end] = x
+        self.n = end
+
+    def view(self) -> npt.NDArray[Any]:
+        return self.a[: self.n]
+
+
+class _Builder:
+    """Collects records, chunk by chunk, into columns (each kind in file order)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.inv_seq = _Column(np.int64, capacity)
+        self.inv_t = _Column(np.float64, capacity)
+        self.inv_worker = _Column(np.int32, capacity)
+        self.comp_seq = _Column(np.int64, capacity)
+        self.comp_t = _Column(np.float64, capacity)
+        self.comp_outcome = _Column(np.int8, capacity)
+        self.comp_node = _Column(np.int32, capacity)
+        self.comp_note = _Column(np.int32, capacity)
         self.nodes: dict[str, int] = {}
         self.notes: dict[str, int] = {}
         self._rows_inv: list[tuple[int, float, int]] = []
@@ -300,16 +327,14 @@ class _Builder:
             decoded.append((outcome, self._code(self.nodes, node), self._code(self.notes, note)))
         table = np.array(decoded, dtype=np.int64).reshape(-1, 3)
         codes = sc.rest_codes
-        self.inv.append((sc.inv_seq, sc.inv_t_ns / 1e9, sc.inv_worker))
-        self.comp.append(
-            (
-                sc.comp_seq,
-                sc.comp_t_ns / 1e9,
-                table[codes, 0].astype(np.int8),
-                table[codes, 1].astype(np.int32),
-                table[codes, 2].astype(np.int32),
-            )
-        )
+        self.inv_seq.extend(sc.inv_seq)
+        self.inv_t.extend(sc.inv_t_ns / 1e9)
+        self.inv_worker.extend(sc.inv_worker)
+        self.comp_seq.extend(sc.comp_seq)
+        self.comp_t.extend(sc.comp_t_ns / 1e9)
+        self.comp_outcome.extend(table[codes, 0])
+        self.comp_node.extend(table[codes, 1])
+        self.comp_note.extend(table[codes, 2])
         return True
 
     def add_record(self, r: _Record) -> None:
@@ -328,58 +353,37 @@ class _Builder:
             )
 
     def flush(self) -> None:
-        """Turn records added one by one into a column piece (keeps each kind in file order)."""
+        """Move records added one by one into the columns."""
         if self._rows_inv:
             s, t, w = zip(*self._rows_inv, strict=True)
-            self.inv.append((np.array(s, np.int64), np.array(t, np.float64), np.array(w, np.int64)))
+            self.inv_seq.extend(np.array(s, np.int64))
+            self.inv_t.extend(np.array(t, np.float64))
+            self.inv_worker.extend(np.array(w, np.int64))
             self._rows_inv = []
         if self._rows_comp:
             s, t, o, nd, nt = zip(*self._rows_comp, strict=True)
-            self.comp.append(
-                (
-                    np.array(s, np.int64),
-                    np.array(t, np.float64),
-                    np.array(o, np.int8),
-                    np.array(nd, np.int32),
-                    np.array(nt, np.int32),
-                )
-            )
+            self.comp_seq.extend(np.array(s, np.int64))
+            self.comp_t.extend(np.array(t, np.float64))
+            self.comp_outcome.extend(np.array(o, np.int8))
+            self.comp_node.extend(np.array(nd, np.int32))
+            self.comp_note.extend(np.array(nt, np.int32))
             self._rows_comp = []
 
     def build(self) -> History | set[int]:
         """The History, or the set of seqs that break pairing (see ``_pair``)."""
         self.flush()
-
-        inv, self.inv = self.inv, []
-        comp, self.comp = self.comp, []
-        inv_seq = _cat([p[0] for p in inv], np.int64)
-        inv_t = _cat([p[1] for p in inv], np.float64)
-        inv_w = _cat([p[2] for p in inv], np.int32)
-        del inv
-        c_seq = _cat([p[0] for p in comp], np.int64)
-        c_t = _cat([p[1] for p in comp], np.float64)
-        c_o = _cat([p[2] for p in comp], np.int8)
-        c_nd = _cat([p[3] for p in comp], np.int32)
-        c_nt = _cat([p[4] for p in comp], np.int32)
-        del comp
         return _pair(
-            inv_seq,
-            inv_t,
-            inv_w,
-            c_seq,
-            c_t,
-            c_o,
-            c_nd,
-            c_nt,
+            self.inv_seq.view(),
+            self.inv_t.view(),
+            self.inv_worker.view(),
+            self.comp_seq.view(),
+            self.comp_t.view(),
+            self.comp_outcome.view(),
+            self.comp_node.view(),
+            self.comp_note.view(),
             nodes=tuple(self.nodes),
             notes=tuple(self.notes),
         )
-
-
-def _cat(parts: Sequence[npt.NDArray[np.generic]], dtype: type[np.generic]) -> npt.NDArray[Any]:
-    if not parts:
-        return np.zeros(0, dtype)
-    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 def _pair(
@@ -411,31 +415,36 @@ def _pair(
     if n and len(comp_seq) and inv_seq[-1] - inv_seq[0] == n - 1:  # contiguous: index directly
         pos = comp_seq - inv_seq[0]
         found = (pos >= 0) & (pos < n)
-        pos = np.where(found, pos, 0)
     else:
         pos = np.minimum(np.searchsorted(inv_seq, comp_seq), max(n - 1, 0))
         found = inv_seq[pos] == comp_seq if n else np.zeros(len(comp_seq), bool)
-    bad: set[int] = set(comp_seq[~found].tolist())
-    pos_ok = pos[found]
+    bad: set[int] = set()
+    if not bool(found.all()):  # the rule is that all are found: no copies then
+        bad = set(comp_seq[~found].tolist())
+        pos = pos[found]
+        comp_t, comp_outcome = comp_t[found], comp_outcome[found]
+        comp_node, comp_note = comp_node[found], comp_note[found]
+    del found
     seen = np.zeros(n, bool)
-    seen[pos_ok] = True
-    if int(np.count_nonzero(seen)) < len(pos_ok):  # a seq completed twice
-        counts = np.bincount(pos_ok, minlength=n)
+    seen[pos] = True
+    if int(np.count_nonzero(seen)) < len(pos):  # a seq completed twice
+        counts = np.bincount(pos, minlength=n)
         bad |= set(inv_seq[counts > 1].tolist())
     del seen
     if bad:
         return bad
     complete_s = np.full(n, np.nan)
-    complete_s[pos_ok] = comp_t[found]
+    complete_s[pos] = comp_t
     early = complete_s < inv_t
     if bool(early.any()):
         return set(inv_seq[early].tolist())
+    del early
     outcome = np.full(n, INFO, np.int8)
-    outcome[pos_ok] = comp_outcome[found]
+    outcome[pos] = comp_outcome
     node = np.full(n, -1, np.int32)
-    node[pos_ok] = comp_node[found]
+    node[pos] = comp_node
     note = np.full(n, -1, np.int32)
-    note[pos_ok] = comp_note[found]
+    note[pos] = comp_note
     return History(
         seq=inv_seq,
         invoke_s=inv_t,
@@ -475,7 +484,9 @@ def read_columns(path: Path) -> History:
     invoked or completed twice, completed without an invoke or before its invoke."""
     path = Path(path)
     _keep_freed_memory()
-    b = _Builder()
+    # each kind has at most one line per 22 bytes (the shortest line): room for all without
+    # growing, and capacity never written takes no memory
+    b = _Builder(path.stat().st_size // 22 + 1024)
     pending: ValueError | None = None  # a bad last line of a chunk: fatal unless last of file
     lines_before = 0
     carry = b""

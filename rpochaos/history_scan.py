@@ -54,7 +54,7 @@ class Scanned:
 
     inv_seq: I64
     inv_t_ns: I64
-    inv_worker: I64
+    inv_worker: npt.NDArray[np.int32]
     comp_seq: I64
     comp_t_ns: I64
     rest_codes: I64
@@ -93,7 +93,7 @@ def scan_chunk(data: bytes) -> Scanned | None:
     """Parse ``data`` (whole lines) or return None if any line is not in the fast layout."""
     if not data:
         e = np.zeros(0, np.int64)
-        return Scanned(e, e, e, e, e, e, [])
+        return Scanned(e, e, e.astype(np.int32), e, e, e, [])
     pad = b"0" * PAD
     buf = np.frombuffer(pad + data + pad, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
@@ -144,7 +144,7 @@ def scan_chunk(data: bytes) -> Scanned | None:
     return Scanned(
         inv_seq=seq[is_inv].astype(np.int64),
         inv_t_ns=t_ns[is_inv],
-        inv_worker=worker[is_inv].astype(np.int64),
+        inv_worker=worker[is_inv].astype(np.int32),
         comp_seq=seq[comp].astype(np.int64),
         comp_t_ns=t_ns[comp],
         rest_codes=codes,

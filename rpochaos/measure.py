@@ -58,13 +58,20 @@ class FinalRead:
     ``present`` is them as a ``SeqSet`` and ``seqs`` (for callers of the object API) as a
     frozenset, made on first use."""
 
-    __slots__ = ("_frozen", "at_s", "node", "present")
+    __slots__ = ("_frozen", "_given", "_present", "at_s", "node")
 
     def __init__(self, node: str, seqs: Iterable[int] | npt.NDArray[np.int64], at_s: float) -> None:
         self.node = node
         self.at_s = at_s
-        self.present = seqs if isinstance(seqs, SeqSet) else SeqSet(seqs)
-        self._frozen: frozenset[int] | None = None
+        self._given = seqs
+        self._present: SeqSet | None = seqs if isinstance(seqs, SeqSet) else None
+        self._frozen: frozenset[int] | None = seqs if isinstance(seqs, frozenset) else None
+
+    @property
+    def present(self) -> SeqSet:
+        if self._present is None:
+            self._present = SeqSet(self._given)
+        return self._present
 
     @property
     def seqs(self) -> frozenset[int]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rpochaos.history import SYNC_WAIT_CANCELLED, Op, Outcome
+from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Op, Outcome, read_columns
 from rpochaos.measure import Expectations, FinalRead, Measurement, Verdict, measure
 
 OLD, NEW = "pg0", "pg1"
@@ -506,3 +509,107 @@ def _numbers(m: Measurement) -> dict[str, object]:
     d = m.to_dict()
     del d["verdict"], d["reasons"], d["rpo_declared_s"]
     return d
+
+
+# --- the column-wise measure against the per-operation one it replaced -----------------------
+
+
+def _reference(ops: list[Op], final: FinalRead, outage: float | None) -> dict[str, object]:
+    """The numbers as rpochaos computed them before the columns (one object per op, sorts)."""
+
+    def done(op: Op) -> float:
+        assert op.complete_s is not None
+        return op.complete_s
+
+    acked = sorted(
+        (op for op in ops if op.outcome == Outcome.OK and op.complete_s is not None),
+        key=lambda op: (done(op), op.seq),
+    )
+    present = final.seqs
+    seen = {op.seq for op in ops}
+    info = {op.seq for op in ops if op.outcome == Outcome.INFO or op.complete_s is None}
+    failed = {op.seq for op in ops if op.outcome == Outcome.FAIL and op.complete_s is not None}
+    lost = [op for op in acked if op.seq not in present]
+    point: float | None = None
+    if acked:
+        for op in acked:
+            if op.seq not in present:
+                break
+            point = done(op)
+        if point is None:
+            point = min(op.invoke_s for op in ops)
+    kept = [done(o) for o in acked if o.seq in present and (outage is None or done(o) <= outage)]
+    newest = max(kept, default=None)
+    holes = 0 if newest is None else sum(1 for o in lost if done(o) < newest)
+    after = [
+        done(o)
+        for o in ops
+        if o.outcome == Outcome.OK
+        and o.complete_s is not None
+        and o.node == final.node
+        and outage is not None
+        and o.invoke_s >= outage
+    ]
+    times = [done(o) for o in lost]
+    return {
+        "acknowledged": len(acked),
+        "lost": sorted(o.seq for o in lost),
+        "recovered": sorted(present & info),
+        "phantom": sorted(present & failed),
+        "unexpected": sorted(present - seen),
+        "cancelled": sorted(o.seq for o in lost if o.note == SYNC_WAIT_CANCELLED),
+        "recovery_point": point,
+        "holes": holes,
+        "rto": None if not after or outage is None else min(after) - outage,
+        "first_lost": min(times, default=None),
+        "last_lost": max(times, default=None),
+    }
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(runs())
+def test_property_same_numbers_as_the_per_operation_measure(
+    run: tuple[list[Op], FinalRead, float, Expectations],
+) -> None:
+    ops, final, outage, expect = run
+    m = measure(ops, final, outage, expect)
+    assert {
+        "acknowledged": m.acknowledged,
+        "lost": m.lost_seqs.tolist(),
+        "recovered": m.recovered_seqs.tolist(),
+        "phantom": m.phantom_seqs.tolist(),
+        "unexpected": m.unexpected_seqs.tolist(),
+        "cancelled": m.lost_after_cancelled_sync_wait.tolist(),
+        "recovery_point": m.recovery_point_s,
+        "holes": m.holes,
+        "rto": m.rto_s,
+        "first_lost": m.first_lost_s,
+        "last_lost": m.last_lost_s,
+    } == _reference(ops, final, outage)
+    assert m.recovered == len(m.recovered_seqs) and m.lost == len(m.lost_seqs)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(runs())
+def test_property_a_journaled_history_measures_as_its_ops(
+    run: tuple[list[Op], FinalRead, float, Expectations],
+) -> None:
+    ops, final, outage, expect = run
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "history.jsonl"
+        ns = [
+            replace(
+                op,
+                invoke_s=float(f"{op.invoke_s:.9f}"),
+                complete_s=None if op.complete_s is None else float(f"{op.complete_s:.9f}"),
+            )
+            for op in ops
+        ]
+        with Journal(path) as j:
+            for op in ns:
+                j.invoke(op.seq, op.invoke_s, op.worker)
+                if op.complete_s is not None:
+                    j.complete(op.seq, op.complete_s, op.outcome, op.node, op.note)
+        assert measure(read_columns(path), final, outage, expect) == measure(
+            ns, final, outage, expect
+        )
