@@ -158,16 +158,23 @@ LINES = "import sys\nfor line in open(sys.argv[1], 'rb'):\n    pass\n"
 COLUMNS = "import sys\nfrom rpochaos.history import read_columns\nread_columns(sys.argv[1])\n"
 
 
-def bench(d: Path, writes: int) -> dict[str, object]:
+def bench(d: Path, writes: int, reuse: bool = False) -> dict[str, object]:
     py = sys.executable
     rpochaos = str(Path(py).with_name("rpochaos"))
     # generated in a process of its own, so that this one stays small: a child's ru_maxrss
     # starts from what its parent held when it forked
     t = time.perf_counter()
-    made = subprocess.run(
-        [py, __file__, "--make", str(d), str(writes)], check=True, capture_output=True, text=True
-    )
-    shape = json.loads(made.stdout)
+    if reuse and (d / "shape.json").exists():
+        shape = json.loads((d / "shape.json").read_text())
+    else:
+        made = subprocess.run(
+            [py, __file__, "--make", str(d), str(writes)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        shape = json.loads(made.stdout)
+        (d / "shape.json").write_text(made.stdout)
     gen_s = time.perf_counter() - t
     hist = d / HISTORY
     runs = {
@@ -207,6 +214,9 @@ def main() -> None:
     ap.add_argument("--writes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--dir", type=Path, help="where to write the run directories")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
+    ap.add_argument(
+        "--reuse", action="store_true", help="time the run directories already in --dir again"
+    )
     ap.add_argument("--make", nargs=2, metavar=("DIR", "WRITES"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.make:
@@ -215,7 +225,7 @@ def main() -> None:
     base = a.dir or Path(tempfile.mkdtemp(prefix="rpochaos-scale-"))
     try:
         for n in a.writes:
-            r = bench(base / f"run-{n}", n)
+            r = bench(base / f"run-{n}", n, reuse=a.reuse)
             print(json.dumps(r, indent=1), flush=True)
             if not a.keep:
                 shutil.rmtree(base / f"run-{n}")

@@ -80,6 +80,20 @@ def _digits(words: U64, end: I64, count: I64, bad: U64) -> U64:
     return out
 
 
+def _digits_fixed(words: U64, end: I64, count: int, bad: U64) -> U64:
+    """``_digits`` with the same ``count`` (1-8) at every line."""
+    raw = words[end - 8]
+    if count < 8:
+        keep = _KEEP[count]
+        raw = (raw & keep) | (_ZEROS & ~keep)
+    v = raw - _ZEROS
+    bad |= ((raw + _ABOVE_NINE) | v) & _TOPS
+    v = (v * _U(10) + (v >> _U(8))) & _U(0x00FF00FF00FF00FF)
+    v = (v * _U(100) + (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
+    out: U64 = (v * _U(10000) + (v >> _U(32))) & _U(0xFFFFFFFF)
+    return out
+
+
 def _find(x: U64, pattern: np.uint64) -> I64:
     """Index (0-7) of the first byte of each word equal to ``pattern``'s bytes; 8 if none."""
     y = x ^ pattern
@@ -109,34 +123,48 @@ def scan_chunk(data: bytes) -> Scanned | None:
     is_inv = kind == ord("i")
     want_head = np.where(is_inv, _U(0x2C2269225B), _U(0x2C2263225B))  # '["i",' / '["c",'
     good = head == want_head
-    # SEQ: 1-16 digits from start+5 up to a comma
-    a = _find(words[starts + 6], _COMMAS)
-    seq_len = a + 1
-    if np.any(a == 8):
-        b = _find(words[starts + 14], _COMMAS)
-        seq_len = np.where(a < 8, a + 1, b + 9)
-        good &= seq_len <= 16
-    seq_end = starts + 5 + seq_len
-    seq = _digits(words, seq_end, np.minimum(seq_len, 8), bad)
-    if np.any(seq_len > 8):
-        hi = _digits(words, seq_end - 8, np.clip(seq_len - 8, 0, 8), bad)
-        seq = seq + hi * _U(100_000_000)
-    # T: 1-8 digits, a dot, 9 digits, a comma
-    int_len = _find(words[seq_end + 2], _DOTS) + 1
-    good &= int_len <= 8
-    dot = seq_end + 1 + int_len
-    whole = _digits(words, dot, np.minimum(int_len, 8), bad)
+    # SEQ: 1-16 digits from start+5 up to a comma; T: 1-8 digits, a dot, 9 digits, a comma.
+    # Within a chunk the lengths are nearly always those of its first line: then every
+    # offset is a constant (checked at each line), else found line by line
+    n_seq = int(_find(words[starts[:1] + 6], _COMMAS)[0]) + 1
+    n_int = int(_find(words[starts[:1] + 7 + n_seq], _DOTS)[0]) + 1 if n_seq <= 8 else 9
+    uniform = n_seq <= 8 and n_int <= 8
+    if uniform:
+        seq_end = starts + (5 + n_seq)
+        dot = seq_end + (1 + n_int)
+        uniform = bool(np.all(buf[seq_end] == ord(","))) and bool(np.all(buf[dot] == ord(".")))
+    if uniform:
+        seq = _digits_fixed(words, seq_end, n_seq, bad)
+        whole = _digits_fixed(words, dot, n_int, bad)
+    else:
+        a = _find(words[starts + 6], _COMMAS)
+        seq_len = a + 1
+        if np.any(a == 8):
+            b = _find(words[starts + 14], _COMMAS)
+            seq_len = np.where(a < 8, a + 1, b + 9)
+            good &= seq_len <= 16
+        seq_end = starts + 5 + seq_len
+        seq = _digits(words, seq_end, np.minimum(seq_len, 8), bad)
+        if np.any(seq_len > 8):
+            hi = _digits(words, seq_end - 8, np.clip(seq_len - 8, 0, 8), bad)
+            seq = seq + hi * _U(100_000_000)
+        int_len = _find(words[seq_end + 2], _DOTS) + 1
+        good &= int_len <= 8
+        dot = seq_end + 1 + int_len
+        whole = _digits(words, dot, np.minimum(int_len, 8), bad)
+        good &= buf[seq_end] == ord(",")
     t_end = dot + 10
-    frac8 = _digits(words, t_end, np.full(n, 8, np.int64), bad)
+    frac8 = _digits_fixed(words, t_end, 8, bad)
     frac1 = buf[dot + 1].astype(np.int64) - ord("0")
-    good &= (frac1 >= 0) & (frac1 <= 9) & (buf[t_end] == ord(",")) & (buf[seq_end] == ord(","))
+    good &= (frac1 >= 0) & (frac1 <= 9) & (buf[t_end] == ord(","))
     good &= (buf[nl - 1] == ord("]")) & (nl - 1 > t_end + 1)
     t_ns = (whole * _U(1_000_000_000) + frac8).astype(np.int64) + frac1 * 100_000_000
     # invoke: WORKER, 1-8 digits up to the closing bracket
-    w_len = nl - 1 - t_end - 1
-    w_len_inv = np.where(is_inv, np.clip(w_len, 0, 8), 0)
-    worker = _digits(words, nl - 1, w_len_inv, bad)
-    good &= ~is_inv | (w_len <= 8)
+    inv = np.flatnonzero(is_inv)
+    w_len = nl[inv] - 1 - t_end[inv] - 1
+    bad_w = np.zeros(len(inv), np.uint64)
+    worker = _digits(words, nl[inv] - 1, np.clip(w_len, 0, 8), bad_w)
+    good[inv] &= (w_len <= 8) & (bad_w == 0)
     if not bool(np.all(good)) or bool(np.any(bad)):
         return None
     comp = ~is_inv
@@ -144,7 +172,7 @@ def scan_chunk(data: bytes) -> Scanned | None:
     return Scanned(
         inv_seq=seq[is_inv].astype(np.int64),
         inv_t_ns=t_ns[is_inv],
-        inv_worker=worker[is_inv].astype(np.int32),
+        inv_worker=worker.astype(np.int32),
         comp_seq=seq[comp].astype(np.int64),
         comp_t_ns=t_ns[comp],
         rest_codes=codes,
@@ -177,9 +205,15 @@ def _tails(data: bytes, buf: U8, words: U64, begin: I64, end: I64) -> tuple[I64,
         # the bytes begin+8k .. begin+8k+take-1, i.e. the word ending at begin+8k+take
         w = words[np.maximum(begin + 8 * k + take - 8, 0)] & mask
         keys.append(w)
-    todo = np.flatnonzero(short)
-    passes = 0
     at: Callable[[int], bytes] = lambda i: data[int(begin[i]) - PAD : int(end[i]) - PAD]  # noqa: E731
+    todo = np.flatnonzero(short)
+    if len(todo):  # the first value (the rule: "ok" on the one primary) over whole columns
+        i = int(todo[0])
+        same = (keys[0] == keys[0][i]) & (keys[1] == keys[1][i]) & (keys[2] == keys[2][i])
+        same &= (length == length[i]) & short
+        codes[same] = code_of(at(i))
+        todo = np.flatnonzero(short & ~same)
+    passes = 1
     while len(todo) and passes < _MAX_DISTINCT:
         i = int(todo[0])
         same = (

@@ -103,7 +103,8 @@ def rug_panel(svg: Svg, d: RunData, X: XScale, p: Panel) -> None:
     last = float(times.max()) if len(times) else None
     # half-pixel buckets: one stroke per bucket, however many writes it holds
     clamped = np.clip(times, X.t0, X.t1)
-    px = np.unique(np.round((LEFT + (clamped - X.t0) / (X.t1 - X.t0) * PLOT_W) * 2))
+    buckets = np.round((LEFT + (clamped - X.t0) / (X.t1 - X.t0) * PLOT_W) * 2).astype(np.int64)
+    px = np.flatnonzero(np.bincount(buckets)) if len(buckets) else np.zeros(0, np.int64)
     parts = [f"M{x / 2:.1f},{p.top + 2:.1f} V{p.bottom - 2:.1f}" for x in px.tolist()]
     title = (
         f"{n_lost} lost acknowledged writes, completed {first:.3f} .. {last:.3f} s"
