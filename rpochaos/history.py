@@ -497,8 +497,8 @@ def read_columns(path: Path) -> History:
                 break
             data = carry + block
             cut = data.rfind(b"\n") + 1
-            carry, whole = data[cut:], data[:cut]
-            if not whole:
+            carry, whole = data[cut:], memoryview(data)[:cut]  # no copy of the chunk
+            if not cut:
                 continue
             if pending is not None:
                 raise pending
@@ -506,8 +506,9 @@ def read_columns(path: Path) -> History:
             if scanned is not None and b.add_scanned(scanned):
                 lines_before += len(scanned.inv_seq) + len(scanned.comp_seq)
             else:
-                pending = _slow(path, whole, lines_before, b)
-                lines_before += whole.count(b"\n")
+                text = bytes(whole)
+                pending = _slow(path, text, lines_before, b)
+                lines_before += text.count(b"\n")
     if carry:  # a last line without its newline: kept if it parses
         if pending is not None:
             raise pending

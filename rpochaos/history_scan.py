@@ -103,13 +103,13 @@ def _find(x: U64, pattern: np.uint64) -> I64:
     return out
 
 
-def scan_chunk(data: bytes) -> Scanned | None:
+def scan_chunk(data: bytes | memoryview) -> Scanned | None:
     """Parse ``data`` (whole lines) or return None if any line is not in the fast layout."""
     if not data:
         e = np.zeros(0, np.int64)
         return Scanned(e, e, e.astype(np.int32), e, e, e, [])
     pad = b"0" * PAD
-    buf = np.frombuffer(pad + data + pad, dtype=np.uint8)
+    buf = np.frombuffer(b"".join((pad, data, pad)), dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     n = len(nl)
     starts = np.empty(n, np.int64)
@@ -180,7 +180,9 @@ def scan_chunk(data: bytes) -> Scanned | None:
     )
 
 
-def _tails(data: bytes, buf: U8, words: U64, begin: I64, end: I64) -> tuple[I64, list[bytes]]:
+def _tails(
+    data: bytes | memoryview, buf: U8, words: U64, begin: I64, end: I64
+) -> tuple[I64, list[bytes]]:
     """Number each complete line's tail ``buf[begin:end]`` by its distinct value: equal tails
     of at most 24 bytes are found by comparing three words at a time (a handful of distinct
     values is the rule); the others are looked up one by one."""
@@ -205,7 +207,7 @@ def _tails(data: bytes, buf: U8, words: U64, begin: I64, end: I64) -> tuple[I64,
         # the bytes begin+8k .. begin+8k+take-1, i.e. the word ending at begin+8k+take
         w = words[np.maximum(begin + 8 * k + take - 8, 0)] & mask
         keys.append(w)
-    at: Callable[[int], bytes] = lambda i: data[int(begin[i]) - PAD : int(end[i]) - PAD]  # noqa: E731
+    at: Callable[[int], bytes] = lambda i: bytes(data[int(begin[i]) - PAD : int(end[i]) - PAD])  # noqa: E731
     todo = np.flatnonzero(short)
     if len(todo):  # the first value (the rule: "ok" on the one primary) over whole columns
         i = int(todo[0])
