@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
+from rpochaos.seqs import first_seqs
 
 _STYLE = {"PASS": "bold green", "FAIL": "bold red", "UNKNOWN": "bold yellow"}
 
@@ -109,9 +110,10 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
         )
     cancelled = w.lost_after_cancelled_sync_wait
     if cancelled:
-        shown = ", ".join(str(s) for s in cancelled[:10]) + (" ..." if len(cancelled) > 10 else "")
+        first = first_seqs(w.seq_ranges.lost_after_cancelled_sync_wait, 10)
+        shown = ", ".join(str(s) for s in first) + (" ..." if cancelled > 10 else "")
         out.append(
-            f"{len(cancelled)} lost writes had been acknowledged after a cancelled wait for "
+            f"{cancelled} lost writes had been acknowledged after a cancelled wait for "
             f"synchronous replication: seq {shown}"
         )
     if r.faults:

@@ -1,8 +1,8 @@
 """The lost rows as the old primary's disk held them, as CSV or SQL: what a team hands to the
 people who notify customers, or replays into the new primary by hand.
 
-Input: a run directory with result.json (``writes.lost_seqs``) and witness.json (the rows the
-witness read from the old primary's copy). Each lost seq appears exactly once, in seq order:
+Input: a run directory with result.json (``writes.seq_ranges``; every range in
+``seqs.json.gz``) and witness.json (the rows the witness read from the old primary's copy). Each lost seq appears exactly once, in seq order:
 
 - CSV: ``seq, where, <every column of the table but seq>, xid, commit_time, commit_time_source``;
   ``where`` is ``on_old_primary`` or ``gone`` (no row on any node: the other columns are
@@ -123,5 +123,8 @@ def export_lost(run_dir: Path, fmt: Format) -> str:
         raise ExportError(f"{run_dir / 'witness.json'}: witness unavailable ({report.why})")
     if fmt == "sql" and report.system != "postgres":
         raise ExportError(f"--format sql: the run's system is {report.system}; use --format csv")
-    lost = result.writes.lost_seqs
+    try:
+        lost = list(result.seqs("lost", run_dir))
+    except ValueError as e:
+        raise ExportError(f"{run_dir}: {e}") from None
     return to_csv(report, lost) if fmt == "csv" else to_sql(report, lost)

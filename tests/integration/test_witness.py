@@ -35,6 +35,7 @@ from psycopg.rows import TupleRow
 from rpochaos.backends.local import LocalBackend, gc, leftovers
 from rpochaos.history import Outcome, read_history
 from rpochaos.proxy import Toxiproxy
+from rpochaos.result import Result
 from rpochaos.scenario import Replica, Topology
 from rpochaos.topology.postgres import TABLE, PostgresCluster
 from rpochaos.witness.classify import classify, durable, from_ranges
@@ -272,7 +273,7 @@ def test_the_shipped_partition_crash_scenario(real_pg: None, tmp_path: Path) -> 
         ops = read_history(out / "history.jsonl")
         acked = frozenset(o.seq for o in ops if o.outcome is Outcome.OK)
         new = frozenset(int(s) for s in final["seqs"])
-        lost = frozenset(result["writes"]["lost_seqs"])
+        lost = frozenset(Result.load(out).seqs("lost", out))
         assert lost and lost == acked - new
         data = out / "data"
         t0 = time.monotonic()
@@ -309,7 +310,6 @@ def test_the_shipped_kafka_leader_cut_then_killed_scenario(tmp_path: Path) -> No
     scenario = SCENARIOS / "kafka-acks1-leader-cut-then-killed.yaml"
     try:
         run(scenario, out=out, keep_topology=True, html=False, observe_rate=0)
-        result = json.loads((out / "result.json").read_text())
         final = json.loads((out / "final_read.json").read_text())
         crashed = [
             e["resolved"]
@@ -323,7 +323,7 @@ def test_the_shipped_kafka_leader_cut_then_killed_scenario(tmp_path: Path) -> No
             o.seq for o in read_history(out / "history.jsonl") if o.outcome is Outcome.OK
         )
         present = frozenset(int(s) for s in final["seqs"])
-        lost = frozenset(result["writes"]["lost_seqs"])
+        lost = frozenset(Result.load(out).seqs("lost", out))
         assert lost and lost == acked - present
         logs = out / "data"
         report = witness_kafka(
