@@ -2,7 +2,8 @@
 people who notify customers, or replays into the new primary by hand.
 
 Input: a run directory with result.json (``writes.seq_ranges``; every range in
-``seqs.json.gz``) and witness.json (the rows the witness read from the old primary's copy). Each lost seq appears exactly once, in seq order:
+``seqs.json.gz``) and witness.json (the rows the witness read from the old primary's copy).
+Each lost seq appears exactly once, in seq order:
 
 - CSV: ``seq, where, <every column of the table but seq>, xid, commit_time, commit_time_source``;
   ``where`` is ``on_old_primary`` or ``gone`` (no row on any node: the other columns are
