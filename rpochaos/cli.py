@@ -206,6 +206,13 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
     return EXIT_BAD_INPUT if missing else 0
 
 
+def _cmd_schema(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.backends import gc
 
@@ -411,6 +418,13 @@ COMMANDS: list[Command] = [
         "each external dependency: found (version) or missing (install command)",
         "list external dependencies, found or missing",
         _cmd_doctor,
+    ),
+    Command(
+        "schema",
+        "",
+        "the scenario file's JSON Schema (editors: docs/scenarios.md)",
+        "print the JSON Schema of scenario files",
+        _cmd_schema,
     ),
     Command(
         "gc",
