@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rpochaos import cli as cli_module
-from tests.conftest import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rpochaos import deps
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 from tests.integration.helpers import result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
