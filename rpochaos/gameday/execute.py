@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,7 +117,12 @@ def execute(
         "backend": "gameday",
         "durability": durability,
         "versions": {"postgres": durability.get("server_version")},
-        "gameday": {"inventory": inv.name, "run_id": run_id, "table": table_name(run_id)},
+        "gameday": {
+            "inventory": inv.name,
+            "inventory_path": str(inv.path) if inv.path else None,
+            "run_id": run_id,
+            "table": table_name(run_id),
+        },
     }
     write_json(run_dir / RESOLVED, meta)
     log(f"run {run_id}: {run_dir}")
@@ -224,6 +230,15 @@ def _finish(
     index_root: Path | None,
 ) -> Result:
     result = compute_result(load_run(run_dir))
+    meta = json.loads((run_dir / RESOLVED).read_text())
+    gd = meta.get("gameday") or {}
+    plan, inv = meta.get("scenario_path") or "PLAN.yaml", gd.get("inventory_path") or "INV.yaml"
+    result = result.model_copy(
+        update={
+            "reproduce": f"rpochaos gameday {shlex.quote(str(plan))} --inventory "
+            f"{shlex.quote(str(inv))} --execute"
+        }
+    )
     if stopped:
         result = result.model_copy(
             update={"reasons": [f"run stopped by a stop condition: {stopped[0]}", *result.reasons]}
