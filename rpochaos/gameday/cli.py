@@ -23,7 +23,7 @@ from rpochaos.gameday.heal import heal_inventory
 from rpochaos.gameday.inventory import Inventory, load_inventory
 from rpochaos.gameday.plan import Plan, load_plan
 from rpochaos.gameday.preflight import ok, preflight
-from rpochaos.result import EXIT, EXIT_BAD_INPUT
+from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL
 
 EXIT_INTERRUPTED = 130
 EXIT_PREFLIGHT = 2
@@ -35,8 +35,8 @@ def add_gameday_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--execute", action="store_true", help="act (default: only plan)")
     p.add_argument("--confirm", metavar="NAME", help="the inventory's name, for unattended runs")
     p.add_argument("--keep-data", action="store_true", help="keep the probe's table")
-    p.add_argument("--out", type=Path, help="the run directory (default under --runs)")
-    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs root (default runs/)")
+    p.add_argument("--out", type=Path, help="the run directory (default under --runs-root)")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="runs root (default runs/)")
 
 
 def add_heal_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def add_heal_arguments(p: argparse.ArgumentParser) -> None:
         help="remove every rpochaos toxic on the inventory's Toxiproxy, unpause every "
         "container a journal paused",
     )
-    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs root (default runs/)")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="runs root (default runs/)")
 
 
 def _problems(e: ScenarioError, con: Console) -> int:
@@ -163,7 +163,7 @@ def gameday_main(a: argparse.Namespace, con: Console) -> int:
     try:
         run = execute(
             plan,
-            runs_root=a.runs,
+            runs_root=a.runs_root,
             out=a.out,
             keep_data=a.keep_data,
             log=lambda m: con.print(escape(m), highlight=False),
@@ -171,6 +171,9 @@ def gameday_main(a: argparse.Namespace, con: Console) -> int:
     except KeyboardInterrupt:
         con.print("interrupted: every fault was healed (see audit.jsonl)")
         return EXIT_INTERRUPTED
+    except Exception as e:  # healed in execute's finally; never a traceback to the user
+        con.print(f"run aborted, every fault healed: {escape(type(e).__name__)}: {escape(str(e))}")
+        return EXIT_INTERNAL
     finally:
         signal.signal(signal.SIGTERM, saved)
     r = run.result
@@ -190,7 +193,7 @@ def heal_main(a: argparse.Namespace, con: Console) -> int:
     except ScenarioError as e:
         return _problems(e, con)
     try:
-        done = heal_inventory(inv, a.runs, everything=a.all)
+        done = heal_inventory(inv, a.runs_root, everything=a.all)
     except ProxyError as e:
         con.print(f"heal failed: {escape(str(e))}")
         return 1

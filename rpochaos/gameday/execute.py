@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import shlex
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 from rpochaos.clock import Clock
-from rpochaos.gameday.actions import DockerCli
+from rpochaos.gameday.actions import ActionError, DockerCli
 from rpochaos.gameday.audit import AUDIT, Audit
 from rpochaos.gameday.faults import ActiveFaults
 from rpochaos.gameday.plan import Plan
@@ -144,7 +145,7 @@ def execute(
         events.write(type="stopped", t=t, reason=reason)
         audit.write("stop", t=round(t, 6), reason=reason)
         log(f"t={t:6.2f}s  STOP: {reason}; healing")
-        faults.heal_all("stop condition")
+        faults.heal_all("stop condition", final=True)  # and no new fault from now on
 
     watch = StopWatch(inv, probe, clock, on_stop, outage_started=outage.is_set)
     exit_path = "completed"
@@ -161,7 +162,12 @@ def execute(
                 break
             if ps.step.outage:
                 outage.set()
-            faults.apply(ps)
+            try:
+                faults.apply(ps)
+            except ActionError:
+                if stop.is_set():  # the stop condition closed the run under this step
+                    break
+                raise
         clock.sleep_until(sc.workload.duration, stop)
         if stopped:
             exit_path = "stop condition"
@@ -175,6 +181,7 @@ def execute(
         events.write(type="error", t=clock.now(), message=f"run aborted: {e}")
         raise
     finally:
+        ignored = _ignore_signals()  # a second Ctrl-C must not cut the heal short
         faults.heal_all("exit: " + exit_path, final=True)
         watch.close()
         probe.stop()
@@ -194,7 +201,15 @@ def execute(
         result = _finish(run_dir, stopped, run_id, inv.name, exit_path, faults.left(), index_root)
         audit.write("end", exit_path=exit_path, left=faults.left())
         audit.close()
+        for signum, handler in ignored:
+            signal.signal(signum, handler)
     return GamedayRun(run_dir, run_id, result, stopped[0] if stopped else None, exit_path)
+
+
+def _ignore_signals() -> list[tuple[int, signal._HANDLER]]:
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGTERM)]
 
 
 def _final_read(
