@@ -159,7 +159,11 @@ def gameday_main(a: argparse.Namespace, con: Console) -> int:
         return EXIT_BAD_INPUT
     if not _confirmed(a, inv, con):
         return EXIT_BAD_INPUT
-    saved = signal.signal(signal.SIGTERM, _sigterm)
+    # Ctrl-C and SIGTERM heal and exit 130, even when started with SIGINT ignored (nohup, &)
+    saved = [
+        (signal.SIGTERM, signal.signal(signal.SIGTERM, _sigterm)),
+        (signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler)),
+    ]
     try:
         run = execute(
             plan,
@@ -175,7 +179,8 @@ def gameday_main(a: argparse.Namespace, con: Console) -> int:
         con.print(f"run aborted, every fault healed: {escape(type(e).__name__)}: {escape(str(e))}")
         return EXIT_INTERNAL
     finally:
-        signal.signal(signal.SIGTERM, saved)
+        for signum, handler in saved:
+            signal.signal(signum, handler)
     r = run.result
     con.print(
         f"verdict {r.verdict}: lost {r.writes.lost} of {r.writes.acknowledged} acknowledged; "

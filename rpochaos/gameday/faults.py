@@ -113,7 +113,9 @@ class ActiveFaults:
             self.promoted = step.target
             self.events.write(type="failover", t=effective, promoted=step.target, reason="command")
         if undos and ps.max_s is not None:
-            timer = threading.Timer(ps.max_s, self.heal, args=(step.index, "deadline"))
+            # the deadline counts from the request, not from when the action returned
+            left = max(0.0, t + ps.max_s - self.clock.now())
+            timer = threading.Timer(left, self.heal, args=(step.index, "deadline"))
             timer.daemon = True
             timer.name = f"deadline-{step.index}"
             with self._lock:
@@ -155,6 +157,7 @@ class ActiveFaults:
             if entry.timer is not None:
                 entry.timer.cancel()
             errors: list[str] = []
+            requested = self.clock.now()
             for u in entry.undos:
                 try:
                     actions.undo(u, self.tp, self.docker)
@@ -167,7 +170,7 @@ class ActiveFaults:
                 self.events.write(type="error", t=t, message=f"healing step {index}: {errors}")
                 return
             self.audit.write("undone", id=entry.audit_id, by=by, t=round(t, 6))
-            self.events.write(type="step_end", index=index, t=t, requested_t=t)
+            self.events.write(type="step_end", index=index, t=t, requested_t=requested)
             self.log(f"t={t:6.2f}s  healed step {index} ({by})")
 
     def heal_all(self, by: str, *, final: bool = False) -> None:
