@@ -4,7 +4,8 @@
 Exit codes: ``gameday`` without ``--execute`` 0 when the preflight passes, 2 when it does not;
 with ``--execute`` the verdict's (0 PASS, 1 FAIL, 2 UNKNOWN), 130 interrupted; 254 for bad
 input, a target not in the inventory, a failed preflight before executing, or a missing or
-wrong confirmation. ``heal`` 0 (it prints what it removed), 254 on a bad inventory.
+wrong confirmation. ``heal`` 0 (it prints what it removed), 2 when Toxiproxy or the engine
+cannot be reached (what is left is then unknown), 254 on a bad inventory.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ def heal_main(a: argparse.Namespace, con: Console) -> int:
     try:
         done = heal_inventory(inv, a.runs_root, everything=a.all)
     except ProxyError as e:
-        con.print(f"heal failed: {escape(str(e))}")
-        return 1
+        con.print(f"heal failed: {escape(str(e))}; what the run left is unknown: run it again")
+        return EXIT["UNKNOWN"]
     for line in done:
         con.print(escape(line), highlight=False)
     con.print(f"healed: {len(done)} action(s)" if done else "nothing left to heal")

@@ -19,6 +19,8 @@ from tests.helpers import ROOT, SCENARIOS
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ENTRY_POINT = Path(sys.executable).parent / "rpochaos"
+GAMEDAY = ROOT / "examples" / "gameday"
+INVENTORY = ("--inventory", str(GAMEDAY / "staging.inventory.yaml"))
 DOCUMENTED_EXITS = {0, 1, 2, 130, 254, 255}  # README: "Exit codes: ..."
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -103,6 +105,10 @@ def _invocations(
         (("analyze", str(run_dir), "--json"), {}, {1} if have_pg else {254}),
         (("doctor",), {}, {0, 254}),
         (("schema",), {}, {0}),
+        # plan only (nothing runs there: the preflight fails, exit 2) and a heal with nothing
+        # reachable (2: what is left is unknown)
+        (("gameday", str(GAMEDAY / "async-partition-crash.plan.yaml"), *INVENTORY), {}, {0, 2}),
+        (("heal", *INVENTORY), {}, {0, 2}),
         (("gc", str(tmp / "runs")), {}, {0}),
         (("gc", str(tmp / "runs"), "--force", "--run", "0123456789"), {}, {0}),
     ]
