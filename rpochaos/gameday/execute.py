@@ -254,10 +254,7 @@ def _finish(
             f"{shlex.quote(str(inv))} --execute"
         }
     )
-    if stopped:
-        result = result.model_copy(
-            update={"reasons": [f"run stopped by a stop condition: {stopped[0]}", *result.reasons]}
-        )
+    # a stop condition's reason comes from its ``stopped`` event (so ``analyze`` gives it too)
     write_json(run_dir / RESULT, result.to_dict())
     write_json(
         run_dir / GAMEDAY,

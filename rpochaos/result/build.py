@@ -95,7 +95,12 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
     )
     outage = outage_at(run.events)
     m = measure(run.history, run.final, outage, expect)
-    reasons = [*m.reasons, *(str(e["message"]) for e in run.events if e.get("type") == "error")]
+    reasons = [
+        # a game day's stop condition (rpochaos.gameday): first, so a reader sees why it ended
+        *(f"run stopped by a stop condition: {e['reason']}" for e in _typed(run, "stopped")),
+        *m.reasons,
+        *(str(e["message"]) for e in _typed(run, "error")),
+    ]
     failover = [e for e in run.events if e.get("type") in ("failover", "failover_refused")]
     promoted = [e for e in failover if e["type"] == "failover"]
     scale = float(getattr(sc, "time_scale", 1.0) or 1.0)
@@ -210,3 +215,8 @@ def analyze_result(path: Path) -> Result:
 def analyze(path: Path) -> dict[str, Any]:
     """``analyze_result`` as the result.json mapping (the dict API: ``res["writes"]["lost"]``)."""
     return analyze_result(path).to_dict()
+
+
+def _typed(run: StoredRun, kind: str) -> list[dict[str, object]]:
+    """The run's events of type ``kind``, in order."""
+    return [e for e in run.events if e.get("type") == kind]

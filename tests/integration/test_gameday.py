@@ -23,7 +23,8 @@ import psycopg
 import pytest
 
 from rpochaos.errors import MissingDependency
-from tests.conftest import ROOT, require
+from rpochaos.result import analyze
+from tests.helpers import ROOT, require
 from tests.integration.helpers import within
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
@@ -316,6 +317,12 @@ def test_a_stop_condition_mid_partition_heals_within_a_second(system: System) ->
     assert stop["t"] < 8.0 and end["t"] - stop["t"] < 1.0  # long before the partition's 12 s
     result = json.loads((run_dir / "result.json").read_text())
     assert result["reasons"][0].startswith("run stopped by a stop condition: replication lag")
+    # recomputed from the directory alone, the result still says why the run stopped
+    again = analyze(run_dir)
+    assert (
+        again["reasons"][0] == result["reasons"][0]
+        and again["reasons"].count(result["reasons"][0]) == 1
+    )
     assert (run_dir / "summary.md").read_text().count("run stopped by a stop condition") == 1
     assert out.returncode in (0, 1, 2), out.stdout + out.stderr
     assert all(v == [] for v in system.toxics().values())
