@@ -8,7 +8,7 @@ fails (at least M of K repeats):
    magnitude, a start -- a smaller start is an earlier one) is first tried at its LOW, then
    bisected between the highest value known to pass and the smallest known to fail, with the
    secant step of ``strategy.next_point`` on the score, until the bracket is narrower than
-   ``resolution`` of the axis.
+   ``resolution`` of the axis or ``relative`` of the failing value, whichever is tighter.
 
 Everything stops at the wall-clock cap (``deadline``, checked before each probe) or after
 ``max_runs`` runs. The result carries the runs the final candidate got, from which the
@@ -43,6 +43,8 @@ class Shrinker:
     #: the score at which the verdict flips (window/rpo: 1), for the secant step; None: midpoints
     threshold: float | None = 1.0
     resolution: float = 0.025
+    #: ... or narrower than this share of the smallest failing value, whichever is tighter
+    relative: float = 0.08
     deadline: float = float("inf")  # on ``clock``
     max_runs: int = 40
     clock: Callable[[], float] = time.monotonic
@@ -88,7 +90,7 @@ class Shrinker:
         assert isinstance(value, float)
         if value <= d.low:
             return ""
-        tol = max(self.resolution * (d.high - d.low), 0.001)
+        span_tol = self.resolution * (d.high - d.low)
 
         def at(x: float) -> Candidate:
             return Candidate({**out.candidate.values, d.name: d.clamp(x)}, out.candidate.dropped)
@@ -102,7 +104,7 @@ class Shrinker:
             out.steps.append(f"{d.name} -> LOW {d.shown(d.low)}: still fails {v.rate}")
             return ""
         lo, s_lo = d.low, v.score
-        while hi - lo > tol:
+        while hi - lo > (tol := max(min(span_tol, self.relative * abs(hi)), 0.001)):
             if stop := self._out_of_time():
                 return stop
             x = d.clamp(next_point(lo, hi, s_lo, s_hi, self.threshold, 0.45 * tol))
