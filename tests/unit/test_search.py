@@ -4,6 +4,8 @@ and the bisection, against a fake score function (no runs), plus {range:} in pla
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,3 +307,38 @@ def test_outputs_table_found_file_and_page(tmp_path: Path) -> None:
     assert table.count("\n") == len(r.examples) + 2 and "| FAIL |" in table
     page = render(space, r, ["summary <line>"])
     assert "<svg" in page and "summary &lt;line&gt;" in page and "<script" not in page
+
+
+# -- the command's bad input (nothing runs) ----------------------------------------------
+
+
+def _cmd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rpochaos.search", *args], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--budget", "0"], "--budget: got 0, expected an integer >= 1"),
+        (["--boundary", "cut.at"], "--boundary: got cut.at, expected a numeric dimension: cut.for"),
+        (["--repeats", "2", "--min-fails", "3"], "--min-fails: got 3, expected an integer from 1"),
+    ],
+)
+def test_bad_arguments_exit_254_before_anything_runs(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    proc = _cmd(str(ASYNC), "--runs-root", str(tmp_path), *args)
+    assert proc.returncode == 254, proc.stdout + proc.stderr
+    assert expected in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    assert not list(tmp_path.iterdir())  # no run, no directory
+
+
+def test_a_bad_file_exits_254_with_its_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("[200ms, 6s]", "[6s, 200ms]"))
+    proc = _cmd(str(bad), "--runs-root", str(tmp_path / "runs"))
+    assert proc.returncode == 254 and f"{bad}:18: schedule[1].for.range" in proc.stdout
+    proc = _cmd(str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 254 and "no such file" in proc.stdout
