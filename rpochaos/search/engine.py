@@ -106,7 +106,10 @@ class Search:
         for stored in self.stored:
             if r.searched >= self.budget or stored.candidate.key in seen:
                 continue
-            if set(stored.candidate.values) != set(self.space.names):
+            c = stored.candidate
+            if set(c.values) != set(self.space.names) or not (
+                not c.dropped or self.space.allowed(c.dropped)
+            ):
                 continue
             r.replayed += 1
             if attempt(stored.candidate, "replay"):

@@ -132,6 +132,10 @@ def write_outputs(out_dir: Path, space: Space, r: SearchResult) -> Path | None:
     return found
 
 
+def _tried(n: int) -> str:
+    return f"{n} schedule{'' if n == 1 else 's'} tried"
+
+
 def summary_lines(space: Space, r: SearchResult, found: Path | None) -> list[str]:
     """What the command prints at the end: the verdict of the search in a few lines."""
     lines: list[str] = []
@@ -151,7 +155,7 @@ def summary_lines(space: Space, r: SearchResult, found: Path | None) -> list[str
         lines.append(f"replayed {r.replayed} stored failure(s) first")
     if r.status == "found" and r.final is not None:
         rate = r.reproduction.rate if r.reproduction else "?"
-        lines.append(f"a failing schedule found after {r.searched} schedules tried")
+        lines.append(f"a failing schedule found after {_tried(r.searched)}")
         lines.append(f"shrunk to: {space.describe(r.final)}")
         lines.extend(f"  {s}" for s in (r.shrunk.steps if r.shrunk else []))
         if r.shrunk is not None and r.shrunk.stopped:
@@ -162,9 +166,7 @@ def summary_lines(space: Space, r: SearchResult, found: Path | None) -> list[str
             lines.append(f"reproduce: {reproduce_command(found)}")
     elif r.status == "unknown":
         unknown = sum(e.outcome.verdict not in ("PASS", "FAIL") for e in r.examples)
-        lines.append(
-            f"{r.searched} schedules tried, none broke the RPO, but {unknown} had no verdict"
-        )
+        lines.append(f"{_tried(r.searched)}, none broke the RPO, but {unknown} had no verdict")
     else:
-        lines.append(f"{r.searched} schedules tried, none broke the RPO")
+        lines.append(f"{_tried(r.searched)}, none broke the RPO")
     return lines

@@ -151,7 +151,7 @@ class Space:
         return tuple(d.name for d in self.dimensions)
 
     def full(self) -> Candidate:
-        """Every step kept, every numeric dimension at HIGH (choose: its first option)."""
+        """Every step kept, every dimension at the top of its axis (choose: its last option)."""
         return Candidate(
             {d.name: d.at(1.0) if d.numeric else d.options[0] for d in self.dimensions}
         )

@@ -97,7 +97,7 @@ def test_a_found_failure_is_replayed_first_and_its_file_reproduces(
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "replayed 1 stored failure(s) first" in proc.stdout
-    assert "a failing schedule found after 1 schedules tried" in proc.stdout
+    assert "a failing schedule found after 1 schedule tried" in proc.stdout
     assert "rpochaos run " in proc.stdout and "1 failed" in proc.stdout
     second = sorted((runs / "async-partition-boundary").glob("search-*/search.json"))
     assert json.loads(second[-1].read_text())["examples"][0]["phase"] == "replay"

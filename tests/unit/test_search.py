@@ -181,6 +181,7 @@ def test_the_first_pass_puts_one_point_in_each_stratum(n: int, seed: int) -> Non
     st.floats(0, 3),
     st.floats(0.001, 1),
 )
+@settings(deadline=None)
 def test_a_bisection_step_stays_strictly_inside_the_bracket(
     lo: float, width: float, s1: float, s2: float, margin: float
 ) -> None:
