@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     ExpectSection,
@@ -67,6 +68,7 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("workload (Kafka)", KafkaWorkload),
     ("expect", ExpectSection),
     ("schedule[] (a step)", Step),
+    ("search", SearchSection),
 )
 
 
@@ -115,9 +117,11 @@ def _kind(prop: dict[str, Any]) -> str:
     """A JSON Schema property in a few words: 'duration or {between: [LOW, HIGH]}'."""
     if "$ref" in prop:
         name = str(prop["$ref"]).rsplit("/", 1)[-1]
-        return {"Between": "{between: [LOW, HIGH]}", "Choose": "{choose: [...]}"}.get(
-            name, "mapping"
-        )
+        return {
+            "Between": "{between: [LOW, HIGH]}",
+            "Choose": "{choose: [...]}",
+            "Range": "{range: [LOW, HIGH]}",
+        }.get(name, "mapping")
     if "anyOf" in prop:
         parts = [_kind(p) for p in prop["anyOf"] if p.get("type") != "null"]
         return " or ".join(dict.fromkeys(parts))

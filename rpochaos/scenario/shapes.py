@@ -52,6 +52,7 @@ from rpochaos.scenario.fields import (
 )
 from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.model import MAX_BROKERS
+from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.stepform import Step
 
 
@@ -220,6 +221,9 @@ class ScenarioFile(_Section):
     )
     expect: Annotated[object, checked_elsewhere(ExpectSection)] = Field(
         description="the verdict's thresholds"
+    )
+    search: Annotated[object, checked_elsewhere(SearchSection)] = Field(
+        None, description="how rpochaos search may reshape the schedule (docs/search.md)"
     )
 
 
