@@ -213,6 +213,18 @@ def _cmd_schema(a: argparse.Namespace, con: Console) -> int:
     return 0
 
 
+def _cmd_search(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.search.cli import main as search_main
+
+    return search_main(a, con)
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    from rpochaos.search.cli import add_arguments
+
+    add_arguments(p)
+
+
 def _cmd_gameday(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.gameday.cli import gameday_main
 
@@ -442,6 +454,14 @@ COMMANDS: list[Command] = [
         "each external dependency: found (version) or missing (install command)",
         "list external dependencies, found or missing",
         _cmd_doctor,
+    ),
+    Command(
+        "search",
+        "SCENARIO.yaml [--budget N] [--repeats K] [--boundary DIM] [--out DIR]",
+        "",
+        "search a scenario's space for the smallest schedule that breaks its RPO",
+        _cmd_search,
+        _search_arguments,
     ),
     Command(
         "gameday",

@@ -105,6 +105,9 @@ def _invocations(
         (("analyze", str(run_dir), "--json"), {}, {1} if have_pg else {254}),
         (("doctor",), {}, {0, 254}),
         (("schema",), {}, {0}),
+        # a scenario with no search space is refused before any run (real searches:
+        # tests/integration/test_search.py)
+        (("search", str(SCENARIOS / "pg-split-brain.yaml"), "--budget", "1"), {}, {254}),
         # plan only (nothing runs there: the preflight fails, exit 2) and a heal with nothing
         # reachable (2: what is left is unknown)
         (("gameday", str(GAMEDAY / "async-partition-crash.plan.yaml"), *INVENTORY), {}, {0, 2}),
