@@ -13,6 +13,7 @@ from rpochaos.scenario.keys import (
 )
 from rpochaos.scenario.model import (
     Scenario,
+    Topology,
     resolve,
 )
 from rpochaos.scenario.rules import _ScheduleChecks
@@ -83,6 +84,8 @@ class _Checker(_ScheduleChecks):
         workload = self.workload(get("workload"), key_line("workload"))
         specs = self.schedule(get("schedule"), key_line("schedule"), names, self.run_for, scale)
         expect = self.expect(get("expect"), key_line("expect"))
+        if isinstance(topology, Topology) and topology.manager == "patroni" and specs:
+            self.patroni_steps(specs, topology)
         if self.problems:
             return None
         assert topology is not None and workload is not None

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from rpochaos.scenario.shapes import (
     ArchiveShape,
+    PatroniShape,
     ExpectSection,
     KafkaTopologySection,
     KafkaWorkload,
@@ -62,6 +63,7 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology (PostgreSQL)", PostgresTopologySection),
     ("topology.replicas[]", ReplicaShape),
     ("topology.archive", ArchiveShape),
+    ("topology.patroni (with manager: patroni)", PatroniShape),
     ("topology (Kafka)", KafkaTopologySection),
     ("workload (PostgreSQL)", PostgresWorkload),
     ("workload (Kafka)", KafkaWorkload),
