@@ -23,10 +23,10 @@ from pydantic import BaseModel
 
 from rpochaos.scenario.shapes import (
     ArchiveShape,
-    PatroniShape,
     ExpectSection,
     KafkaTopologySection,
     KafkaWorkload,
+    PatroniShape,
     PostgresTopologySection,
     PostgresWorkload,
     ReplicaShape,
