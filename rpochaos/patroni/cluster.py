@@ -212,10 +212,11 @@ class PatroniCluster:
 
     # -- bring-up ----------------------------------------------------------------------------
 
-    def start(self) -> Self:
+    def start(self, first: str | None = None) -> Self:
         """Create the proxies, write every node's configuration, start every Patroni at
-        once, and wait until ``wait_ready``. TopologyError with the nodes' log tails if the
-        cluster is not ready within ``timeout_s``."""
+        once (or ``first`` alone until it leads a writable primary, so that it is the
+        initial leader, then the others), and wait until ``wait_ready``. TopologyError with
+        the nodes' log tails if the cluster is not ready within ``timeout_s``."""
         bin_dir = rp_deps.pg_bindir()
         patroni = str(deps.patroni())
         for node in self.nodes.values():
@@ -231,8 +232,14 @@ class PatroniCluster:
                     hosts_via.append(f"{HOST}:{port}")
                 node.etcd_proxies, hosts = tuple(names), tuple(hosts_via)
             self._write_config(node, bin_dir, hosts)
+        if first is not None:
+            self._spawn(self.node(first), patroni)
+            lead = self.wait_primary()
+            if lead != first:
+                raise TopologyError(f"{lead} took the leader key, not {first}")
         for node in self.nodes.values():
-            self._spawn(node, patroni)
+            if node.name != first:
+                self._spawn(node, patroni)
         self.wait_ready()
         return self
 

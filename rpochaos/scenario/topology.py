@@ -288,8 +288,8 @@ class _TopologyChecks(_Sections):
         if section is None or not ok:
             return None, names
         if patroni is not None:  # a replica's mode left out is Patroni's
-            mode = cast(ReplicationMode, "async" if patroni.synchronous_mode == "off" else "sync")
-            replicas = [Replica(r.name, mode) for r in replicas]
+            patroni_mode: ReplicationMode = "async" if patroni.synchronous_mode == "off" else "sync"
+            replicas = [Replica(r.name, patroni_mode) for r in replicas]
         topo = Topology(
             synchronous_commit=cast(SyncCommit, section.synchronous_commit),
             replicas=tuple(replicas),
