@@ -172,9 +172,7 @@ class PatroniTopology:
     def crash(
         self, name: str, cut_links: bool = True, on_down: Callable[[], None] | None = None
     ) -> None:
-        self.cluster.crash_host(name)
-        if on_down is not None:
-            on_down()
+        self.cluster.crash_host(name, on_down)
         if cut_links:
             for link in self.proxies_of(name):
                 self.proxy.set_enabled(link, False)

@@ -7,11 +7,14 @@
     {"type": "leader_change", "t": 23.41, "from": "primary", "to": "replica1", "timeline": 2}
 
 ``from``/``to`` are None while nobody leads (the key expired and no one took it). The first
-line is the leader seen at the start (``from`` None). On ``stop`` it reads every node's
-Patroni log for a refused failover ("exceeds maximum replication lag", Patroni's words) and
-appends, once per node that refused, ``{"type": "failover_refused", "t": ..., "node": ...,
-"reason": "<the log line>"}``. It never blocks on a node that does not answer: each call has
-the REST client's 2 s timeout, and a failed poll is simply retried.
+line is the leader seen at the start (``from`` None). When the leader's timeline changes
+later in its term (``/cluster`` shows a promoted node's new timeline a loop after its leader
+key), a ``leader_timeline`` line (``t``, ``leader``, ``timeline``) follows.
+
+On ``stop`` it reads every node's Patroni log for a refused failover ("exceeds maximum
+replication lag", Patroni's words) and appends one ``failover_refused`` line (``t``,
+``node``, ``reason``: the log line) per node that refused. It never blocks on a node that
+does not answer: each call has the REST client's 2 s timeout, and a failed poll is retried.
 """
 
 from __future__ import annotations
@@ -87,6 +90,13 @@ class LeaderWatch:
                 )
                 if seen is not None:
                     self.changes += 1
+                seen = now
+            elif now[1] != seen[1] and now[1] is not None:
+                # the new leader's timeline shows up a loop later than its leader key
+                self._write(
+                    {"type": "leader_timeline", "t": round(t, 6), "leader": now[0],
+                     "timeline": now[1]}
+                )  # fmt: skip
                 seen = now
             self._stop.wait(self.interval_s)
 

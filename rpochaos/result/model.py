@@ -95,6 +95,17 @@ class Failover(_Part):
     final_read_node: str | None = None
 
 
+class LeaderChange(_Part):
+    """A change of who holds Patroni's leader key (leadership.jsonl), on the harness clock.
+    ``from_node``/``to_node`` None: nobody led. ``timeline``: the new leader's, as Patroni
+    reported it during its term (None when nobody leads or it was never seen)."""
+
+    t_s: float
+    from_node: str | None = None
+    to_node: str | None = None
+    timeline: int | None = None
+
+
 class Workload(_Part):
     rate_per_s: float | None = None
     concurrency: int | None = None
@@ -170,6 +181,8 @@ class Result(_Part):
     #: +- this around ``data_loss_window_s``: the coarser of ``ack_spacing_s``'s two ends
     window_resolution_s: float | None = None
     ack_spacing_s: AckSpacing = Field(default_factory=AckSpacing)
+    #: Patroni runs: each change of leader after the first seen (empty otherwise)
+    leader_changes: list[LeaderChange] = Field(default_factory=list)
 
     # -- reading and writing -------------------------------------------------------------
     @classmethod
