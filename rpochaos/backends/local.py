@@ -424,6 +424,22 @@ def leftovers(run_dir: Path) -> dict[str, int]:
     return out
 
 
+def _kill_detached_postmasters(run_dir: Path) -> list[str]:
+    """Postmasters started detached (by Patroni) on the run's data, which pids.json does not
+    list: SIGKILL each with its children."""
+    from rpochaos.patroni.cluster import postmasters_under
+
+    data = run_dir / "data"
+    roots = {data, data.resolve()} if data.exists() else {data}
+    out = []
+    for pid in sorted({p for r in roots for p in postmasters_under(r)}):
+        for child in reversed(procs.descendants(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        out.append(f"{run_dir}: a detached postmaster (pid {pid})")
+    return out
+
+
 def gc(runs_root: Path, *, force: bool = False) -> list[str]:
     """Kill the servers of every run under ``runs_root`` whose owner process is gone (or all
     of them with ``force``, e.g. after --keep-topology), and delete data directories such a
@@ -444,6 +460,7 @@ def gc(runs_root: Path, *, force: bool = False) -> list[str]:
             except ProcessLookupError:
                 continue
             removed.append(f"{run_dir}: {name} (pid {pid})")
+        removed += _kill_detached_postmasters(run_dir)
         data = run_dir / "data"
         if data.is_symlink():  # data kept in a temporary directory the dead run never removed
             shutil.rmtree(data.resolve(), ignore_errors=True)

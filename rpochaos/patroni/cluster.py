@@ -175,6 +175,29 @@ def _trees(roots: Sequence[int]) -> list[int]:
     return out
 
 
+def postmasters_under(root: Path) -> list[int]:
+    """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
+    what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
+    prefix = str(root).rstrip("/") + "/"
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            len(argv) >= 3
+            and argv[0].endswith(b"/postgres")
+            and argv[1] == b"-D"
+            and argv[2].decode(errors="replace").startswith(prefix)
+            and _alive(int(d.name))
+        ):
+            out.append(int(d.name))
+    return out
+
+
 def _signal_all(pids: Sequence[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):

@@ -31,6 +31,9 @@ EXPECTED = {
     "kafka-acks1-leader-cut-then-killed": "FAIL",
     "kafka-acks-all-min-isr-2": "PASS",
     "kafka-unclean-election": "FAIL",
+    "patroni-async-host-crash": "FAIL",
+    "patroni-async-max-lag-refuses": "PASS",
+    "patroni-sync-mode-strict": "PASS",
 }
 
 
