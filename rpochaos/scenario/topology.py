@@ -327,7 +327,9 @@ class _TopologyChecks(_Sections):
                 "a mapping of Patroni's settings: " + ", ".join(keys_of(PatroniShape)),
             )
             return None
-        section, _ = self.section(PatroniShape, y, path, entries["patroni"][0])
+        section, _ = self.section(
+            PatroniShape, y, path, entries["patroni"][0], missing_as_written=True
+        )
         if section is None:
             return None
         if section.loop_wait + 2 * section.retry_timeout > section.ttl:

@@ -77,7 +77,7 @@ def test_every_shipped_scenario_gets_the_cli_outcome_and_junit_properties(
         f"--junitxml={junit}",
         "-p",
         "no:cacheprovider",
-        timeout=380,
+        timeout=600,
     )
     outcomes = res.parseoutcomes()
     passes = sum(1 for v in EXPECTED.values() if v == "PASS")
