@@ -154,8 +154,43 @@ def _pid_file(path: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
+def _children(pid: int) -> list[int] | None:
+    """``pid``'s children from /proc/<pid>/task/*/children (no scan of /proc); None where
+    the kernel does not offer that file."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    out: list[int] = []
+    for task in tasks:
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            return None
+        except OSError:
+            continue
+    return out
+
+
 def _trees(roots: Sequence[int]) -> list[int]:
-    """Every process at or below ``roots``, from one pass over /proc (parents first)."""
+    """Every process at or below ``roots`` (parents first): walked down the kernel's
+    children lists, which is fast enough for a host crash that must not let a backend
+    acknowledge a write meanwhile; one pass over /proc where those lists are missing."""
+    out: list[int] = []
+    todo = list(roots)
+    while todo:
+        p = todo.pop(0)
+        if p in out:
+            continue
+        kids = _children(p)
+        if kids is None:
+            return _trees_by_scan(roots)
+        out.append(p)
+        todo.extend(kids)
+    return out
+
+
+def _trees_by_scan(roots: Sequence[int]) -> list[int]:
     kids: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
