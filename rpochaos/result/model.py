@@ -212,8 +212,11 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json."""
+        """The JSON-able content of result.json (``leader_changes`` only for a run that has
+        them, so that other runs' files keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
+        if not self.leader_changes:
+            out.pop("leader_changes", None)
         return out
 
     # -- what readers ask ----------------------------------------------------------------
