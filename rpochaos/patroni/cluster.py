@@ -286,6 +286,8 @@ class PatroniCluster:
             rewind=secrets.token_hex(8),
         )
         self._proxies: list[str] = []
+        #: every proxy this cluster created -> the port it listens on
+        self.proxy_ports: dict[str, int] = {}
         self.nodes: dict[str, PatroniNode] = {}
         for name in names:
             rest_port = backend.free_port()
@@ -334,6 +336,7 @@ class PatroniCluster:
     def _create_proxy(self, name: str, port: int, upstream_port: int) -> None:
         self.proxy.create_proxy(name, f"{HOST}:{port}", f"{HOST}:{upstream_port}")
         self._proxies.append(name)
+        self.proxy_ports[name] = port
 
     def _write_config(self, node: PatroniNode, bin_dir: Path, etcd_hosts: tuple[str, ...]) -> None:
         self.backend.prepare_dir(node.home)

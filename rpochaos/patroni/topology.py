@@ -12,6 +12,8 @@ Links, as the scenario names them, and the Toxiproxy proxy each means:
 - ``<replica>->primary``: replication from ``primary`` (the proxy ``repl->primary``, the
   primary's ``connect_address``). It carries *every* replica's stream from that node, which is
   why validation allows replication-link faults only with one replica.
+- ``<node>->dcs``: the node's Patroni to etcd (the proxies ``<node>->etcd1``...; Patroni
+  runs with ``use_proxies: true`` so it never reaches etcd around them).
 
 Node faults: ``crash`` is a host crash (Patroni and the postmaster tree SIGKILLed at once,
 then, with ``cut_links``, the node's client and replication proxies disabled); ``recover``
@@ -112,6 +114,7 @@ class PatroniTopology:
             nodes=list(topology.nodes),
             parameters=parameters,
             timeout_s=WAIT_S,
+            dcs_via_proxy=True,
         )
         self._nodes = {n: PatroniNodeHandle(self, n) for n in topology.nodes}
         self._client_ports = {n: backend.free_port() for n in topology.nodes}
@@ -129,7 +132,14 @@ class PatroniTopology:
         out = {f"{r.name}->{PRIMARY}": self.cluster.node(PRIMARY).proxy_port
                for r in self.topology.replicas}  # fmt: skip
         out.update({f"client->{n}": p for n, p in self._client_ports.items()})
+        for name, node in self.cluster.nodes.items():
+            if node.etcd_proxies:
+                out[f"{name}->dcs"] = self.proxy_port(node.etcd_proxies[0])
         return out
+
+    def proxy_port(self, proxy: str) -> int:
+        """The port a proxy this topology created listens on."""
+        return self.cluster.proxy_ports[proxy]
 
     @property
     def primary_name(self) -> str:
@@ -247,6 +257,8 @@ class PatroniTopology:
         """The Toxiproxy proxies a scenario link names."""
         if link.startswith("client->"):
             return [link]
+        if link.endswith("->dcs"):
+            return list(self.cluster.node(link.split("->", 1)[0]).etcd_proxies)
         _, source = link.split("->", 1)
         return [self.cluster.node(source).proxy_name]
 

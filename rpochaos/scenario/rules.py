@@ -291,6 +291,8 @@ class _ScheduleChecks(_StepChecks):
             for target in targets:
                 if spec.action not in LINK_ACTIONS or target.startswith("client->"):
                     continue
+                if target.endswith("->dcs"):  # each node has its own proxies to etcd
+                    continue
                 if len(topology.replicas) > 1:
                     self.add(
                         spec.line,

@@ -114,9 +114,11 @@ class PatroniReplicaShape(_Section):
     """One of ``topology.replicas`` under ``manager: patroni``: Patroni decides the mode."""
 
     name: ReplicaName = Field(description="as for any replica")
-    mode: Annotated[str | None, PlainValidator(lambda v: _replica_mode(v))] = Field(
-        None, description="async with synchronous_mode off, else sync; or left out"
-    )
+    mode: Annotated[
+        str | None,
+        PlainValidator(lambda v: _replica_mode(v)),
+        _file({"enum": ["async", "sync", "quorum"]}),
+    ] = Field(None, description="async with synchronous_mode off, else sync; or left out")
 
 
 def _replica_mode(v: object) -> str:
@@ -248,8 +250,10 @@ class PostgresTopologySection(_Section):
     )
     replicas: Annotated[
         object,
-        checked_elsewhere(Annotated[list[ReplicaShape], Field(max_length=MAX_REPLICAS)]),
-    ] = Field(description="the replicas (may be empty)")
+        checked_elsewhere(
+            Annotated[list[ReplicaShape | PatroniReplicaShape], Field(max_length=MAX_REPLICAS)]
+        ),
+    ] = Field(description="the replicas (may be empty; with manager: patroni, mode optional)")
     settings: Annotated[object, checked_elsewhere(dict[str, _Setting])] = Field(
         None, description="extra postgresql.conf settings, not the ones rpochaos manages"
     )

@@ -144,6 +144,7 @@ class _TopologyChecks(_Sections):
         num_sync_y = get("num_sync")
         num_sync = good.get("num_sync")
         manager = good.get("manager")
+        self.managed = manager == "patroni"
         assert num_sync is None or isinstance(num_sync, int)
 
         replicas: list[Replica] = []

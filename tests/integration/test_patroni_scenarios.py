@@ -83,11 +83,24 @@ def test_sync_mode_strict_loses_nothing(patroni: None, shipped: Any) -> None:
     assert r["durability"]["patroni.synchronous_mode"] == "strict"
 
 
+def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped: Any) -> None:
+    proc, out = shipped("patroni-isolated-leader")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] > 0
+    # cut off from etcd at 3 s: it acknowledges until its HA loop gives up (retry_timeout
+    # 5 s, the blackholed calls hang on their timeouts), never past the new leader's key
+    promoted = [c for c in r["leader_changes"] if c["to_node"] == "replica1"][-1]
+    assert 3.0 < r["data_loss_window_s"] < promoted["t_s"] - r["outage_at_s"], r
+    assert r["failover"]["promoted"] == "replica1"
+    assert r["failover"]["final_read_node"] == "replica1"
+
+
 def test_the_plugin_collects_the_patroni_scenarios_by_glob(pytester: pytest.Pytester) -> None:
     res = pytester.runpytest_subprocess(
         "--rpo-scenario", str(SCENARIOS / "patroni-*.yaml"), "--collect-only", "-q"
     )
-    assert "3 tests collected" in res.stdout.str(), res.stdout.str()
+    assert "4 tests collected" in res.stdout.str(), res.stdout.str()
 
 
 # -- interrupted and killed runs -----------------------------------------------------------

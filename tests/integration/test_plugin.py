@@ -34,6 +34,7 @@ EXPECTED = {
     "patroni-async-host-crash": "FAIL",
     "patroni-async-max-lag-refuses": "PASS",
     "patroni-sync-mode-strict": "PASS",
+    "patroni-isolated-leader": "FAIL",
 }
 
 
