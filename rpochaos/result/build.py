@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rpochaos.measure import Expectations, Measurement, measure
+from rpochaos.result.leadership import read_leadership
 from rpochaos.result.model import (
     RESULT,
     Failover,
@@ -111,6 +112,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
     def x(v: float | None) -> float | None:
         return None if v is None else round(float(v) * scale, 6)
 
+    lead = read_leadership(run.path)
     seed = run.meta.get("seed", sc.seed)
     backend = run.meta.get("backend")
     result = Result(
@@ -138,9 +140,11 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
             commit_timeout_s=sc.workload.commit_timeout,
         ),
         failover=Failover(
-            promoted=_opt_str(promoted[-1].get("promoted")) if promoted else None,
-            refused=any(e["type"] == "failover_refused" for e in failover),
-            reason=_opt_str(failover[-1].get("reason")) if failover else None,
+            promoted=_opt_str(promoted[-1].get("promoted")) if promoted else lead.promoted,
+            refused=any(e["type"] == "failover_refused" for e in failover) or bool(lead.refusals),
+            reason=_opt_str(failover[-1].get("reason"))
+            if failover
+            else ("; ".join(lead.refusals) or None),
             final_read_node=run.final.node if run.final else None,
         ),
         time_scale=scale,
@@ -159,6 +163,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
         outage_requested_at_s=_round(outage_requested_at(run.events)),
         window_resolution_s=window_resolution(spacing, window, m.lost),
         ack_spacing_s=spacing,
+        leader_changes=lead.changes,
     )
     return result, m
 

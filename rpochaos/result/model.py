@@ -141,6 +141,17 @@ class Failover(_Part):
     final_read_node: str | None = None
 
 
+class LeaderChange(_Part):
+    """A change of who holds Patroni's leader key (leadership.jsonl), on the harness clock.
+    ``from_node``/``to_node`` None: nobody led. ``timeline``: the new leader's, as Patroni
+    reported it during its term (None when nobody leads or it was never seen)."""
+
+    t_s: float
+    from_node: str | None = None
+    to_node: str | None = None
+    timeline: int | None = None
+
+
 class Workload(_Part):
     rate_per_s: float | None = None
     concurrency: int | None = None
@@ -216,6 +227,8 @@ class Result(_Part):
     #: +- this around ``data_loss_window_s``: the coarser of ``ack_spacing_s``'s two ends
     window_resolution_s: float | None = None
     ack_spacing_s: AckSpacing = Field(default_factory=AckSpacing)
+    #: Patroni runs: each change of leader after the first seen (empty otherwise)
+    leader_changes: list[LeaderChange] = Field(default_factory=list)
 
     # -- reading and writing -------------------------------------------------------------
     @classmethod
@@ -245,8 +258,11 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json."""
+        """The JSON-able content of result.json (``leader_changes`` only for a run that has
+        them, so that other runs' files keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
+        if not self.leader_changes:
+            out.pop("leader_changes", None)
         return out
 
     # -- what readers ask ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from rpochaos.scenario.keys import (
 )
 from rpochaos.scenario.model import (
     Scenario,
+    Topology,
     resolve,
 )
 from rpochaos.scenario.ranges import draw_ranges
@@ -89,6 +90,8 @@ class _Checker(_ScheduleChecks):
         expect = self.expect(get("expect"), key_line("expect"))
         search, _ = self.section(SearchSection, get("search"), "search", key_line("search"))
         check_search(self, get("search"), specs, search is not None)
+        if isinstance(topology, Topology) and topology.manager == "patroni" and specs:
+            self.patroni_steps(specs, topology)
         if self.problems:
             return None
         assert topology is not None and workload is not None
