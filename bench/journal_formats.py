@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 
-from rpochaos.history import Journal, Outcome, read_columns  # noqa: E402
+from rpochaos.history import Journal, Outcome  # noqa: E402
+from rpochaos.history_read import read_columns  # noqa: E402
 from rpochaos.jsonl import JsonlAppender  # noqa: E402
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from rpochaos.backends import make_backend, start_proxy
 from rpochaos.clock import Clock
-from rpochaos.history import Journal, Outcome, read_history
+from rpochaos.history import Journal, Outcome
+from rpochaos.history_read import read_history
 from rpochaos.observe.postgres import PostgresObserver
 from rpochaos.scenario import Replica, Topology, Workload
 from rpochaos.topology.postgres import TABLE, PostgresCluster

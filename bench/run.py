@@ -58,7 +58,8 @@ from rpochaos import deps
 from rpochaos.backends import start_proxy
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
-from rpochaos.history import Journal, Outcome, read_history
+from rpochaos.history import Journal, Outcome
+from rpochaos.history_read import read_history
 from rpochaos.proxy import Toxiproxy
 from rpochaos.result import Result
 from rpochaos.run import run

@@ -17,7 +17,7 @@ Then it times, each as its own process, with its peak RSS (``wait4``'s ``ru_maxr
 
 - ``read``: Python reading history.jsonl once, in 16 MiB blocks (the floor: bytes only);
 - ``lines``: Python iterating over its lines once (``for line in f``: no parsing);
-- ``columns``: ``rpochaos.history.read_columns`` (the journal parsed into columns);
+- ``columns``: ``rpochaos.history_read.read_columns`` (the journal parsed into columns);
 - ``analyze``: ``rpochaos analyze DIR`` (read, measure, result.json, seqs.json.gz, report.html);
 
 and prints analyze's wall time as a ratio to each, the sizes of result.json, seqs.json.gz and
@@ -155,7 +155,7 @@ def timed(cmd: list[str]) -> tuple[float, float, int]:
 
 READ = "import sys\nf = open(sys.argv[1], 'rb')\nwhile f.read(16 << 20):\n    pass\n"
 LINES = "import sys\nfor line in open(sys.argv[1], 'rb'):\n    pass\n"
-COLUMNS = "import sys\nfrom rpochaos.history import read_columns\nread_columns(sys.argv[1])\n"
+COLUMNS = "import sys\nfrom rpochaos.history_read import read_columns\nread_columns(sys.argv[1])\n"
 
 
 def bench(d: Path, writes: int, reuse: bool = False) -> dict[str, object]:

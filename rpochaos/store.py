@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from rpochaos.history import History, Op, read_columns
+from rpochaos.history import History, Op
+from rpochaos.history_read import read_columns
 from rpochaos.jsonl import JsonlAppender, read_objects
 from rpochaos.measure import FinalRead
 from rpochaos.scenario import Scenario, from_dict

@@ -22,7 +22,8 @@ import pytest
 
 from rpochaos.backends import engine
 from rpochaos.faults.archive import ArchiveFail
-from rpochaos.history import Op, Outcome, read_history
+from rpochaos.history import Op, Outcome
+from rpochaos.history_read import read_history
 from rpochaos.result import Result
 from rpochaos.scenario import Archive, Topology
 from rpochaos.topology.postgres import ARCHIVE_CONTROL, ARCHIVE_FAIL_FLAG

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rpochaos.backends.local import leftovers
-from rpochaos.history import Outcome, read_history
+from rpochaos.history import Outcome
+from rpochaos.history_read import read_history
 from tests.helpers import ROOT, SCENARIOS
 from tests.integration.helpers import RPOCHAOS, cli
 

@@ -34,7 +34,8 @@ from rpochaos.backends.base import Backend
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.faults.network import Partition
-from rpochaos.history import Journal, Op, Outcome, read_history
+from rpochaos.history import Journal, Op, Outcome
+from rpochaos.history_read import read_history
 from rpochaos.kafka import jars
 from rpochaos.kafka.cluster import KafkaCluster, decode_seq, describe_partitions, node_id_of
 from rpochaos.kafka.observe import KafkaObserver, read_samples

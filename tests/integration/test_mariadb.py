@@ -22,7 +22,8 @@ from rpochaos import deps
 from rpochaos.backends.local import LocalBackend
 from rpochaos.clock import Clock
 from rpochaos.errors import ScenarioError
-from rpochaos.history import Journal, Op, Outcome, read_history
+from rpochaos.history import Journal, Op, Outcome
+from rpochaos.history_read import read_history
 from rpochaos.mariadb import deps as mdeps
 from rpochaos.mariadb.cluster import MariaDBCluster
 from rpochaos.mariadb.observe import MariaDBObserver

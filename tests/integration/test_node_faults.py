@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from rpochaos.history import Outcome, read_history
+from rpochaos.history import Outcome
+from rpochaos.history_read import read_history
 from rpochaos.observe.postgres import OBSERVATIONS, read_observations
 from rpochaos.run import run
 from rpochaos.scenario import loads

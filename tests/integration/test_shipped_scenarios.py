@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from rpochaos.history import Outcome, read_history
+from rpochaos.history import Outcome
+from rpochaos.history_read import read_history
 from rpochaos.result import Result
 from tests.helpers import SCENARIOS
 from tests.integration.helpers import cli, fault, result_of, within

@@ -33,7 +33,8 @@ import pytest
 from psycopg.rows import TupleRow
 
 from rpochaos.backends.local import LocalBackend, gc, leftovers
-from rpochaos.history import Outcome, read_history
+from rpochaos.history import Outcome
+from rpochaos.history_read import read_history
 from rpochaos.proxy import Toxiproxy
 from rpochaos.result import Result
 from rpochaos.scenario import Replica, Topology

@@ -13,17 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpochaos import history
-from rpochaos.history import (
-    SYNC_WAIT_CANCELLED,
-    History,
-    Journal,
-    Op,
-    Outcome,
-    ops_from_records,
-    read_columns,
-    read_history,
-)
+from rpochaos import history_read
+from rpochaos.history import SYNC_WAIT_CANCELLED, History, Journal, Op, Outcome
+from rpochaos.history_read import ops_from_records, read_columns, read_history
 from rpochaos.history_scan import scan_chunk
 
 
@@ -299,7 +291,7 @@ def _many(n: int) -> list[Op]:
 def test_many_chunks_read_exactly_what_was_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history, "CHUNK", 4096)  # many chunks, lines cut at chunk borders
+    monkeypatch.setattr(history_read, "CHUNK", 4096)  # many chunks, lines cut at chunk borders
     path = tmp_path / "history.jsonl"
     ops = _many(3000)
     _write_ops(path, ops)
@@ -314,7 +306,7 @@ def test_fast_and_line_by_line_readers_agree(
     path = tmp_path / "history.jsonl"
     _write_ops(path, _many(500))
     fast = read_columns(path).ops()
-    monkeypatch.setattr(history, "scan_chunk", lambda data: None)  # every chunk line by line
+    monkeypatch.setattr(history_read, "scan_chunk", lambda data: None)  # every chunk line by line
     assert read_columns(path).ops() == fast
 
 
@@ -366,7 +358,7 @@ def test_times_keep_nanoseconds(tmp_path: Path) -> None:
 def test_format_2_cut_last_line_is_tolerated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history, "CHUNK", 64)
+    monkeypatch.setattr(history_read, "CHUNK", 64)
     path = tmp_path / "history.jsonl"
     with Journal(path) as j:
         for s in range(1, 6):
@@ -385,7 +377,7 @@ def test_format_2_cut_last_line_is_tolerated(
 def test_a_bad_line_in_a_later_chunk_is_named_by_its_line_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history, "CHUNK", 256)
+    monkeypatch.setattr(history_read, "CHUNK", 256)
     path = tmp_path / "history.jsonl"
     _write_ops(path, _many(100))
     lines = path.read_text().splitlines(keepends=True)

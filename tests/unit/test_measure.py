@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Op, Outcome, read_columns
+from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Op, Outcome
+from rpochaos.history_read import read_columns
 from rpochaos.measure import Expectations, FinalRead, Measurement, Verdict, measure
 
 OLD, NEW = "pg0", "pg1"
