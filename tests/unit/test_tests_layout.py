@@ -47,3 +47,16 @@ def test_no_test_module_imports_another() -> None:
                 ):
                     offenders.append(f"{path.relative_to(ROOT)} imports {node.module}")
     assert not offenders, offenders
+
+
+def test_the_architecture_doc_lists_every_module_as_it_is() -> None:
+    import subprocess
+    import sys
+
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "module_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
