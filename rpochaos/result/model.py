@@ -20,6 +20,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from rpochaos.measure import Verdict
+from rpochaos.result.semisync import SemiSync
 
 RESULT = "result.json"
 
@@ -170,6 +171,9 @@ class Result(_Part):
     #: +- this around ``data_loss_window_s``: the coarser of ``ack_spacing_s``'s two ends
     window_resolution_s: float | None = None
     ack_spacing_s: AckSpacing = Field(default_factory=AckSpacing)
+    #: MariaDB: semi-sync switches, commits acknowledged while it was off, rejoins; None
+    #: for the other systems (``rpochaos.result.semisync``)
+    semi_sync: SemiSync | None = None
 
     # -- reading and writing -------------------------------------------------------------
     @classmethod
@@ -199,8 +203,10 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json."""
+        """The JSON-able content of result.json (``semi_sync`` only where there is one)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
+        if out.get("semi_sync") is None:
+            out.pop("semi_sync", None)
         return out
 
     # -- what readers ask ----------------------------------------------------------------

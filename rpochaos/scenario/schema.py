@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rpochaos.scenario.mariadb_shape import MariaDBReplicaShape, MariaDBTopologySection
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     ExpectSection,
@@ -63,6 +64,8 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology.replicas[]", ReplicaShape),
     ("topology.archive", ArchiveShape),
     ("topology (Kafka)", KafkaTopologySection),
+    ("topology (MariaDB)", MariaDBTopologySection),
+    ("topology.replicas[] (MariaDB)", MariaDBReplicaShape),
     ("workload (PostgreSQL)", PostgresWorkload),
     ("workload (Kafka)", KafkaWorkload),
     ("expect", ExpectSection),

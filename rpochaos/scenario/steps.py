@@ -18,6 +18,7 @@ from rpochaos.scenario.keys import (
     LASTING_ACTIONS,
 )
 from rpochaos.scenario.limits import MAX_STEP_NAME
+from rpochaos.scenario.mariadb_model import MARIADB_REFUSED_ACTIONS
 from rpochaos.scenario.messages import (
     _BETWEEN,
     _DURATION,
@@ -246,6 +247,17 @@ class _StepChecks(_TargetChecks):
         if action is None:
             return result
 
+        if self.system == "mariadb" and action in MARIADB_REFUSED_ACTIONS:
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                "an action a MariaDB scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a not in MARIADB_REFUSED_ACTIONS)
+                + f" (no {action}: {MARIADB_REFUSED_ACTIONS[action]})",
+            )
+            return result
+
         if action == "promote" and self.system == "kafka":
             self.add(
                 entries[action][0],
@@ -368,7 +380,15 @@ class _StepChecks(_TargetChecks):
             elif policy == MOST_UP_TO_DATE:
                 params["candidates"] = list(replicas or [])
             lag_y = get("max_lag")
-            if lag_y is not None:
+            if lag_y is not None and self.system == "mariadb":
+                self.add(
+                    entries["max_lag"][0],
+                    f"{path}.max_lag",
+                    _given(lag_y),
+                    "no max_lag on a MariaDB promote (positions are GTIDs, not WAL bytes)",
+                )
+                ok = False
+            elif lag_y is not None:
                 lag = self.size(lag_y, f"{path}.max_lag")
                 ok = ok and lag is not None
                 params["max_lag_bytes"] = lag or 0
