@@ -398,7 +398,17 @@ class MariaDBSystem(System):
         return FinalData(c.primary_name, c.read_seqs(), extra)
 
     def durability(self, cluster: Cluster) -> dict[str, object]:
-        return dict(_mariadb(cluster).durability())
+        """The six settings as the primary reports them (``SELECT @@...``), and
+        ``replicas``: each replica's mode (semi_sync or async)."""
+        d = _mariadb(cluster).durability()
+        server = d.get("server")
+        out: dict[str, object] = dict(server) if isinstance(server, dict) else {}
+        semi = self.sc.topology
+        from rpochaos.scenario import MariaDBTopology
+
+        assert isinstance(semi, MariaDBTopology)
+        out["replicas"] = {r.name: "semi_sync" if r.semi_sync else "async" for r in semi.replicas}
+        return out
 
 
 def for_scenario(scenario: Scenario) -> System:

@@ -7,10 +7,10 @@ Read from the run directory alone: ``mariadb_observations.jsonl`` (the observer'
 the ``rejoins`` final_read.json holds (``rpochaos.mariadb.cluster.Rejoin``).
 
 A switch happened between a record's ``last_on_t`` (``last_off_t``) and its ``t``, one
-sampling period apart. An acknowledged commit counts as made while semi-sync was off when it
-completed from the last sample that still saw it ON up to the first that saw it ON again (or
-the end of the run): a commit that waited out the timeout returns OK at the switch itself,
-so it counts too.
+sampling period apart. An acknowledged commit counts as made while semi-sync was off when the
+primary that switched it off made it, and it completed from the last sample that still saw
+it ON up to the first that saw it ON again (or the end of the run): a commit that waited out
+the timeout returns OK at the switch itself, so it counts too.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class SemiSync(_Part):
                 code = f"error {r.errno}" if r.errno is not None else "an error"
                 out.append(
                     f"{r.node} could not follow {r.source} after the failover ({code}: "
-                    f"{r.error.strip()[:160]}); it must be cloned again"
+                    f"{r.error.strip()[:240]}); it must be cloned again"
                 )
         return out
 
@@ -121,17 +121,22 @@ def semi_sync(
         elif rec.get("type") == "semi_sync_on" and periods and periods[-1][1] is None:
             periods[-1] = (periods[-1][0], rec)
     lost_set = set(lost)
-    acked = [(op.complete_s, op.seq) for op in ops if op.outcome == "ok" and op.complete_s]
+    acked = [(op.complete_s, op.seq, op.node) for op in ops if op.outcome == "ok" and op.complete_s]
     off: list[SemiSyncOff] = []
     for down, up in periods:
         off_s = _num(down.get("t")) or 0.0
         last_on = _num(down.get("last_on_t"))
         on_s = _num(up.get("t")) if up else None
         start = last_on if last_on is not None else off_s
-        inside = [s for t, s in acked if t >= start and (on_s is None or t < on_s)]
+        node = str(down.get("node")) if down.get("node") is not None else None
+        inside = [
+            s
+            for t, s, by in acked
+            if t >= start and (on_s is None or t < on_s) and (node is None or by == node)
+        ]
         off.append(
             SemiSyncOff(
-                node=str(down.get("node")) if down.get("node") is not None else None,
+                node=node,
                 off_s=round(off_s, 6),
                 last_on_s=None if last_on is None else round(last_on, 6),
                 on_s=None if on_s is None else round(on_s, 6),
