@@ -14,10 +14,31 @@ from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.mariadb_model import MariaDBReplica, MariaDBTopology
 from rpochaos.scenario.mariadb_shape import MariaDBReplicaShape, MariaDBTopologySection
 from rpochaos.scenario.sections import _Sections
+from rpochaos.scenario.shapes import keys_of
 from rpochaos.scenario.source import _Y, _given
+
+#: what a missing key of a MariaDB topology expects, with the server's own default
+_MISSING: dict[str, str] = {
+    "replicas": "a non-empty list of replicas, each {name: NAME, semi_sync: true/false}",
+    "semi_sync": "true or false: declare it (a replica is not semi-sync by default)",
+    "rpl_semi_sync_master_timeout": "milliseconds, an integer >= 0: declare it, it bounds "
+    "what a failover loses (MariaDB's default is 10000, then it silently goes async)",
+    "rpl_semi_sync_master_wait_point": "AFTER_SYNC or AFTER_COMMIT: declare it (MariaDB's "
+    "default is AFTER_COMMIT)",
+    "rpl_semi_sync_master_wait_no_slave": "true or false: declare it (MariaDB's default is true)",
+    "sync_binlog": "an integer >= 0: declare it (MariaDB's default is 0: never fsync)",
+    "innodb_flush_log_at_trx_commit": "0, 1, 2 or 3: declare it (MariaDB's default is 1)",
+}
 
 
 class _MariaDBChecks(_Sections):
+    def _describe(self, path: str, key: str) -> str:
+        if self.system == "mariadb" and key in _MISSING:
+            return _MISSING[key]
+        if self.system == "mariadb" and key == "topology":
+            return "a mapping with keys " + ", ".join(keys_of(MariaDBTopologySection))
+        return super()._describe(path, key)
+
     def mariadb_topology(
         self, y: _Y | None, line: int | None
     ) -> tuple[MariaDBTopology | None, list[str] | None]:
