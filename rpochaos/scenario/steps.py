@@ -338,7 +338,8 @@ class _StepChecks(_TargetChecks):
         target_y = entries[action][1]
         params: dict[str, ParamValue] = {}
         model = ACTION_PARAMS.get(action)
-        if model is not None and not (action == "pause" and self.system == "kafka"):
+        whole = self.system in ("kafka", "mariadb")  # a node is one process, paused whole
+        if model is not None and not (action == "pause" and whole):
             own = {k: entries[k] for k in model.model_fields if get(k) is not None}
             section, _ = self.section(
                 model, _Y("map", y.line, entries=own), path, y.line, missing_as_written=True
@@ -348,7 +349,16 @@ class _StepChecks(_TargetChecks):
             for key, value in section.model_dump(exclude_none=True).items():
                 params["rate_kbps" if key == "rate" else key] = value
             return params, True
-        if action == "pause" and self.system == "kafka":
+        if action == "pause" and self.system == "mariadb" and get("process") is not None:
+            self.add(
+                entries["process"][0],
+                f"{path}.process",
+                _given(entries["process"][1]),
+                "no process on a MariaDB pause (process names a PostgreSQL server process; "
+                "mariadbd is one process, paused whole)",
+            )
+            ok = False
+        elif action == "pause" and self.system == "kafka":
             proc_y = get("process")
             if proc_y is not None:
                 self.add(

@@ -142,3 +142,12 @@ def test_time_scale_must_be_one() -> None:
 def test_a_file_with_semi_sync_settings_is_checked_as_mariadb_when_system_is_wrong() -> None:
     p = one(BASE.replace("system: mariadb", "system: mysql"))
     assert p.key == "system" and "checked as mariadb" in p.expected
+
+
+def test_a_pause_is_of_the_whole_server() -> None:
+    text = BASE.replace(
+        "  - at: 3500ms\n", "  - at: 2s\n    pause: replica1\n    for: 500ms\n  - at: 3500ms\n"
+    )
+    assert loads(text, "m.yaml").schedule[1].action == "pause"
+    p = one(text.replace("    pause: replica1\n", "    pause: replica1\n    process: startup\n"))
+    assert p.key.endswith(".process") and "mariadbd is one process" in p.expected
