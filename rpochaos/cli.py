@@ -1,7 +1,17 @@
 """The ``rpochaos`` command: a thin face over the library.
 
-Exit codes: 0 PASS, 1 FAIL, 2 UNKNOWN, 130 interrupted, 254 bad input (scenario, arguments,
-missing program), 255 internal error.
+Every command is one entry of ``COMMANDS``: its name, its line in the README's command block,
+its ``--help`` text, its arguments and its handler. ``build_parser`` and the dispatch in
+``main`` are made from that list, and ``readme_block()`` renders the README's block from it
+(a test checks that the README says exactly that). Adding a command is adding one entry.
+
+Scenario arguments (``run``, ``validate``, ``list``, ``plan``) are found by
+``rpochaos.finder``: a path, a folder, a glob or a name looked up in ``scenarios/``.
+
+Exit codes: 0 PASS, 1 FAIL, 2 UNKNOWN (also a run stopped because Toxiproxy, a node or the
+engine died outside the schedule), 130 interrupted (Ctrl-C or SIGTERM), 254 bad input
+(scenario, arguments, missing program), 255 internal error (a one-line message; the
+traceback goes to a file it names, never to the terminal).
 """
 
 from __future__ import annotations
@@ -11,13 +21,16 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
 
-from rpochaos import deps
+from rpochaos import deps, finder
 from rpochaos.errors import MissingDependency, Problem, RpochaosError, ScenarioError
 from rpochaos.live import LiveView as _LiveView
 from rpochaos.report.summary import render
@@ -33,20 +46,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _scenario_files(args: list[str]) -> list[Path]:
-    out: list[Path] = []
-    for a in args:
-        p = Path(a)
-        if p.is_dir():
-            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
-        else:
-            out.append(p)
-    return out
-
-
 def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
     bad = 0
-    for f in _scenario_files(a.files):
+    for f in finder.find_all(a.files):
         try:
             sc = load(f)
         except ScenarioError as e:
@@ -65,7 +67,7 @@ def _cmd_validate(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_list(a: argparse.Namespace, con: Console) -> int:
-    for f in _scenario_files(a.dirs or ["scenarios"]):
+    for f in finder.find_all(a.dirs or [str(finder.DEFAULT_DIR)]):
         try:
             sc = load(f)
             desc = sc.description or ""
@@ -79,7 +81,7 @@ def _cmd_list(a: argparse.Namespace, con: Console) -> int:
 def _cmd_plan(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.report.plan import format_plan, format_summary
 
-    sc = load(a.scenario)
+    sc = load(finder.find_one(a.scenario))
     if a.seed is not None:
         sc = sc.with_seed(a.seed)
     for line in [format_summary(sc), *format_plan(sc)]:
@@ -91,6 +93,7 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.report.index import repeat_lines, repeat_summary
     from rpochaos.run import run  # heavy imports only for run
 
+    scenario = finder.find_one(a.scenario)
     live = _LiveView(con, mode="quiet" if a.quiet else ("plain" if a.plain else "auto"))
 
     def log(msg: str) -> None:
@@ -107,7 +110,7 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
             if a.repeat > 1:
                 con.print(f"run {i + 1} of {a.repeat}", style="bold", highlight=False)
             res = run(
-                a.scenario,
+                scenario,
                 backend=a.backend,
                 out=out,
                 runs_root=a.runs_root,
@@ -159,14 +162,19 @@ def _cmd_images(a: argparse.Namespace, con: Console) -> int:
         for step in images.build_images(force=a.force, log=lambda m: con.print(m, markup=False)):
             con.print(str(step), markup=False)
     else:
-        con.print(str(images.status()), markup=False)
+        for name, state in images.status().items():
+            con.print(f"{name:36s} {state}", markup=False)
     return 0
 
 
 def _cmd_report(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.report.index import write_index
 
-    path = write_index(Path(a.runs_root))
+    root = Path(a.runs_root)
+    if not root.is_dir():
+        con.print(f"{root}: no such directory (expected a folder of run directories)", markup=False)
+        return EXIT_BAD_INPUT
+    path = write_index(root)
     con.print(f"wrote {path}", markup=False)
     return 0
 
@@ -201,18 +209,24 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.backends import gc
 
-    removed = gc(Path(a.runs_root), force=a.force)
-    for r in removed:
-        con.print(f"removed {r}", markup=False)
-    con.print(f"{len(removed)} leftover server(s) removed", markup=False)
+    results = gc(Path(a.runs_root), force=a.force, run_id=a.run)
+    failed = [r for r in results if "could not remove" in r]
+    for r in results:
+        con.print(r if r in failed else f"removed {r}", markup=False)
+    con.print(f"{len(results) - len(failed)} leftover(s) removed", markup=False)
+    if failed:
+        con.print(f"{len(failed)} could not be removed (see above)", markup=False)
+        return EXIT_INTERNAL
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rpochaos", description="Measure lost acknowledged writes against an RPO.")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    r = sub.add_parser("run", help="run a scenario end to end")
-    r.add_argument("scenario")
+# -- the command table ---------------------------------------------------------------------
+
+Handler = Callable[[argparse.Namespace, Console], int]
+
+
+def _run_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("scenario", help="a scenario file, or its name in scenarios/")
     r.add_argument(
         "--backend",
         default=None,
@@ -268,29 +282,165 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML file with the results")
     r.add_argument("--push-gateway", metavar="URL", help="push metrics to a Prometheus Pushgateway")
     r.add_argument("--push-job", default="rpochaos", metavar="NAME")
-    v = sub.add_parser("validate", help="check scenario files without running anything")
-    v.add_argument("files", nargs="+")
-    ls = sub.add_parser("list", help="list scenarios in folders (default: scenarios/)")
-    ls.add_argument("dirs", nargs="*")
-    pl = sub.add_parser("plan", help="print a scenario's timeline without running it")
-    pl.add_argument("scenario")
+
+
+def _validate_arguments(v: argparse.ArgumentParser) -> None:
+    v.add_argument("files", nargs="+", help="scenario files, folders, globs or names")
+
+
+def _list_arguments(ls: argparse.ArgumentParser) -> None:
+    ls.add_argument("dirs", nargs="*", help="folders, globs or names (default: scenarios/)")
+
+
+def _plan_arguments(pl: argparse.ArgumentParser) -> None:
+    pl.add_argument("scenario", help="a scenario file, or its name in scenarios/")
     pl.add_argument("--seed", type=int, help="resolve random choices with this seed")
-    an = sub.add_parser("analyze", help="recompute result.json from a run directory")
-    an.add_argument("run_dir")
-    an.add_argument("--json", action="store_true")
-    sub.add_parser("doctor", help="list external dependencies, found or missing")
-    im = sub.add_parser("images", help="build (or show) the local docker images")
+
+
+def _report_arguments(rp: argparse.ArgumentParser) -> None:
+    rp.add_argument("runs_root", nargs="?", default="runs", metavar="RUNS_DIR")
+
+
+def _images_arguments(im: argparse.ArgumentParser) -> None:
     im.add_argument("action", choices=["build", "status"])
     im.add_argument("--force", action="store_true", help="rebuild even when present")
-    rp = sub.add_parser("report", help="write RUNS_DIR/index.html with a row per run")
-    rp.add_argument("runs_root", nargs="?", default="runs")
-    g = sub.add_parser("gc", help="kill servers left behind by dead or kept runs")
-    g.add_argument("runs_root", nargs="?", default="runs")
+
+
+def _analyze_arguments(an: argparse.ArgumentParser) -> None:
+    an.add_argument("run_dir")
+    an.add_argument("--json", action="store_true")
+
+
+def _gc_arguments(g: argparse.ArgumentParser) -> None:
+    g.add_argument(
+        "runs_root",
+        nargs="?",
+        default="runs",
+        metavar="RUNS_ROOT",
+        help="a runs root or one run directory (default: runs)",
+    )
     g.add_argument(
         "--force",
         action="store_true",
-        help="also runs whose owner is alive (e.g. kept with --keep-topology)",
+        help="also runs whose owner is alive (e.g. kept with --keep-topology), but only "
+        "those under RUNS_ROOT",
     )
+    g.add_argument("--run", metavar="ID", help="only the run with this id (resolved.json: run_id)")
+
+
+def _no_arguments(_: argparse.ArgumentParser) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``rpochaos`` command. ``synopsis``: its arguments as the README shows them (after
+    ``rpochaos <name>``; may continue on further lines); ``comment``: what the README says
+    of it after ``#`` (none for a multi-line synopsis); ``help``: its ``--help`` line."""
+
+    name: str
+    synopsis: str
+    comment: str
+    help: str
+    handler: Handler
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+COMMANDS: list[Command] = [
+    Command(
+        "run",
+        "SCENARIO.yaml [--backend local|docker] [--out DIR] [--seed N] [--keep-topology]\n"
+        "             [--repeat N] [--junit FILE] [--push-gateway URL] [--observe-rate HZ] "
+        "[-q|--plain]",
+        "",
+        "run a scenario end to end",
+        _cmd_run,
+        _run_arguments,
+    ),
+    Command(
+        "validate",
+        "SCENARIO...",
+        "files, folders, globs or names: every problem, with file:line",
+        "check scenario files without running anything",
+        _cmd_validate,
+        _validate_arguments,
+    ),
+    Command(
+        "list",
+        "[DIR]",
+        "shipped scenarios and their RPOs",
+        "list scenarios in folders (default: scenarios/)",
+        _cmd_list,
+        _list_arguments,
+    ),
+    Command(
+        "plan",
+        "SCENARIO.yaml [--seed N]",
+        "the resolved timeline, without running anything",
+        "print a scenario's timeline without running it",
+        _cmd_plan,
+        _plan_arguments,
+    ),
+    Command(
+        "report",
+        "[RUNS_DIR]",
+        "RUNS_DIR/index.html: a row per run",
+        "write RUNS_DIR/index.html with a row per run",
+        _cmd_report,
+        _report_arguments,
+    ),
+    Command(
+        "images",
+        "build|status",
+        "the local docker images (where no registry answers)",
+        "build (or show) the local docker images",
+        _cmd_images,
+        _images_arguments,
+    ),
+    Command(
+        "analyze",
+        "RUN_DIR [--json]",
+        "recompute result.json from a run directory alone",
+        "recompute result.json from a run directory",
+        _cmd_analyze,
+        _analyze_arguments,
+    ),
+    Command(
+        "doctor",
+        "",
+        "each external dependency: found (version) or missing (install command)",
+        "list external dependencies, found or missing",
+        _cmd_doctor,
+    ),
+    Command(
+        "gc",
+        "[RUNS_ROOT] [--force] [--run ID]",
+        "remove servers and data of killed or kept runs",
+        "remove servers, containers and data left by dead or kept runs",
+        _cmd_gc,
+        _gc_arguments,
+    ),
+]
+
+
+def readme_block() -> str:
+    """The README's command block, as the command table has it: one line per command (more
+    for a long synopsis), comments aligned."""
+    heads = [f"rpochaos {c.name} {c.synopsis}".rstrip() for c in COMMANDS]
+    width = max(len(h) for h, c in zip(heads, COMMANDS, strict=True) if c.comment) + 2
+    return "\n".join(
+        f"{h.ljust(width)}# {c.comment}" if c.comment else h
+        for h, c in zip(heads, COMMANDS, strict=True)
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rpochaos", description="Measure lost acknowledged writes against an RPO.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    for c in COMMANDS:
+        sp = sub.add_parser(c.name, help=c.help, description=c.help)
+        c.arguments(sp)
+        sp.set_defaults(handler=c.handler)
     return p
 
 
@@ -298,22 +448,28 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _internal_error() -> str:
+    """Write the current exception's traceback to a file; return its path."""
+    try:
+        d = deps.cache_dir()
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        d = Path(tempfile.gettempdir())
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="internal-error-", suffix=".txt", dir=d, delete=False
+    ) as f:
+        f.write(traceback.format_exc())
+    return f.name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     con = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    signal.signal(signal.SIGTERM, _sigterm)
-    handlers = {
-        "run": _cmd_run,
-        "validate": _cmd_validate,
-        "list": _cmd_list,
-        "plan": _cmd_plan,
-        "analyze": _cmd_analyze,
-        "doctor": _cmd_doctor,
-        "gc": _cmd_gc,
-    }
+    signal.signal(signal.SIGTERM, _sigterm)  # SIGTERM is a Ctrl-C: heal, tear down, 130
+    handler: Handler = args.handler
     try:
-        return handlers[args.cmd](args, con)
+        return handler(args, con)
     except (ScenarioError, MissingDependency) as e:
         err.print(str(e), markup=False)
         return EXIT_BAD_INPUT
@@ -330,8 +486,13 @@ def main(argv: list[str] | None = None) -> int:
     except RpochaosError as e:
         err.print(f"error: {e}", markup=False)
         return EXIT_INTERNAL
-    except Exception:
-        err.print(traceback.format_exc(), markup=False)
+    except Exception as e:
+        where = _internal_error()
+        err.print(
+            f"internal error (a bug in rpochaos): {type(e).__name__}: {e}\n"
+            f"the details are in {where}",
+            markup=False,
+        )
         return EXIT_INTERNAL
 
 

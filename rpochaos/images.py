@@ -87,6 +87,8 @@ LOCAL_EQUIVALENT = {
 }
 BUILD_COMMAND = "rpochaos images build   (or: scripts/docker-setup.sh)"
 RECIPE_LABEL = "rpochaos.recipe"
+#: carried by every local image (and so by every container made from one)
+IMAGE_LABEL = "rpochaos.image"
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -352,9 +354,14 @@ def _build_base(c: docker.DockerClient, log: Log) -> None:
 
 
 def _docker_build(c: docker.DockerClient, context: Path, tag: str, log: Log) -> None:
+    """``docker build`` of ``context`` as ``tag``. On any failure (a failing step, an engine
+    error, a client timeout, an interrupt) the containers the build left are removed first
+    (``_remove_build_leftovers``), then RpochaosError (or the interrupt) is raised."""
     import docker.errors
+    import requests
 
     log(f"docker build -> {tag}")
+    before = {str(x.id) for x in c.containers.list(all=True)}
     try:
         c.images.build(
             path=str(context),
@@ -362,14 +369,47 @@ def _docker_build(c: docker.DockerClient, context: Path, tag: str, log: Log) -> 
             rm=True,
             forcerm=True,
             pull=False,
-            labels={RECIPE_LABEL: _recipes()[tag], "rpochaos.image": "1"},
+            labels={RECIPE_LABEL: _recipes()[tag], IMAGE_LABEL: "1"},
         )
     except docker.errors.BuildError as e:
+        _remove_build_leftovers(c, tag, before)
         lines = [str(x.get("stream") or x.get("error") or "").rstrip() for x in e.build_log]
         tail = "\n".join(ln for ln in lines if ln)[-3000:]
         raise RpochaosError(f"docker build of {tag} failed: {e}\n{tail}") from e
-    except docker.errors.APIError as e:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        _remove_build_leftovers(c, tag, before)
         raise RpochaosError(f"docker build of {tag} failed: {e}") from e
+    except BaseException:
+        _remove_build_leftovers(c, tag, before)
+        raise
+
+
+def _remove_build_leftovers(c: docker.DockerClient, tag: str, before: set[str]) -> list[str]:
+    """Remove what a failed build of ``tag`` left on the engine: containers that carry this
+    build's labels (the legacy builder commits LABEL steps through a container) and, of the
+    containers created since the build began, those of intermediate images (the builder
+    names its layers by image id). Never a container of a run (``rpochaos.run`` label) and
+    never a running one. Returns the names removed; never raises."""
+    import docker.errors
+
+    removed: list[str] = []
+    try:
+        labelled = c.containers.list(
+            all=True, filters={"label": f"{RECIPE_LABEL}={_recipes()[tag]}"}
+        )
+        fresh = [x for x in c.containers.list(all=True) if x.id not in before]
+    except docker.errors.DockerException:
+        return removed
+    for x in {x.id: x for x in [*labelled, *fresh]}.values():
+        labels = x.labels or {}
+        image = str((x.attrs.get("Config") or {}).get("Image") or "")
+        ours = labels.get(RECIPE_LABEL) == _recipes()[tag] or image.startswith("sha256:")
+        if not ours or "rpochaos.run" in labels or x.status in ("running", "paused"):
+            continue
+        with contextlib.suppress(docker.errors.DockerException):
+            x.remove(force=True, v=True)
+            removed.append(str(x.name))
+    return removed
 
 
 def _build_pg(c: docker.DockerClient, log: Log) -> None:

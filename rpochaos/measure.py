@@ -25,15 +25,25 @@ Definitions (the contract, from docs/measurement.md / architecture.md):
   there are no acknowledged ops; else FAIL if window > rpo, if unexpected > 0 (the final read
   holds values no write produced: corruption), or if any expectation (max_lost, min_lost,
   max_rto) fails; else PASS. Never PASS on missing data. ``reasons`` says why.
+
+The computation works over a ``History``'s columns and the final read as a sorted array: a few
+vector passes over the operations, no sort and no Python object per operation. ``measure``
+accepts a list of ``Op`` too (converted to columns first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rpochaos.history import SYNC_WAIT_CANCELLED, Op, Outcome
+import numpy as np
+import numpy.typing as npt
+
+from rpochaos.history import FAIL, INFO, OK, SYNC_WAIT_CANCELLED, History, Op
+from rpochaos.seqs import KINDS, SeqSet
+
+Mask = npt.NDArray[np.bool_]
 
 
 class Verdict(StrEnum):
@@ -42,11 +52,45 @@ class Verdict(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass(frozen=True)
 class FinalRead:
-    node: str  # the node read (the surviving primary)
-    seqs: frozenset[int]
-    at_s: float  # harness time of the read
+    """The final read: the node read (the surviving primary), every seq present, and the
+    harness time of the read. ``seqs`` may be any iterable of ints or an int64 array;
+    ``present`` is them as a ``SeqSet`` and ``seqs`` (for callers of the object API) as a
+    frozenset, made on first use."""
+
+    __slots__ = ("_frozen", "_given", "_present", "at_s", "node")
+
+    def __init__(self, node: str, seqs: Iterable[int] | npt.NDArray[np.int64], at_s: float) -> None:
+        self.node = node
+        self.at_s = at_s
+        self._given = seqs
+        self._present: SeqSet | None = seqs if isinstance(seqs, SeqSet) else None
+        self._frozen: frozenset[int] | None = seqs if isinstance(seqs, frozenset) else None
+
+    @property
+    def present(self) -> SeqSet:
+        if self._present is None:
+            self._present = SeqSet(self._given)
+        return self._present
+
+    @property
+    def seqs(self) -> frozenset[int]:
+        if self._frozen is None:
+            self._frozen = frozenset(self.present)
+        return self._frozen
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, FinalRead)
+            and (self.node, self.at_s) == (other.node, other.at_s)
+            and self.present == other.present
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.node, self.at_s, self.present))
+
+    def __repr__(self) -> str:
+        return f"FinalRead(node={self.node!r}, seqs={self.present!r}, at_s={self.at_s!r})"
 
 
 @dataclass(frozen=True)
@@ -55,6 +99,9 @@ class Expectations:
     max_lost: int | None = None
     min_lost: int | None = None
     max_rto_s: float | None = None
+
+
+_EMPTY = SeqSet()
 
 
 @dataclass(frozen=True)
@@ -74,19 +121,32 @@ class Measurement:
     data_loss_window_s: float | None
     loss_span_s: float | None
     rto_s: float | None
-    lost_seqs: tuple[int, ...] = field(default=())
-    phantom_seqs: tuple[int, ...] = field(default=())
-    unexpected_seqs: tuple[int, ...] = field(default=())
+    lost_seqs: SeqSet = field(default=_EMPTY)
+    phantom_seqs: SeqSet = field(default=_EMPTY)
+    unexpected_seqs: SeqSet = field(default=_EMPTY)
+    recovered_seqs: SeqSet = field(default=_EMPTY)
     #: lost acks whose op carried the note SYNC_WAIT_CANCELLED
-    lost_after_cancelled_sync_wait: tuple[int, ...] = field(default=())
+    lost_after_cancelled_sync_wait: SeqSet = field(default=_EMPTY)
     first_lost_s: float | None = None  # complete time of the first lost ack
     last_lost_s: float | None = None
 
+    def seq_sets(self) -> dict[str, SeqSet]:
+        """The sets by the names of ``seqs.KINDS``."""
+        return {
+            "lost": self.lost_seqs,
+            "recovered": self.recovered_seqs,
+            "phantom": self.phantom_seqs,
+            "unexpected": self.unexpected_seqs,
+            "lost_after_cancelled_sync_wait": self.lost_after_cancelled_sync_wait,
+        }
+
     def to_dict(self) -> dict[str, object]:
         """JSON-able dict: verdict, reasons, rpo_declared_s, writes{attempted, acknowledged,
-        lost, recovered, phantom, unexpected, holes, lost_seqs, phantom_seqs, unexpected_seqs,
-        lost_after_cancelled_sync_wait}, recovery_point_s, outage_at_s, data_loss_window_s,
-        loss_span_s, first_lost_s, last_lost_s, rto_s."""
+        lost, recovered, phantom, unexpected, holes, lost_after_cancelled_sync_wait (a
+        count), seq_ranges{lost, recovered, phantom, unexpected,
+        lost_after_cancelled_sync_wait: every range}}, recovery_point_s, outage_at_s,
+        data_loss_window_s, loss_span_s, first_lost_s, last_lost_s, rto_s."""
+        sets = self.seq_sets()
         return {
             "verdict": self.verdict.value,
             "reasons": list(self.reasons),
@@ -99,10 +159,8 @@ class Measurement:
                 "phantom": self.phantom,
                 "unexpected": self.unexpected,
                 "holes": self.holes,
-                "lost_seqs": list(self.lost_seqs),
-                "phantom_seqs": list(self.phantom_seqs),
-                "unexpected_seqs": list(self.unexpected_seqs),
-                "lost_after_cancelled_sync_wait": list(self.lost_after_cancelled_sync_wait),
+                "lost_after_cancelled_sync_wait": len(self.lost_after_cancelled_sync_wait),
+                "seq_ranges": {k: [list(r) for r in sets[k].ranges()] for k in KINDS},
             },
             "recovery_point_s": _round(self.recovery_point_s),
             "outage_at_s": _round(self.outage_at_s),
@@ -114,130 +172,105 @@ class Measurement:
         }
 
 
+def as_history(ops: Sequence[Op] | History) -> History:
+    """``ops`` as columns; ValueError when a seq appears in more than one op."""
+    h = ops if isinstance(ops, History) else History.from_ops(ops)
+    dup = np.flatnonzero(h.seq[1:] == h.seq[:-1])
+    if len(dup):
+        raise ValueError(
+            f"seq {int(h.seq[dup[0]])} appears in more than one op; seqs must be unique"
+        )
+    return h
+
+
+def _max(x: npt.NDArray[np.float64]) -> float | None:
+    return float(x.max()) if len(x) else None
+
+
+def _min(x: npt.NDArray[np.float64]) -> float | None:
+    return float(x.min()) if len(x) else None
+
+
+def presence(h: History, final: SeqSet) -> tuple[Mask, SeqSet]:
+    """For each op, whether its seq is in the final read; and the final read's seqs that no op
+    has (unexpected). O(n) with bitmaps when the seqs are dense, else by binary search."""
+    p = final.array
+    if not len(h) or not len(p):
+        return np.zeros(len(h), bool), final if not len(h) else _EMPTY
+    lo = min(int(h.seq[0]), int(p[0]))
+    span = max(int(h.seq[-1]), int(p[-1])) - lo + 1
+    if span <= 4 * (len(h) + len(p)) + 4096:
+        bits = np.zeros(span, bool)
+        bits[p - lo] = True
+        mask: Mask = bits[h.seq - lo]
+        bits[:] = False
+        bits[h.seq - lo] = True
+        return mask, SeqSet.from_sorted(p[~bits[p - lo]])
+    mask = final.contains(h.seq)
+    return mask, SeqSet.from_sorted(p[~SeqSet.from_sorted(h.seq).contains(p)])
+
+
 def measure(
-    ops: Sequence[Op],
+    ops: Sequence[Op] | History,
     final: FinalRead | None,
     outage_at_s: float | None,
     expect: Expectations,
 ) -> Measurement:
     """Compute every number and the verdict. Pure; no I/O."""
-    seen: set[int] = set()
-    for op in ops:
-        if op.seq in seen:
-            raise ValueError(f"seq {op.seq} appears in more than one op; seqs must be unique")
-        seen.add(op.seq)
+    h = as_history(ops)
+    acked = h.outcome == OK  # an op that never completed reads as INFO in a History
+    n_acked = int(np.count_nonzero(acked))
+    c = h.complete_s
 
-    # An op that never completed is info whatever its outcome field says.
-    acked = sorted(
-        (op for op in ops if op.outcome == Outcome.OK and op.complete_s is not None),
-        key=_ack_order,
-    )
-
-    if final is None:
-        # Without the final read nothing about loss can be known: the counts that depend on
-        # it are 0 and the times None; the verdict is UNKNOWN.
-        lost_ops: list[Op] = []
-        recovered = 0
-        phantom_seqs: tuple[int, ...] = ()
-        unexpected_seqs: tuple[int, ...] = ()
-        holes = 0
-        recovery_point: float | None = None
-        rto: float | None = None
-    else:
-        present = final.seqs
-        info_seqs = {op.seq for op in ops if op.outcome == Outcome.INFO or op.complete_s is None}
-        fail_seqs = {
-            op.seq for op in ops if op.outcome == Outcome.FAIL and op.complete_s is not None
-        }
-        lost_ops = [op for op in acked if op.seq not in present]
-        recovered = len(present & info_seqs)
-        phantom_seqs = tuple(sorted(present & fail_seqs))
-        unexpected_seqs = tuple(sorted(present - seen))
-        recovery_point = _recovery_point(ops, acked, present)
+    lost_seqs = phantom_seqs = unexpected_seqs = recovered_seqs = cancelled = _EMPTY
+    lost_c = np.zeros(0)
+    holes = 0
+    recovery_point: float | None = None
+    rto: float | None = None
+    if final is not None:
+        present, unexpected_seqs = presence(h, final.present)
+        lost = acked & ~present
+        lost_c = c[lost]
+        lost_seqs = SeqSet.from_sorted(h.seq[lost])
+        recovered_seqs = SeqSet.from_sorted(h.seq[present & (h.outcome == INFO)])
+        phantom_seqs = SeqSet.from_sorted(h.seq[present & (h.outcome == FAIL)])
+        cancelled = SeqSet.from_sorted(
+            h.seq[lost & (h.note == h.code_of_note(SYNC_WAIT_CANCELLED))]
+        )
+        recovery_point = _recovery_point(h, acked, lost, lost_c)
         # holes: lost acks older than an ack that survived from before the outage (acks on
         # the new primary after the failover would make every lost write a "hole")
-        present_acked_times = [
-            _done(op)
-            for op in acked
-            if op.seq in present and (outage_at_s is None or _done(op) <= outage_at_s)
-        ]
-        newest_present = max(present_acked_times, default=None)
-        holes = (
-            0 if newest_present is None else sum(1 for op in lost_ops if _done(op) < newest_present)
-        )
-        rto = _rto(ops, final.node, outage_at_s)
+        kept = acked & present
+        if outage_at_s is not None:
+            kept &= c <= outage_at_s
+        newest_present = _max(c[kept])
+        holes = 0 if newest_present is None else int(np.count_nonzero(lost_c < newest_present))
+        rto = _rto(h, final.node, outage_at_s)
 
-    lost_times = [_done(op) for op in lost_ops]
-    first_lost = min(lost_times, default=None)
-    last_lost = max(lost_times, default=None)
+    first_lost = _min(lost_c)
+    last_lost = _max(lost_c)
     loss_span = None if first_lost is None or last_lost is None else last_lost - first_lost
-    lost = len(lost_ops)
+    n_lost = len(lost_seqs)
     window: float | None
     if outage_at_s is None or recovery_point is None:
         window = None
-    elif lost == 0:
+    elif n_lost == 0:
         window = 0.0
     else:
         end = outage_at_s if last_lost is None else max(outage_at_s, last_lost)
         window = max(0.0, end - recovery_point)
 
-    unknown: list[str] = []
-    if final is None:
-        unknown.append("no final read: the run ended before the surviving primary was read")
-    if outage_at_s is None:
-        unknown.append("the outage step never ran")
-    if not acked:
-        unknown.append("no acknowledged writes")
-
-    reasons: list[str]
-    if unknown or window is None:
-        verdict = Verdict.UNKNOWN
-        reasons = unknown or ["the data-loss window could not be computed"]
-    else:
-        failed: list[str] = []
-        passed: list[str] = []
-        rpo = expect.rpo_s
-        w, r = _fmt_pair(window, rpo)
-        if window > rpo:
-            failed.append(f"data-loss window {w} s > RPO {r} s")
-        else:
-            passed.append(f"data-loss window {w} s <= RPO {r} s")
-        if unexpected_seqs:
-            failed.append(f"{len(unexpected_seqs)} present values were never written (corruption)")
-        if expect.max_lost is not None:
-            if lost > expect.max_lost:
-                failed.append(f"lost {lost} > max_lost {expect.max_lost}")
-            else:
-                passed.append(f"lost {lost} <= max_lost {expect.max_lost}")
-        if expect.min_lost is not None:
-            if lost < expect.min_lost:
-                failed.append(f"lost {lost} < min_lost {expect.min_lost}")
-            else:
-                passed.append(f"lost {lost} >= min_lost {expect.min_lost}")
-        if expect.max_rto_s is not None:
-            node = final.node if final is not None else "?"
-            if rto is None:
-                failed.append(
-                    f"no acknowledged write on {node} after the outage "
-                    f"(max_rto {_fmt(expect.max_rto_s)} s)"
-                )
-            else:
-                a, b = _fmt_pair(rto, expect.max_rto_s)
-                if rto > expect.max_rto_s:
-                    failed.append(f"RTO {a} s > max_rto {b} s")
-                else:
-                    passed.append(f"RTO {a} s <= max_rto {b} s")
-        verdict = Verdict.FAIL if failed else Verdict.PASS
-        reasons = failed or passed
-
+    verdict, reasons = _verdict(
+        final, outage_at_s, n_acked, window, n_lost, len(unexpected_seqs), rto, expect
+    )
     return Measurement(
         verdict=verdict,
         reasons=tuple(reasons),
         rpo_declared_s=expect.rpo_s,
-        attempted=len(ops),
-        acknowledged=len(acked),
-        lost=lost,
-        recovered=recovered,
+        attempted=len(h),
+        acknowledged=n_acked,
+        lost=n_lost,
+        recovered=len(recovered_seqs),
         phantom=len(phantom_seqs),
         unexpected=len(unexpected_seqs),
         holes=holes,
@@ -246,59 +279,98 @@ def measure(
         data_loss_window_s=window,
         loss_span_s=loss_span,
         rto_s=rto,
-        lost_seqs=tuple(sorted(op.seq for op in lost_ops)),
+        lost_seqs=lost_seqs,
         phantom_seqs=phantom_seqs,
         unexpected_seqs=unexpected_seqs,
-        lost_after_cancelled_sync_wait=tuple(
-            sorted(op.seq for op in lost_ops if op.note == SYNC_WAIT_CANCELLED)
-        ),
+        recovered_seqs=recovered_seqs,
+        lost_after_cancelled_sync_wait=cancelled,
         first_lost_s=first_lost,
         last_lost_s=last_lost,
     )
 
 
-def _done(op: Op) -> float:
-    """Complete time of an op known to have completed."""
-    if op.complete_s is None:
-        raise AssertionError(f"seq {op.seq} has no complete time")
-    return op.complete_s
-
-
-def _ack_order(op: Op) -> tuple[float, int]:
-    return (_done(op), op.seq)
+def _verdict(
+    final: FinalRead | None,
+    outage_at_s: float | None,
+    n_acked: int,
+    window: float | None,
+    lost: int,
+    unexpected: int,
+    rto: float | None,
+    expect: Expectations,
+) -> tuple[Verdict, list[str]]:
+    unknown: list[str] = []
+    if final is None:
+        unknown.append("no final read: the run ended before the surviving primary was read")
+    if outage_at_s is None:
+        unknown.append("the outage step never ran")
+    if not n_acked:
+        unknown.append("no acknowledged writes")
+    if unknown or window is None:
+        return Verdict.UNKNOWN, unknown or ["the data-loss window could not be computed"]
+    failed: list[str] = []
+    passed: list[str] = []
+    rpo = expect.rpo_s
+    w, r = _fmt_pair(window, rpo)
+    if window > rpo:
+        failed.append(f"data-loss window {w} s > RPO {r} s")
+    else:
+        passed.append(f"data-loss window {w} s <= RPO {r} s")
+    if unexpected:
+        failed.append(f"{unexpected} present values were never written (corruption)")
+    if expect.max_lost is not None:
+        if lost > expect.max_lost:
+            failed.append(f"lost {lost} > max_lost {expect.max_lost}")
+        else:
+            passed.append(f"lost {lost} <= max_lost {expect.max_lost}")
+    if expect.min_lost is not None:
+        if lost < expect.min_lost:
+            failed.append(f"lost {lost} < min_lost {expect.min_lost}")
+        else:
+            passed.append(f"lost {lost} >= min_lost {expect.min_lost}")
+    if expect.max_rto_s is not None:
+        node = final.node if final is not None else "?"
+        if rto is None:
+            failed.append(
+                f"no acknowledged write on {node} after the outage "
+                f"(max_rto {_fmt(expect.max_rto_s)} s)"
+            )
+        else:
+            a, b = _fmt_pair(rto, expect.max_rto_s)
+            if rto > expect.max_rto_s:
+                failed.append(f"RTO {a} s > max_rto {b} s")
+            else:
+                passed.append(f"RTO {a} s <= max_rto {b} s")
+    return (Verdict.FAIL if failed else Verdict.PASS), failed or passed
 
 
 def _recovery_point(
-    ops: Sequence[Op], acked: Sequence[Op], present: frozenset[int]
+    h: History, acked: Mask, lost: Mask, lost_c: npt.NDArray[np.float64]
 ) -> float | None:
-    """Complete time of the last op of the longest all-present prefix of ``acked`` (already in
-    complete-time order, ties by seq); the first invoke if the first ack is lost; None if none."""
-    if not acked:
+    """Complete time of the last op of the longest all-present prefix of the acks in
+    (complete time, seq) order: the latest ack ordered before the first lost one; the first
+    invoke if the first ack is lost; None if there is no ack. Found without sorting."""
+    if not bool(acked.any()):
         return None
-    point: float | None = None
-    for op in acked:
-        if op.seq not in present:
-            break
-        point = _done(op)
+    c = h.complete_s
+    if not len(lost_c):
+        return float(c[acked].max())
+    first_c = float(lost_c.min())
+    first_seq = int(h.seq[lost & (c == first_c)].min())
+    before = acked & ((c < first_c) | ((c == first_c) & (h.seq < first_seq)))
+    point = _max(c[before])
     if point is None:  # the earliest acknowledged op is already lost: nothing was safe
-        return min(op.invoke_s for op in ops)
+        return float(h.invoke_s.min())
     return point
 
 
-def _rto(ops: Sequence[Op], node: str, outage_at_s: float | None) -> float | None:
+def _rto(h: History, node: str, outage_at_s: float | None) -> float | None:
     """First acknowledgement (earliest complete time) among ok ops invoked at or after the
     outage on ``node``, minus the outage time."""
     if outage_at_s is None:
         return None
-    done = [
-        _done(op)
-        for op in ops
-        if op.outcome == Outcome.OK
-        and op.complete_s is not None
-        and op.node == node
-        and op.invoke_s >= outage_at_s
-    ]
-    first = min(done, default=None)
+    m = (h.outcome == OK) & (h.node == h.code_of_node(node)) & (h.invoke_s >= outage_at_s)
+    first = _min(h.complete_s[m])
     return None if first is None else first - outage_at_s
 
 

@@ -6,7 +6,8 @@ are attached to the item as JUnit properties (``--junitxml``). The same library 
 scenario as the CLI does, so both give the same verdict.
 
 Options (each also an ini key): ``--rpo-scenario`` (repeatable; a file, a folder, a glob, or
-a scenario name looked up in ``rpo_scenarios_dir``, default ``scenarios``),
+a scenario name looked up in ``rpo_scenarios_dir``, default ``scenarios``; the lookup is
+``rpochaos.finder``'s, as in the CLI),
 ``--rpo-backend`` / ``rpo_backend`` (default ``local``), ``--rpo-runs-dir`` /
 ``rpo_runs_dir`` (default ``runs``). With no test paths on the command line, only the
 scenarios are collected; with paths, both.
@@ -14,7 +15,6 @@ scenarios are collected; with paths, both.
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,22 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("rpo_runs_dir", "where run directories go", default="runs")
 
 
-def _resolve(spec: str, root: Path, scenarios_dir: Path) -> list[Path]:
-    p = Path(spec)
-    if any(c in spec for c in "*?["):
-        return sorted(Path(x) for x in glob.glob(spec) if x.endswith((".yaml", ".yml")))
-    if p.is_dir():
-        return sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
-    if p.is_file():
-        return [p]
-    for cand in (
-        scenarios_dir / f"{spec}.yaml",
-        scenarios_dir / f"{spec}.yml",
-        scenarios_dir / spec,
-    ):
-        if cand.is_file():
-            return [cand]
-    return []
+def _scenarios_dir(config: pytest.Config) -> Path:
+    sdir = Path(str(config.getini("rpo_scenarios_dir")))
+    return sdir if sdir.is_absolute() else config.rootpath / sdir
 
 
 def _setting(config: pytest.Config, opt: str, ini: str) -> str:
@@ -85,18 +72,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not specs:
         config.stash[_PATHS] = set()
         return
-    root = config.rootpath
-    sdir = Path(str(config.getini("rpo_scenarios_dir")))
-    if not sdir.is_absolute():
-        sdir = root / sdir
-    paths: list[Path] = []
-    for spec in specs:
-        found = _resolve(spec, root, sdir)
-        if not found:
-            raise pytest.UsageError(
-                f"--rpo-scenario {spec}: no such scenario file, folder, glob, or name in {sdir}"
-            )
-        paths.extend(found)
+    from rpochaos import finder
+
+    try:
+        paths = finder.find_all(specs, _scenarios_dir(config))
+    except finder.ScenarioNotFound as e:
+        raise pytest.UsageError(f"--rpo-scenario: {e}") from None
     config.stash[_PATHS] = {p.resolve() for p in paths}
     wanted = [str(p) for p in paths]
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -208,11 +189,10 @@ def rpo_run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any
     from rpochaos.run import run
 
     def _run(scenario: Any, **kw: Any) -> Any:
-        if isinstance(scenario, str) and not Path(scenario).exists():
-            sdir = request.config.rootpath / str(request.config.getini("rpo_scenarios_dir"))
-            found = _resolve(scenario, request.config.rootpath, sdir)
-            if found:
-                scenario = found[0]
+        if isinstance(scenario, str):
+            from rpochaos import finder
+
+            scenario = finder.find_one(scenario, _scenarios_dir(request.config))
         kw.setdefault("runs_root", tmp_path / "runs")
         kw.setdefault("backend", _setting(request.config, "rpo_backend", "rpo_backend") or None)
         res = run(scenario, **kw)

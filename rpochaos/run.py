@@ -15,6 +15,7 @@ then result.json is written (UNKNOWN when no final read happened). The journal i
 from __future__ import annotations
 
 import contextlib
+import shlex
 import shutil
 import signal
 import threading
@@ -43,6 +44,7 @@ from rpochaos.roles import Cluster, LatestSample, Observer, Powers, Writer, chec
 from rpochaos.scenario import Scenario, load, to_dict
 from rpochaos.store import EVENTS, FINAL_READ, HISTORY, RESOLVED, EventLog, new_run_dir, write_json
 from rpochaos.systems import for_scenario
+from rpochaos.watchdog import Watchdog, checks_for
 
 if TYPE_CHECKING:
     from signal import _HANDLER
@@ -112,7 +114,9 @@ class _Runner:
         #: workload stops and every fault heals as usual
         self.stop = threading.Event()
         #: context managers entered, in order, around the schedule (a watchdog...)
-        self.guards: list[Guard] = []
+        self.guards: list[Guard] = [_Runner._watch]
+        #: the watchdog while the schedule runs: a dependency that died outside the schedule
+        self.dog: Watchdog | None = None
 
     def now(self) -> float:
         return self.clock.now() if self.clock else 0.0
@@ -194,6 +198,26 @@ class _Runner:
             self._run_schedule(clock, writer, steps)
         self.phase = "healing"
 
+    def _watch(self) -> Watchdog:
+        """The guard that stops the run when its Toxiproxy server, a node or the engine dies
+        outside the schedule (``rpochaos.watchdog``); the steps tell it which nodes the
+        schedule itself takes down."""
+        assert self.backend is not None and self.cluster is not None
+        backend, cluster = self.backend, self.cluster
+        dog = self.dog = Watchdog(
+            lambda: checks_for(backend, cluster),
+            now=self.now,
+            record=self.events.write,
+            on_lost=lambda _: self.stop.set(),
+        )
+        if self.steps is not None:
+            self.steps.watch = dog
+        return dog
+
+    @property
+    def lost_dependency(self) -> bool:
+        return self.dog is not None and self.dog.lost is not None
+
     def _run_schedule(self, clock: Clock, writer: Writer, steps: Steps) -> None:
         for t, kind, step in timeline(self.sc):
             if not clock.sleep_until(t, self.stop):
@@ -203,6 +227,8 @@ class _Runner:
             else:
                 steps.end(step)
         clock.sleep_until(self.sc.workload.duration, self.stop)
+        if self.lost_dependency:
+            return  # straight to teardown: it heals what it can; no final read follows
         writer.stop_issuing()
         self.events.write(type="phase", name="workload_stop", t=self.now())
         steps.heal_all()
@@ -316,7 +342,8 @@ def run(
     try:
         runner.bring_up(meta)
         runner.drive()
-        runner.final_read()
+        if not runner.lost_dependency:  # after a loss the result cannot be trusted: UNKNOWN
+            runner.final_read()
     except KeyboardInterrupt as e:
         interrupted = e
         runner.events.write(type="interrupted", t=runner.now())
@@ -361,7 +388,7 @@ def _print_kept(runner: _Runner, log: Log) -> None:
         lines += runner.backend.kept()
     for line in lines:
         log(line)
-    log("remove it all with: rpochaos gc --force")
+    log(f"remove it all with: rpochaos gc {shlex.quote(str(runner.run_dir))} --force")
 
 
 @contextlib.contextmanager

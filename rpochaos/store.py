@@ -4,7 +4,8 @@ Layout of ``runs/<scenario>/<UTC timestamp>/`` (or ``--out DIR``)::
 
     scenario.yaml      the scenario file as given (when it came from a file)
     resolved.json      the resolved scenario (with its seed), backend, clock origin
-    history.jsonl      the journal: invoke/complete lines, flushed as they happen
+    history.jsonl      the journal: invoke/complete lines, written as they happen
+    seqs.json.gz       the whole sets of lost, recovered, phantom, unexpected seqs (as ranges)
     events.jsonl       phases, fault and action start/end times, on the harness clock
     final_read.json    the node read after recovery and every sequence number present
     result.json        the measurement and the verdict (recomputed by ``analyze``)
@@ -23,7 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rpochaos.history import Op, read_history
+import numpy as np
+import orjson
+
+from rpochaos.history import History, Op, read_columns
 from rpochaos.jsonl import JsonlAppender, read_objects
 from rpochaos.measure import FinalRead
 from rpochaos.scenario import Scenario, from_dict
@@ -73,9 +77,56 @@ class StoredRun:
     path: Path
     scenario: Scenario
     meta: dict[str, object]  # resolved.json without the scenario
-    ops: list[Op]
+    history: History
     events: list[dict[str, object]]
     final: FinalRead | None
+
+    @property
+    def ops(self) -> list[Op]:
+        """The history as one ``Op`` per operation (for small runs and tests)."""
+        return self.history.ops()
+
+
+def read_final(path: Path) -> FinalRead:
+    """final_read.json: ``{"node": ..., "seqs": [...], "at_s": ...}``. Raises OSError when it
+    cannot be read, ValueError naming the file and key when it is not one."""
+    try:
+        d = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e.msg})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(d).__name__}")
+    seqs = d.get("seqs")
+    if not isinstance(seqs, list):
+        raise ValueError(f"{path}: key seqs: expected a list of integers, given {seqs!r:.60}")
+    try:
+        arr = np.array(seqs, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: key seqs: expected a list of integers") from None
+    if arr.ndim != 1 or (len(seqs) and not all(type(x) is int for x in (seqs[0], seqs[-1]))):
+        raise ValueError(f"{path}: key seqs: expected a list of integers")
+    at = d.get("at_s")
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise ValueError(f"{path}: key at_s: expected a number of seconds, given {at!r}")
+    return FinalRead(node=str(d.get("node")), seqs=arr, at_s=float(at))
+
+
+_cached: tuple[tuple[str, int, int], History] | None = None
+
+
+def load_history(path: Path) -> History:
+    """``read_columns(path)``, remembering the last history read: reading the same unchanged
+    file again (``analyze`` then the report, in one process) returns it without a second
+    parse. One history at most is kept."""
+    global _cached
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if _cached is not None and _cached[0] == key:
+        return _cached[1]
+    _cached = None
+    history = read_columns(path)
+    _cached = (key, history)
+    return history
 
 
 def load_run(path: Path) -> StoredRun:
@@ -84,11 +135,8 @@ def load_run(path: Path) -> StoredRun:
     scenario = from_dict(resolved["scenario"])
     meta = {k: v for k, v in resolved.items() if k != "scenario"}
     hist = path / HISTORY
-    ops = read_history(hist) if hist.exists() else []
+    history = load_history(hist) if hist.exists() else History.empty()
     events = read_events(path / EVENTS)
-    final: FinalRead | None = None
     fr = path / FINAL_READ
-    if fr.exists():
-        d = json.loads(fr.read_text())
-        final = FinalRead(node=d["node"], seqs=frozenset(d["seqs"]), at_s=float(d["at_s"]))
-    return StoredRun(path, scenario, meta, ops, events, final)
+    final = read_final(fr) if fr.exists() else None
+    return StoredRun(path, scenario, meta, history, events, final)

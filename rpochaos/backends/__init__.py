@@ -6,7 +6,7 @@
 - ``resolve_backend(explicit, declared)``: which backend a run uses.
 - ``start_proxy(backend)``: start the run's Toxiproxy server and return its client (the one
   way to start one).
-- ``gc(runs_root, force)``: both backends' leftovers of runs whose owner is gone.
+- ``gc(runs_root, force, run_id)``: both backends' leftovers of runs whose owner is gone.
 """
 
 from __future__ import annotations
@@ -99,11 +99,16 @@ def start_proxy(backend: Backend, timeout_s: float = 30.0) -> Toxiproxy:
     return backend.start_proxy(timeout_s=timeout_s)
 
 
-def gc(runs_root: Path, *, force: bool = False) -> list[str]:
-    """What ``rpochaos gc`` removes: local servers of runs under ``runs_root`` whose owner is
-    gone, and every docker container, network and volume of such runs (nothing when no
-    engine answers). ``force``: also runs whose owner still lives (e.g. --keep-topology)."""
+def gc(runs_root: Path, *, force: bool = False, run_id: str | None = None) -> list[str]:
+    """What ``rpochaos gc`` removes, of runs whose owner process is gone: the local servers and
+    data directories of runs under ``runs_root``, and every docker container, network and
+    volume of such runs on this host (nothing when no engine answers). ``force``: also runs
+    whose owner still lives (e.g. --keep-topology), but only those under ``runs_root`` (a
+    runs root, or one run directory). ``run_id``: only the run with that id."""
     from rpochaos.backends import docker as docker_backend
     from rpochaos.backends import local
 
-    return [*local.gc(runs_root, force=force), *docker_backend.gc(force=force)]
+    return [
+        *local.gc(runs_root, force=force, run_id=run_id),
+        *docker_backend.gc(force=force, runs_root=runs_root, run_id=run_id),
+    ]

@@ -47,12 +47,15 @@ written to <run dir>/logs/<node>.log, after the output of the node's one-shot co
 
 Cleanup: ``close`` removes the run's containers (with their anonymous volumes), network and
 volumes, all found by the ``rpochaos.run`` label, unless the topology is kept. ``gc``
-removes everything of runs whose owner process is gone (pid *and* start time, this host).
+removes everything of runs whose owner process is gone (pid *and* start time, this host);
+with ``force``, of the runs under one runs root (by their ``rpochaos.run_dir`` label) or of
+one run id, whoever owns them: never every run on the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -63,13 +66,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
 from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, wait_for_api
+from rpochaos.backends.local import proc_start as _proc_start
 from rpochaos.errors import MissingDependency, TopologyError
 from rpochaos.proxy import Toxiproxy
+from rpochaos.watchdog import Check
 
 if TYPE_CHECKING:
     import docker
@@ -108,19 +114,6 @@ def _quiet(_: str) -> None:
 # -- who owns what ----------------------------------------------------------------------------
 
 
-def _proc_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot), None when it is gone or a
-    zombie. Together with the pid it names one process for good."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
-
-
 def owner_alive(labels: Mapping[str, str]) -> bool:
     """True when the process that created a labelled object still runs."""
     try:
@@ -137,6 +130,13 @@ def session_id() -> str:
     """This process's session id: one per harness process (a pytest session, a CLI run)."""
     pid = os.getpid()
     return f"{socket.gethostname()}-{pid}-{_proc_start(pid) or 0}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def _free_port() -> int:
@@ -435,6 +435,8 @@ class _Proxy:
     container: Container
     api: Address
     harness_ports: list[tuple[int, int]] = field(default_factory=list)  # (container, host)
+    #: the host pid of its process and that process's start time (a local engine only)
+    host_pid: tuple[int, str] | None = None
 
 
 class DockerBackend(Backend):
@@ -561,6 +563,7 @@ class DockerBackend(Backend):
         os.chmod(path, 0o777)
         self.share_host_dir(path)
         self._scratch.append(path)
+        _write_host_dirs(self.run_dir, self._scratch)
         return path
 
     def _remove_scratch(self) -> None:
@@ -617,7 +620,7 @@ class DockerBackend(Backend):
             container.reload()
             return container.status in ("created", "running")
 
-        return wait_for_api(
+        client = wait_for_api(
             Toxiproxy(f"http://127.0.0.1:{api_port}", timeout_s=5.0),
             alive,
             lambda: (
@@ -626,6 +629,14 @@ class DockerBackend(Backend):
             ),
             timeout_s,
         )
+        if self.local_engine:
+            container.reload()
+            pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+            start = _proc_start(pid) if pid else None
+            # only when this process sees the engine's pids (not from inside a container)
+            if start is not None and "toxiproxy" in _cmdline(pid):
+                self._proxy.host_pid = (pid, start)
+        return client
 
     def signals_processes(self) -> bool:
         return self.local_engine  # container pids are host pids only on a local engine
@@ -653,20 +664,50 @@ class DockerBackend(Backend):
             f"kept {n.name}: container {n.container_name} "
             + (
                 f"(docker exec -it {n.container_name} psql -U rpochaos -d postgres)"
-                if n.kind == "postgres"
-                else f"(docker logs {n.container_name})"
+                if n.kind == "postgres" and n.running()
+                else f"({'' if n.running() else 'not running; '}docker logs {n.container_name})"
             )
             for n in self._nodes.values()
         ]
         if self._proxy is not None:
             lines.append(f"kept toxiproxy: API http://{self._proxy.api}")
-        label = f"label={LABEL_RUN}={self.run_id}"
-        lines.append(
-            "remove with: rpochaos gc (once this process has exited), or: "
-            f"docker rm -f $(docker ps -aq --filter {label}); docker network rm "
-            f"{self.network_name}; docker volume rm $(docker volume ls -q --filter {label})"
-        )
         return lines
+
+    def liveness(self) -> list[Check]:
+        """What the watchdog watches of this backend: the engine, then the Toxiproxy
+        container. One listing of the run's containers per pass answers both (inspecting a
+        container takes ~0.1 s on a loaded engine; the listing is one call for all)."""
+        client, flt = self.client, {"label": f"{LABEL_RUN}={self.run_id}"}
+        states: dict[str, str] = {}
+
+        def engine_alive() -> bool:
+            listing = client.api.containers(all=True, filters=flt)
+            states.clear()
+            for c in listing:
+                for name in c.get("Names") or []:
+                    states[str(name).lstrip("/")] = str(c.get("State", ""))
+            return True
+
+        checks = [Check("engine", engine_alive, lambda: "the docker engine does not answer")]
+        if self._proxy is not None:
+            name, host_pid = str(self._proxy.container.name), self._proxy.host_pid
+
+            def proxy_alive() -> bool:
+                # a local engine: the process itself, at once (the engine reports a killed
+                # container only some 0.1-0.8 s later); else the engine's listing
+                if host_pid is not None and _proc_start(host_pid[0]) != host_pid[1]:
+                    states[name] = f"gone (its process {host_pid[0]} exited)"
+                    return False
+                return states.get(name) == "running"
+
+            checks.append(
+                Check(
+                    "toxiproxy",
+                    proxy_alive,
+                    lambda: f"the Toxiproxy container {name} is {states.get(name, 'gone')}",
+                )
+            )
+        return checks
 
     def save_logs(self) -> None:
         """Write every container's output to <run dir>/logs/<name>.log."""
@@ -693,29 +734,77 @@ class DockerBackend(Backend):
 
 # -- removal and gc ---------------------------------------------------------------------------
 
+#: in a run directory: the host directories (``host_dir``) the run made, for gc
+HOST_DIRS = "docker-host-dirs.json"
+
+
+def _write_host_dirs(run_dir: Path, dirs: list[Path]) -> None:
+    tmp = run_dir / f"{HOST_DIRS}.tmp"
+    tmp.write_text(json.dumps([str(d) for d in dirs]))
+    tmp.replace(run_dir / HOST_DIRS)
+
+
+def remove_host_dirs(run_dir: Path) -> list[str]:
+    """Delete the host directories a run listed in ``HOST_DIRS`` (only those inside its run
+    directory). Returns what was removed."""
+    try:
+        listed = json.loads((run_dir / HOST_DIRS).read_text())
+    except (OSError, ValueError):
+        return []
+    removed: list[str] = []
+    root = run_dir.resolve()
+    for entry in listed if isinstance(listed, list) else []:
+        d = Path(str(entry)).resolve()
+        if root in d.parents and d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(f"host directory {d}")
+    return removed
+
+
+def _remove_one(obj: Any, kind: str, remove: Callable[[], None], timeout_s: float = 30.0) -> str:
+    """Remove one container, network or volume; what it says for the record. Another process
+    removing the same object at the same time (a concurrent gc or a run's start-up sweep:
+    409 "removal already in progress"), or a network whose endpoints are still going away,
+    is waited for until the object is gone. Never raises."""
+    import docker.errors
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            remove()
+            return f"{kind} {obj.name}"
+        except docker.errors.NotFound:
+            return f"{kind} {obj.name} (removed by another process)"
+        except docker.errors.DockerException as e:
+            try:
+                obj.reload()
+            except docker.errors.NotFound:
+                return f"{kind} {obj.name} (removed by another process)"
+            except docker.errors.DockerException:
+                pass
+            if time.monotonic() > deadline:
+                return f"could not remove {kind} {obj.name}: {e}"
+            time.sleep(0.2)
+
 
 def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
     """Remove every container, then the networks and volumes labelled ``rpochaos.run=run_id``.
-    Returns what was removed; never raises for what is already gone."""
+    Returns what was removed (an entry starting with "could not remove" for what resisted for
+    30 s); never raises for what is already gone or being removed by another process."""
     import docker.errors
 
     flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_RUN}={run_id}"}
     removed: list[str] = []
     for c in client.containers.list(all=True, filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            if c.status == "paused":
-                with contextlib.suppress(docker.errors.APIError):
-                    c.unpause()
-            c.remove(force=True, v=True)  # v: anonymous volumes (the official image's VOLUME)
-            removed.append(f"container {c.name}")
+        if c.status == "paused":
+            with contextlib.suppress(docker.errors.DockerException):
+                c.unpause()
+        # v: anonymous volumes (the official image's VOLUME)
+        removed.append(_remove_one(c, "container", partial(c.remove, force=True, v=True)))
     for net in client.networks.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            net.remove()
-            removed.append(f"network {net.name}")
+        removed.append(_remove_one(net, "network", net.remove))
     for v in client.volumes.list(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            v.remove(force=True)
-            removed.append(f"volume {v.name}")
+        removed.append(_remove_one(v, "volume", partial(v.remove, force=True)))
     return removed
 
 
@@ -737,15 +826,28 @@ def labelled(client: docker.DockerClient) -> dict[str, dict[str, str]]:
     return runs
 
 
+def _within(labels: Mapping[str, str], root: Path) -> bool:
+    """True when the run that carries ``labels`` has its run directory at or below ``root``."""
+    run_dir = labels.get(LABEL_RUN_DIR)
+    if not run_dir:
+        return False
+    d, r = Path(run_dir).resolve(), root.resolve()
+    return d == r or r in d.parents
+
+
 def gc(
     *,
     force: bool = False,
     spare_kept: bool = False,
     client: docker.DockerClient | None = None,
+    runs_root: Path | None = None,
+    run_id: str | None = None,
 ) -> list[str]:
     """Remove the containers, networks and volumes of every run whose owner process is gone
-    (on this host). ``force``: of every run, whoever owns it. ``spare_kept``: leave runs made
-    with --keep-topology (the automatic sweep at the start of a run uses it). Returns what was
+    (on this host). ``force``: whoever owns them, but only of the runs whose run directory is
+    at or below ``runs_root`` (with neither ``runs_root`` nor ``run_id``, ``force`` removes
+    nothing more). ``run_id``: only that run. ``spare_kept``: leave runs made with
+    --keep-topology (the automatic sweep at the start of a run uses it). Returns what was
     removed; an empty list when there is no engine."""
     try:
         c = client or engine.client(timeout_s=60)
@@ -753,13 +855,21 @@ def gc(
         return []
     here = socket.gethostname()
     removed: list[str] = []
-    for run_id, labels in sorted(labelled(c).items()):
-        if not force:
+    for rid, labels in sorted(labelled(c).items()):
+        if run_id is not None and rid != run_id:
+            continue
+        forced = force and (
+            run_id is not None or (runs_root is not None and _within(labels, runs_root))
+        )
+        if not forced:
             if labels.get(LABEL_HOST) != here:
                 continue  # another machine's run on a shared engine: its owner is not ours
             if spare_kept and labels.get(LABEL_KEEP) == "1":
                 continue
             if owner_alive(labels):
                 continue
-        removed += [f"docker run {run_id}: {what}" for what in remove_run(c, run_id)]
+        gone = remove_run(c, rid)
+        if labels.get(LABEL_RUN_DIR):
+            gone += remove_host_dirs(Path(labels[LABEL_RUN_DIR]))
+        removed += [f"docker run {rid}: {what}" for what in gone]
     return removed

@@ -6,6 +6,12 @@ down in order). Unless the topology is kept, each child also gets PR_SET_PDEATHS
 if the harness itself is killed with SIGKILL, the kernel kills its servers too, so nothing
 outlives a run. When the harness runs as root, PostgreSQL runs as the unprivileged database
 user (see ``rpochaos.deps.db_user``), since it refuses to run as root.
+
+Ownership and gc: ``<run dir>/pids.json`` names the run (``run_id``), its owner (the harness
+process: pid and start time, so a reused pid is not mistaken for it) and every server it
+started. ``gc`` kills the servers of runs whose owner is gone and deletes their data
+directories (``<run dir>/data``, or the temporary directory it links to); with ``force``,
+of the runs it is pointed at whoever owns them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,6 +43,7 @@ from rpochaos.backends.base import (
 )
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
+from rpochaos.watchdog import Check
 
 _PR_SET_PDEATHSIG = 1
 
@@ -196,6 +205,7 @@ class LocalBackend(Backend):
         self._closed = False
         self._data_root: Path | None = None
         self._given: set[int] = set()  # ports handed out by free_port
+        self.run_id = uuid.uuid4().hex[:10]
 
     # -- the node contract -------------------------------------------------------------------
 
@@ -240,10 +250,23 @@ class LocalBackend(Backend):
         return True
 
     def kept(self) -> list[str]:
-        return [
-            f"kept {s.name}: pid {s.pid} (stop with: rpochaos gc --force, or kill -- -{s.pid})"
-            for s in self.servers()
-        ]
+        return [f"kept {s.name}: pid {s.pid}" for s in self.servers()]
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "run_id": self.run_id}
+
+    def liveness(self) -> list[Check]:
+        """What the watchdog watches of this backend: the Toxiproxy server process."""
+        proxy = next((s for s in self.servers() if s.name == "toxiproxy"), None)
+        if proxy is None:
+            return []
+
+        def detail() -> str:
+            code = proxy.popen.returncode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+            return f"the Toxiproxy server, pid {proxy.pid}, is gone: {how}"
+
+        return [Check("toxiproxy", proxy.running, detail)]
 
     # -- the process-level part ----------------------------------------------------------------
 
@@ -369,7 +392,9 @@ class LocalBackend(Backend):
     def _write_pids(self) -> None:
         """pids.json: who owns this run and every server it started, for ``rpochaos gc``."""
         data = {
+            "run_id": self.run_id,
             "owner": os.getpid(),
+            "owner_start": proc_start(os.getpid()),
             "keep": self.keep,
             "servers": {
                 s.name: {"pid": s.pid, "argv0": str(s.popen.args[0])}  # type: ignore[index]
@@ -401,12 +426,28 @@ def _cmdline(pid: int) -> str | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def proc_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), None when it is gone or a
+    zombie. Together with the pid it names one process for good."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _alive(pid: int) -> bool:
+    return proc_start(pid) is not None
+
+
+def owner_alive(pid: int, start: str | None) -> bool:
+    """True while the process ``pid`` runs and, when ``start`` is known, is the one that
+    started at ``start`` (not a later process that reused the pid)."""
+    now = proc_start(pid) if pid > 0 else None
+    return now is not None and (start is None or now == start)
 
 
 def leftovers(run_dir: Path) -> dict[str, int]:
@@ -424,29 +465,94 @@ def leftovers(run_dir: Path) -> dict[str, int]:
     return out
 
 
-def gc(runs_root: Path, *, force: bool = False) -> list[str]:
-    """Kill the servers of every run under ``runs_root`` whose owner process is gone (or all
-    of them with ``force``, e.g. after --keep-topology), and delete data directories such a
-    run left in a temporary directory. Returns what was removed."""
+def _kill_tree(pid: int) -> list[int]:
+    """SIGKILL a server's process group and every process below it (a paused group is
+    killed too: SIGKILL needs no SIGCONT). Returns the pids signalled."""
+    tree = procs.descendants(pid)
+    for p in reversed(tree):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return tree
+
+
+def _working_in(root: Path) -> list[int]:
+    """Processes whose working directory is ``root`` or below it (PostgreSQL's processes
+    work in their data directory: this finds the backends a killed postmaster left)."""
+    out: list[int] = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(d / "cwd"))
+        except OSError:
+            continue
+        if cwd == root or root in cwd.parents:
+            out.append(int(d.name))
+    return out
+
+
+def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _data_of(run_dir: Path) -> Path | None:
+    """The run's data root: ``<run dir>/data``, or the temporary directory it links to (only
+    one this backend made: ``rpochaos-data-*``). None when there is none."""
+    data = run_dir / "data"
+    if data.is_symlink():
+        target = data.resolve()
+        return target if target.name.startswith("rpochaos-data-") else None
+    return data if data.is_dir() else None
+
+
+def _remove_data(run_dir: Path) -> bool:
+    """Delete ``<run dir>/data`` (and what it links to). True when there was something."""
+    data = run_dir / "data"
+    root = _data_of(run_dir)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+    if data.is_symlink():
+        data.unlink()
+    return root is not None
+
+
+def gc(runs_root: Path, *, force: bool = False, run_id: str | None = None) -> list[str]:
+    """For every run under ``runs_root`` (or a run directory itself) whose owner process is
+    gone: kill the servers it left (a killed harness's, a kept topology's) and delete its
+    data directories. ``force``: also runs whose owner still lives (a kept topology of a
+    process that goes on, a run in progress). ``run_id``: only the run with that id. The
+    journal and every other file of the run directory stay. Returns what was removed."""
     removed: list[str] = []
-    for pids in sorted(runs_root.glob("**/pids.json")):
+    for pids in sorted(Path(runs_root).glob("**/pids.json")):
         run_dir = pids.parent
         try:
-            owner = int(json.loads(pids.read_text()).get("owner", 0))
-        except (OSError, ValueError):
+            data = json.loads(pids.read_text())
+            owner = int(data.get("owner", 0))
+            start = data.get("owner_start")
+        except (OSError, ValueError, TypeError, AttributeError):
             continue
-        if not force and owner and _alive(owner):
+        if run_id is not None and data.get("run_id") != run_id:
             continue
+        if not force and owner_alive(owner, str(start) if start is not None else None):
+            continue
+        signalled: list[int] = []
         for name, pid in leftovers(run_dir).items():
-            try:
-                os.killpg(pid, signal.SIGCONT)
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
+            signalled += _kill_tree(pid)
             removed.append(f"{run_dir}: {name} (pid {pid})")
-        data = run_dir / "data"
-        if data.is_symlink():  # data kept in a temporary directory the dead run never removed
-            shutil.rmtree(data.resolve(), ignore_errors=True)
-            data.unlink()
+        data = _data_of(run_dir)
+        if data is not None:
+            strays = [p for p in _working_in(data) if p not in signalled]
+            for p in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+            if strays:
+                removed.append(f"{run_dir}: {len(strays)} process(es) working in its data")
+            signalled += strays
+        _wait_gone(signalled)
+        if _remove_data(run_dir):
             removed.append(f"{run_dir}: data directories")
     return removed

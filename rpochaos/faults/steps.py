@@ -19,6 +19,7 @@ Events (harness seconds; fields as in every run before them, plus those marked *
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from rpochaos.failover import Recorded, failover, failover_by_position, restore
 from rpochaos.faults.base import Fault
@@ -31,6 +32,18 @@ from rpochaos.store import EventLog
 from rpochaos.systems import System
 
 Log = Callable[[str], None]
+
+#: steps that take a node down (for a while), and those that bring it back
+_TAKES_DOWN = ("crash", "restart", "restore")
+_BRINGS_UP = ("restart", "restore")
+
+
+class Expecting(Protocol):
+    """Told which nodes the schedule itself takes down and brings back (a watchdog)."""
+
+    def expect_down(self, what: str) -> None: ...
+
+    def expect_up(self, what: str) -> None: ...
 
 
 def timeline(sc: Scenario) -> list[tuple[float, str, Step]]:
@@ -73,6 +86,8 @@ class Steps:
         self.last_primary_lsn = last_primary_lsn
         self.active: dict[int, Fault] = {}
         self.requested: dict[int, float] = {}  # step index -> when its start was asked for
+        #: told before the schedule's own crash / restart / restore, and when the node is back
+        self.watch: Expecting | None = None
         self.faults = FaultContext(
             proxy,
             cluster,
@@ -110,7 +125,11 @@ class Steps:
             + (f" for {step.duration:g}s" if step.duration else "")
             + ("  [outage]" if step.outage else "")
         )
+        if self.watch is not None and step.action in _TAKES_DOWN:
+            self.watch.expect_down(f"node {target}")
         self._act(step, target)
+        if self.watch is not None and step.action in _BRINGS_UP:
+            self.watch.expect_up(f"node {target}")
         effective = self.now()
         self.events.write(type="step_effective", index=step.index, t=effective)
         if step.outage and step.action != "crash":
@@ -161,6 +180,8 @@ class Steps:
             return
         requested = self.now()
         fault.heal()
+        if self.watch is not None and step.action == "crash":
+            self.watch.expect_up(f"node {fault.target}")
         self.events.write(type="step_end", index=step.index, t=self.now(), requested_t=requested)
         self.log(f"t={self.now():6.2f}s  healed {step.action} {step.target}")
 

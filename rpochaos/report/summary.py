@@ -15,6 +15,7 @@ from rich.text import Text
 
 from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
+from rpochaos.seqs import first_seqs
 
 _STYLE = {"PASS": "bold green", "FAIL": "bold red", "UNKNOWN": "bold yellow"}
 
@@ -110,9 +111,10 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
         )
     cancelled = w.lost_after_cancelled_sync_wait
     if cancelled:
-        shown = ", ".join(str(s) for s in cancelled[:10]) + (" ..." if len(cancelled) > 10 else "")
+        first = first_seqs(w.seq_ranges.lost_after_cancelled_sync_wait, 10)
+        shown = ", ".join(str(s) for s in first) + (" ..." if cancelled > 10 else "")
         out.append(
-            f"{len(cancelled)} lost writes had been acknowledged after a cancelled wait for "
+            f"{cancelled} lost writes had been acknowledged after a cancelled wait for "
             f"synchronous replication: seq {shown}"
         )
     out += semi_sync_lines(r)

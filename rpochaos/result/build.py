@@ -20,6 +20,7 @@ from rpochaos.result.model import (
     RealTime,
     ReplicaObserved,
     Result,
+    SeqRanges,
     Workload,
     Writes,
 )
@@ -32,6 +33,7 @@ from rpochaos.result.timing import (
     outage_requested_at,
     window_resolution,
 )
+from rpochaos.seqs import KINDS, RANGES_SHOWN, SEQS, write_seqs
 from rpochaos.store import StoredRun, load_run, write_json
 
 #: exit codes, as Jepsen has them
@@ -62,6 +64,7 @@ def _opt_str(v: object) -> str | None:
 
 
 def _writes(m: Measurement) -> Writes:
+    sets = m.seq_sets()
     return Writes(
         attempted=m.attempted,
         acknowledged=m.acknowledged,
@@ -70,15 +73,20 @@ def _writes(m: Measurement) -> Writes:
         phantom=m.phantom,
         unexpected=m.unexpected,
         holes=m.holes,
-        lost_seqs=list(m.lost_seqs),
-        phantom_seqs=list(m.phantom_seqs),
-        unexpected_seqs=list(m.unexpected_seqs),
-        lost_after_cancelled_sync_wait=list(m.lost_after_cancelled_sync_wait),
+        lost_after_cancelled_sync_wait=len(m.lost_after_cancelled_sync_wait),
+        seq_ranges=SeqRanges(**{k: sets[k].ranges(RANGES_SHOWN) for k in KINDS}),
+        seq_ranges_truncated=[k for k in KINDS if sets[k].range_count() > RANGES_SHOWN],
+        seqs_file=SEQS,
     )
 
 
 def compute_result(run: StoredRun) -> Result:
     """The ``Result`` of a loaded run directory (pure: no I/O beyond observations.jsonl)."""
+    return measured_result(run)[0]
+
+
+def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
+    """``compute_result`` and the ``Measurement`` behind it (whose sets seqs.json.gz holds)."""
     sc = run.scenario
     expect = Expectations(
         rpo_s=sc.expect.rpo,
@@ -87,21 +95,21 @@ def compute_result(run: StoredRun) -> Result:
         max_rto_s=sc.expect.max_rto,
     )
     outage = outage_at(run.events)
-    m = measure(run.ops, run.final, outage, expect)
+    m = measure(run.history, run.final, outage, expect)
     reasons = [*m.reasons, *(str(e["message"]) for e in run.events if e.get("type") == "error")]
     failover = [e for e in run.events if e.get("type") in ("failover", "failover_refused")]
     promoted = [e for e in failover if e["type"] == "failover"]
     scale = float(getattr(sc, "time_scale", 1.0) or 1.0)
     window = _round(m.data_loss_window_s)
     end = None if outage is None else max(outage, m.last_lost_s or outage)
-    spacing = ack_spacing(run.ops, m.recovery_point_s, end)
+    spacing = ack_spacing(run.history, m.recovery_point_s, end)
 
     def x(v: float | None) -> float | None:
         return None if v is None else round(float(v) * scale, 6)
 
     seed = run.meta.get("seed", sc.seed)
     backend = run.meta.get("backend")
-    return Result(
+    result = Result(
         scenario=sc.name,
         seed=seed if isinstance(seed, int) else None,
         backend=None if backend is None else str(backend),
@@ -149,6 +157,7 @@ def compute_result(run: StoredRun) -> Result:
         ack_spacing_s=spacing,
         semi_sync=semi_sync(run.path, run.ops, m.lost_seqs, run.events),
     )
+    return result, m
 
 
 def build_result(run: StoredRun) -> dict[str, Any]:
@@ -192,8 +201,10 @@ def observed(path: Path, outage_s: float | None) -> Observed:
 
 
 def analyze_result(path: Path) -> Result:
-    """Recompute ``path/result.json`` from the run directory alone, write it, return it."""
-    result = compute_result(load_run(Path(path)))
+    """Recompute ``path/result.json`` (and the whole sets, ``path/seqs.json.gz``) from the run
+    directory alone, write them, return the result."""
+    result, m = measured_result(load_run(Path(path)))
+    write_seqs(Path(path) / SEQS, m.seq_sets())
     write_json(Path(path) / RESULT, result.to_dict())
     return result
 

@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from rpochaos.measure import Verdict
 from rpochaos.result.semisync import SemiSync
+from rpochaos.seqs import KINDS, SEQS, SeqSet, read_seqs
 
 RESULT = "result.json"
 
@@ -32,8 +33,32 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class SeqRanges(_Part):
+    """Sets of sequence numbers as ascending ``[first, last]`` ranges (rpochaos/seqs.py)."""
+
+    lost: list[tuple[int, int]] = Field(default_factory=list)
+    recovered: list[tuple[int, int]] = Field(default_factory=list)
+    phantom: list[tuple[int, int]] = Field(default_factory=list)
+    unexpected: list[tuple[int, int]] = Field(default_factory=list)
+    lost_after_cancelled_sync_wait: list[tuple[int, int]] = Field(default_factory=list)
+
+
+_OLD_LISTS = {
+    "lost_seqs": "lost",
+    "phantom_seqs": "phantom",
+    "unexpected_seqs": "unexpected",
+    "lost_after_cancelled_sync_wait": "lost_after_cancelled_sync_wait",
+}
+
+
 class Writes(_Part):
-    """The counts of docs/measurement.md, and the sequence numbers behind three of them."""
+    """The counts of docs/measurement.md, and the sequence numbers behind them as ranges.
+
+    ``seq_ranges`` holds at most ``RANGES_SHOWN`` ranges of each set; the sets cut short are
+    named in ``seq_ranges_truncated``, and every set is whole in ``seqs_file`` (seqs.json.gz in
+    the run directory). ``Result.seqs(kind)`` reads a whole set either way. A result.json
+    written before ranges (lists ``lost_seqs``, ``phantom_seqs``, ``unexpected_seqs`` and the
+    list ``lost_after_cancelled_sync_wait``) loads into this shape."""
 
     attempted: int = 0
     acknowledged: int = 0
@@ -42,10 +67,31 @@ class Writes(_Part):
     phantom: int = 0
     unexpected: int = 0
     holes: int = 0
-    lost_seqs: list[int] = Field(default_factory=list)
-    phantom_seqs: list[int] = Field(default_factory=list)
-    unexpected_seqs: list[int] = Field(default_factory=list)
-    lost_after_cancelled_sync_wait: list[int] = Field(default_factory=list)
+    #: how many lost acks carried the note sync_wait_cancelled
+    lost_after_cancelled_sync_wait: int = 0
+    seq_ranges: SeqRanges = Field(default_factory=SeqRanges)
+    seq_ranges_truncated: list[str] = Field(default_factory=list)
+    seqs_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_lists(cls, data: object) -> object:
+        """Read the older shape: sequence lists instead of ranges."""
+        if not isinstance(data, dict) or not any(isinstance(data.get(k), list) for k in _OLD_LISTS):
+            return data
+        data = dict(data)
+        ranges = dict(data.get("seq_ranges") or {})
+        for old, kind in _OLD_LISTS.items():
+            values = data.pop(old, None)
+            if isinstance(values, list):
+                try:
+                    ranges[kind] = SeqSet(int(v) for v in values).ranges()
+                except (TypeError, ValueError):
+                    raise ValueError(f"{old}: expected a list of integers") from None
+                if kind == "lost_after_cancelled_sync_wait":
+                    data[old] = len(values)
+        data["seq_ranges"] = ranges
+        return data
 
 
 def _gap(a: float | None, b: float | None) -> float | None:
@@ -220,6 +266,23 @@ class Result(_Part):
     def outage_gap_s(self) -> float | None:
         """Outage requested -> in force; None when the request time is unknown."""
         return _gap(self.outage_requested_at_s, self.outage_at_s)
+
+    def seqs(self, kind: str, run_dir: Path | None = None) -> SeqSet:
+        """The whole set ``kind`` (one of ``seqs.KINDS``: lost, recovered, phantom, unexpected,
+        lost_after_cancelled_sync_wait): from ``writes.seq_ranges`` when whole there, else from
+        seqs.json.gz in ``run_dir`` (default: this result's ``run_dir``). Raises ValueError for
+        an unknown kind or a truncated set whose file is missing or bad."""
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r}, expected one of {', '.join(KINDS)}")
+        w = self.writes
+        if kind not in w.seq_ranges_truncated:
+            return SeqSet.from_ranges(getattr(w.seq_ranges, kind))
+        d = run_dir if run_dir is not None else Path(self.run_dir or ".")
+        path = d / (w.seqs_file or SEQS)
+        try:
+            return read_seqs(path)[kind]
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the whole {kind} set ({e})") from None
 
     def settings_in_force(self) -> dict[str, JsonValue]:
         """``durability`` without its ``replicas`` entry."""

@@ -17,12 +17,12 @@ what they lack is None ("unknown"). The pieces here are pure functions of lists.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from pydantic import JsonValue
 
-from rpochaos.history import Op, Outcome
+from rpochaos.history import OK, History, Op
 from rpochaos.result.model import AckSpacing, Fault
 
 Event = Mapping[str, object]
@@ -115,27 +115,31 @@ def outage_requested_at(events: Sequence[Event]) -> float | None:
 
 
 def ack_spacing(
-    ops: Sequence[Op], recovery_point_s: float | None, window_end_s: float | None
+    ops: History | Sequence[Op], recovery_point_s: float | None, window_end_s: float | None
 ) -> AckSpacing:
-    """The spacing of acknowledgements at both ends of the window (see ``AckSpacing``)."""
-    times = sorted(
-        op.complete_s for op in ops if op.outcome == Outcome.OK and op.complete_s is not None
-    )
+    """The spacing of acknowledgements at both ends of the window (see ``AckSpacing``): the
+    neighbouring acknowledgement times found by masked min/max over the columns, no sort."""
+    h = ops if isinstance(ops, History) else History.from_ops(ops)
+    times = h.complete_s[h.outcome == OK]
     rp: float | None = None
-    if recovery_point_s is not None and times:
+    if recovery_point_s is not None and len(times):
         gaps = []
-        lo = bisect.bisect_left(times, recovery_point_s)
-        if lo > 0:
-            gaps.append(recovery_point_s - times[lo - 1])
-        hi = bisect.bisect_right(times, recovery_point_s)
-        if hi < len(times):
-            gaps.append(times[hi] - recovery_point_s)
+        below = times[times < recovery_point_s]
+        if len(below):
+            gaps.append(recovery_point_s - float(below.max()))
+        above = times[times > recovery_point_s]
+        if len(above):
+            gaps.append(float(above.min()) - recovery_point_s)
         rp = max(gaps) if gaps else None
     at_end: float | None = None
     if window_end_s is not None:
-        n = bisect.bisect_right(times, window_end_s)
-        if n >= 2:
-            at_end = times[n - 1] - times[n - 2]
+        upto = times[times <= window_end_s]
+        if len(upto) >= 2:
+            last = float(upto.max())
+            if int(np.count_nonzero(upto == last)) >= 2:
+                at_end = 0.0
+            else:
+                at_end = last - float(upto[upto < last].max())
     return AckSpacing(recovery_point_s=_r(rp), outage_s=_r(at_end))
 
 

@@ -551,6 +551,7 @@ class PostgresCluster:
         lines = [
             f"kept {n.name}: psql 'host={n.host} port={n.port} user={DB_USER} dbname={DB_NAME}'"
             for n in self.nodes.values()
+            if n.running()  # a node the schedule crashed has no server to reach
         ]
         for link, addr in self.links.items():
             where = f"{addr.harness}" if addr.harness else f"{addr.peer} (from the nodes only)"

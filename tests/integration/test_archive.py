@@ -23,10 +23,17 @@ import pytest
 from rpochaos.backends import engine
 from rpochaos.faults.archive import ArchiveFail
 from rpochaos.history import Op, Outcome, read_history
+from rpochaos.result import Result
 from rpochaos.scenario import Archive, Topology
 from rpochaos.topology.postgres import ARCHIVE_CONTROL, ARCHIVE_FAIL_FLAG
 from tests.conftest import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli, fault, result_of
+
+
+def _seqs(out: Path, kind: str) -> list[int]:
+    """The whole set ``kind`` of the run in ``out`` (result.json's ranges, or seqs.json.gz)."""
+    return Result.load(out).seqs(kind, out).tolist()
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -99,7 +106,7 @@ def test_archive_recovery_loses_at_most_one_archive_timeout(replay: Any) -> None
     assert 0 < window <= timeout + SLACK_S, (window, timeout)
     assert window <= r["rpo_declared_s"]
     crash = r["outage_at_s"]
-    lost = set(w["lost_seqs"])
+    lost = set(_seqs(out, "lost"))
     acks = _acks(out)
     # what was acknowledged more than one archive_timeout before the crash was archived
     old = [o.seq for o in acks if (o.complete_s or 0) < crash - timeout - SLACK_S]
@@ -122,7 +129,7 @@ def test_a_failing_archive_command_loses_everything_since_it_began(replay: Any) 
     broken = fault(r, "archive_fail")
     began, crash = broken["start_s"], r["outage_at_s"]
     assert broken["end_s"] is None or broken["end_s"] >= crash  # still failing at the crash
-    lost = set(r["writes"]["lost_seqs"])
+    lost = set(_seqs(out, "lost"))
     acks = _acks(out)
     since = [o.seq for o in acks if began + 0.05 < (o.complete_s or 0) < crash]
     assert len(since) > 100 and set(since) <= lost, "an ack after the archive broke survived"

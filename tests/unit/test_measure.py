@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rpochaos.history import SYNC_WAIT_CANCELLED, Op, Outcome
+from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Op, Outcome, read_columns
 from rpochaos.measure import Expectations, FinalRead, Measurement, Verdict, measure
 
 OLD, NEW = "pg0", "pg1"
@@ -42,7 +45,7 @@ def test_no_loss_window_zero_when_newest_ack_is_after_the_outage() -> None:
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 5)] + [ok(5, 6.0, 6.5, node=NEW)]
     m = measure(ops, read(1, 2, 3, 4, 5), outage_at_s=4.0, expect=Expectations(rpo_s=0.0))
     assert m.verdict is Verdict.PASS
-    assert m.lost == 0 and m.lost_seqs == ()
+    assert m.lost == 0 and tuple(m.lost_seqs) == ()
     assert m.acknowledged == 5 and m.attempted == 5
     assert m.recovery_point_s == 6.5
     assert m.data_loss_window_s == 0.0
@@ -65,7 +68,7 @@ def test_loss_acknowledged_after_the_outage_extends_the_window() -> None:
     # split brain: the old primary acknowledged 3..5 after the declared outage at 2.5
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 6)]
     m = measure(ops, read(1, 2), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (3, 4, 5)
+    assert tuple(m.lost_seqs) == (3, 4, 5)
     assert m.recovery_point_s == 2.0
     assert m.data_loss_window_s == pytest.approx(3.0)  # last lost ack (5.0) - 2.0
     assert m.verdict is Verdict.FAIL
@@ -74,7 +77,7 @@ def test_loss_acknowledged_after_the_outage_extends_the_window() -> None:
 def test_unexpected_values_fail_even_within_the_rpo() -> None:
     ops = [ok(i, i - 0.1, float(i)) for i in range(1, 4)]
     m = measure(ops, read(1, 2, 3, 99), outage_at_s=3.5, expect=Expectations(rpo_s=1.0))
-    assert m.unexpected_seqs == (99,)
+    assert tuple(m.unexpected_seqs) == (99,)
     assert m.verdict is Verdict.FAIL
     assert any("never written" in r for r in m.reasons)
 
@@ -84,7 +87,7 @@ def test_async_tail_loss_fails_a_small_rpo() -> None:
     assert m.verdict is Verdict.FAIL
     assert m.reasons == ("data-loss window 4.50 s > RPO 1.00 s",)
     assert m.lost == 4
-    assert m.lost_seqs == (7, 8, 9, 10)
+    assert tuple(m.lost_seqs) == (7, 8, 9, 10)
     assert m.recovery_point_s == 6.0
     assert m.data_loss_window_s == pytest.approx(4.5)
     assert m.first_lost_s == 7.0 and m.last_lost_s == 10.0
@@ -101,7 +104,7 @@ def test_async_tail_loss_passes_a_large_rpo() -> None:
 
 def test_single_lost_ack_has_zero_span() -> None:
     m = measure(tail_history(), read(*range(1, 10)), 10.5, Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (10,)
+    assert tuple(m.lost_seqs) == (10,)
     assert m.loss_span_s == 0.0
     assert m.first_lost_s == m.last_lost_s == 10.0
 
@@ -109,7 +112,7 @@ def test_single_lost_ack_has_zero_span() -> None:
 def test_hole_is_counted_and_recovery_point_stops_before_it() -> None:
     ops = [ok(i, i - 0.05, float(i)) for i in range(1, 6)]
     m = measure(ops, read(1, 2, 4, 5), outage_at_s=5.5, expect=Expectations(rpo_s=10.0))
-    assert m.lost_seqs == (3,)
+    assert tuple(m.lost_seqs) == (3,)
     assert m.holes == 1
     assert m.recovery_point_s == 2.0
     assert m.data_loss_window_s == pytest.approx(3.5)
@@ -119,7 +122,7 @@ def test_hole_is_counted_and_recovery_point_stops_before_it() -> None:
 def test_tail_loss_after_a_hole_counts_only_the_hole() -> None:
     ops = [ok(i, i - 0.05, float(i)) for i in range(1, 7)]
     m = measure(ops, read(1, 3, 4), outage_at_s=6.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2, 5, 6)
+    assert tuple(m.lost_seqs) == (2, 5, 6)
     assert m.holes == 1  # seq 2 is older than present seq 3/4; 5 and 6 are the tail
     assert m.recovery_point_s == 1.0
     assert m.loss_span_s == pytest.approx(4.0)
@@ -128,7 +131,7 @@ def test_tail_loss_after_a_hole_counts_only_the_hole() -> None:
 def test_lost_ack_completing_with_the_newest_present_one_is_not_a_hole() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 0.0, 1.0), ok(3, 0.0, 0.5)]
     m = measure(ops, read(1), outage_at_s=2.0, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2, 3)
+    assert tuple(m.lost_seqs) == (2, 3)
     assert m.holes == 1  # seq 3 completed before present seq 1; seq 2 at the same time
 
 
@@ -136,7 +139,7 @@ def test_recovery_point_orders_by_complete_time_not_seq() -> None:
     # seq 2 completes before seq 1: losing seq 1 keeps seq 2 as the recovery point.
     ops = [ok(1, 0.0, 2.0), ok(2, 0.5, 1.0), ok(3, 2.5, 3.0)]
     m = measure(ops, read(2, 3), outage_at_s=3.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (1,)
+    assert tuple(m.lost_seqs) == (1,)
     assert m.recovery_point_s == 1.0
     assert m.holes == 1
 
@@ -144,14 +147,14 @@ def test_recovery_point_orders_by_complete_time_not_seq() -> None:
 def test_recovery_point_ties_broken_by_seq() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 0.0, 1.0), ok(3, 0.0, 2.0)]
     m = measure(ops, read(1, 3), outage_at_s=2.0, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2,)
+    assert tuple(m.lost_seqs) == (2,)
     assert m.recovery_point_s == 1.0  # seq 1 is safe, seq 2 (same time, later seq) is not
 
 
 def test_earliest_ack_lost_gives_the_first_invoke_as_recovery_point() -> None:
     ops = [info(1, 0.25, None), ok(2, 0.5, 1.0), ok(3, 1.5, 2.0)]
     m = measure(ops, read(3), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (2,)
+    assert tuple(m.lost_seqs) == (2,)
     assert m.recovery_point_s == 0.25
     assert m.data_loss_window_s == pytest.approx(2.25)
     assert m.verdict is Verdict.FAIL
@@ -160,7 +163,7 @@ def test_earliest_ack_lost_gives_the_first_invoke_as_recovery_point() -> None:
 def test_phantom_is_a_failed_write_that_is_present() -> None:
     ops = [ok(1, 0.0, 1.0), fail(2, 1.0, 1.5), fail(3, 1.6, 1.7), ok(4, 2.0, 2.5)]
     m = measure(ops, read(1, 2, 4), outage_at_s=3.0, expect=Expectations(rpo_s=1.0))
-    assert m.phantom == 1 and m.phantom_seqs == (2,)
+    assert m.phantom == 1 and tuple(m.phantom_seqs) == (2,)
     assert m.recovered == 0
     assert m.lost == 0
     assert m.unexpected == 0
@@ -180,7 +183,7 @@ def test_unexpected_is_a_present_seq_no_op_wrote() -> None:
     ops = [ok(1, 0.0, 1.0), ok(2, 1.0, 2.0)]
     m = measure(ops, read(1, 2, 99, 7), outage_at_s=2.5, expect=Expectations(rpo_s=1.0))
     assert m.unexpected == 2
-    assert m.unexpected_seqs == (7, 99)
+    assert tuple(m.unexpected_seqs) == (7, 99)
     assert m.lost == 0 and m.recovered == 0 and m.phantom == 0
 
 
@@ -297,8 +300,8 @@ def test_lost_after_cancelled_sync_wait_lists_only_lost_marked_acks() -> None:
         ok(5, 4.0, 5.0, note=SYNC_WAIT_CANCELLED),  # lost: listed
     ]
     m = measure(ops, read(1, 2), outage_at_s=5.5, expect=Expectations(rpo_s=1.0))
-    assert m.lost_seqs == (3, 4, 5)
-    assert m.lost_after_cancelled_sync_wait == (3, 5)
+    assert tuple(m.lost_seqs) == (3, 4, 5)
+    assert tuple(m.lost_after_cancelled_sync_wait) == (3, 5)
 
 
 def test_window_message_shows_enough_digits_to_differ() -> None:
@@ -333,10 +336,14 @@ def test_to_dict_is_json_able_nested_and_rounded() -> None:
             "phantom": 0,
             "unexpected": 1,
             "holes": 0,
-            "lost_seqs": [3],
-            "phantom_seqs": [],
-            "unexpected_seqs": [42],
-            "lost_after_cancelled_sync_wait": [3],
+            "lost_after_cancelled_sync_wait": 1,
+            "seq_ranges": {
+                "lost": [[3, 3]],
+                "recovered": [],
+                "phantom": [],
+                "unexpected": [[42, 42]],
+                "lost_after_cancelled_sync_wait": [[3, 3]],
+            },
         },
         "recovery_point_s": 1.0,
         "outage_at_s": 3.123457,
@@ -473,7 +480,7 @@ def test_everything_acknowledged_present_means_nothing_lost(
     ops, final, outage, expect = run
     final = FinalRead(node=final.node, seqs=final.seqs | acked_seqs(ops), at_s=final.at_s)
     m = measure(ops, final, outage, expect)
-    assert m.lost == 0 and m.lost_seqs == () and m.holes == 0
+    assert m.lost == 0 and tuple(m.lost_seqs) == () and m.holes == 0
     assert m.loss_span_s is None
     done = [op.complete_s for op in ops if op.outcome is Outcome.OK and op.complete_s is not None]
     assert m.recovery_point_s == (max(done) if done else None)
@@ -502,3 +509,107 @@ def _numbers(m: Measurement) -> dict[str, object]:
     d = m.to_dict()
     del d["verdict"], d["reasons"], d["rpo_declared_s"]
     return d
+
+
+# --- the column-wise measure against the per-operation one it replaced -----------------------
+
+
+def _reference(ops: list[Op], final: FinalRead, outage: float | None) -> dict[str, object]:
+    """The numbers as rpochaos computed them before the columns (one object per op, sorts)."""
+
+    def done(op: Op) -> float:
+        assert op.complete_s is not None
+        return op.complete_s
+
+    acked = sorted(
+        (op for op in ops if op.outcome == Outcome.OK and op.complete_s is not None),
+        key=lambda op: (done(op), op.seq),
+    )
+    present = final.seqs
+    seen = {op.seq for op in ops}
+    info = {op.seq for op in ops if op.outcome == Outcome.INFO or op.complete_s is None}
+    failed = {op.seq for op in ops if op.outcome == Outcome.FAIL and op.complete_s is not None}
+    lost = [op for op in acked if op.seq not in present]
+    point: float | None = None
+    if acked:
+        for op in acked:
+            if op.seq not in present:
+                break
+            point = done(op)
+        if point is None:
+            point = min(op.invoke_s for op in ops)
+    kept = [done(o) for o in acked if o.seq in present and (outage is None or done(o) <= outage)]
+    newest = max(kept, default=None)
+    holes = 0 if newest is None else sum(1 for o in lost if done(o) < newest)
+    after = [
+        done(o)
+        for o in ops
+        if o.outcome == Outcome.OK
+        and o.complete_s is not None
+        and o.node == final.node
+        and outage is not None
+        and o.invoke_s >= outage
+    ]
+    times = [done(o) for o in lost]
+    return {
+        "acknowledged": len(acked),
+        "lost": sorted(o.seq for o in lost),
+        "recovered": sorted(present & info),
+        "phantom": sorted(present & failed),
+        "unexpected": sorted(present - seen),
+        "cancelled": sorted(o.seq for o in lost if o.note == SYNC_WAIT_CANCELLED),
+        "recovery_point": point,
+        "holes": holes,
+        "rto": None if not after or outage is None else min(after) - outage,
+        "first_lost": min(times, default=None),
+        "last_lost": max(times, default=None),
+    }
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(runs())
+def test_property_same_numbers_as_the_per_operation_measure(
+    run: tuple[list[Op], FinalRead, float, Expectations],
+) -> None:
+    ops, final, outage, expect = run
+    m = measure(ops, final, outage, expect)
+    assert {
+        "acknowledged": m.acknowledged,
+        "lost": m.lost_seqs.tolist(),
+        "recovered": m.recovered_seqs.tolist(),
+        "phantom": m.phantom_seqs.tolist(),
+        "unexpected": m.unexpected_seqs.tolist(),
+        "cancelled": m.lost_after_cancelled_sync_wait.tolist(),
+        "recovery_point": m.recovery_point_s,
+        "holes": m.holes,
+        "rto": m.rto_s,
+        "first_lost": m.first_lost_s,
+        "last_lost": m.last_lost_s,
+    } == _reference(ops, final, outage)
+    assert m.recovered == len(m.recovered_seqs) and m.lost == len(m.lost_seqs)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(runs())
+def test_property_a_journaled_history_measures_as_its_ops(
+    run: tuple[list[Op], FinalRead, float, Expectations],
+) -> None:
+    ops, final, outage, expect = run
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "history.jsonl"
+        ns = [
+            replace(
+                op,
+                invoke_s=float(f"{op.invoke_s:.9f}"),
+                complete_s=None if op.complete_s is None else float(f"{op.complete_s:.9f}"),
+            )
+            for op in ops
+        ]
+        with Journal(path) as j:
+            for op in ns:
+                j.invoke(op.seq, op.invoke_s, op.worker)
+                if op.complete_s is not None:
+                    j.complete(op.seq, op.complete_s, op.outcome, op.node, op.note)
+        assert measure(read_columns(path), final, outage, expect) == measure(
+            ns, final, outage, expect
+        )

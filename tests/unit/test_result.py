@@ -37,10 +37,48 @@ NEW_KEYS = {"outage_requested_at_s", "window_resolution_s", "ack_spacing_s"}
 NEW_FAULT_KEYS = {"requested_start_s", "effective_start_s", "requested_end_s", "effective_end_s"}
 
 
+#: the sequence lists result.json had before ranges (issue 17), by their set's name
+OLD_LISTS = {
+    "lost_seqs": "lost",
+    "phantom_seqs": "phantom",
+    "unexpected_seqs": "unexpected",
+    "lost_after_cancelled_sync_wait": "lost_after_cancelled_sync_wait",
+}
+
+
 def _without_new_keys(r: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in r.items() if k not in NEW_KEYS}
     out["faults"] = [{k: v for k, v in f.items() if k not in NEW_FAULT_KEYS} for f in r["faults"]]
     return out
+
+
+def _ranges(seqs: list[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for s in seqs:
+        if out and out[-1][1] == s - 1:
+            out[-1][1] = s
+        else:
+            out.append([s, s])
+    return out
+
+
+def _as_ranges(old: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+    """``old`` (a result.json with sequence lists) in today's shape: the same counts, each list
+    as its ranges; the recovered set, which old files did not list, and the name of the seqs
+    file taken from ``got`` (its recovered ranges must add up to the recovered count)."""
+    w, gw = old["writes"], got["writes"]
+    rec = gw["seq_ranges"]["recovered"]
+    assert sum(b - a + 1 for a, b in rec) == w["recovered"]
+    writes = {k: v for k, v in w.items() if k not in OLD_LISTS}
+    writes["lost_after_cancelled_sync_wait"] = len(w["lost_after_cancelled_sync_wait"])
+    ranges = {kind: _ranges(w[key]) for key, kind in OLD_LISTS.items()}
+    writes["seq_ranges"] = {
+        k: rec if k == "recovered" else ranges[k]
+        for k in ("lost", "recovered", "phantom", "unexpected", "lost_after_cancelled_sync_wait")
+    }
+    writes["seq_ranges_truncated"] = []
+    writes["seqs_file"] = gw["seqs_file"]
+    return {**old, "writes": writes}
 
 
 def _same(a: object, b: object, where: str = "") -> None:
@@ -83,7 +121,7 @@ def test_stored_real_run_gives_todays_result_json_key_for_key(
     d = _real(tmp_path, old_layout=old_layout)
     got = analyze(d)
     name = "real-old-layout.json" if old_layout else "real.json"
-    _same(_without_new_keys(got), _expected(name, d))
+    _same(_without_new_keys(got), _as_ranges(_expected(name, d), got))
     assert set(got) >= NEW_KEYS
     assert all(set(f) >= NEW_FAULT_KEYS for f in got["faults"])
     # the file is the model's dump, byte for byte what analyze returned
@@ -95,7 +133,7 @@ def test_literal_run_gives_todays_result_json_key_for_key(tmp_path: Path, final_
     d = tmp_path / "lit"
     got = make_run_dir(d, final_read=final_read, observations=final_read)
     name = "literal.json" if final_read else "literal-unknown.json"
-    _same(_without_new_keys(got), _expected(name, d))
+    _same(_without_new_keys(got), _as_ranges(_expected(name, d), got))
 
 
 def test_typed_entry_equals_the_dict(tmp_path: Path) -> None:
@@ -131,7 +169,7 @@ def test_old_and_partial_result_json_load(tmp_path: Path) -> None:
     old = json.loads((EXPECTED / "real.json").read_text())
     r = Result.from_dict(old)
     assert r.faults[0].effective_start_s is None and r.outage_requested_at_s is None
-    assert _without_new_keys(r.to_dict()) == old
+    assert _without_new_keys(r.to_dict()) == _as_ranges(old, r.to_dict())
     # unknown keys from a newer rpochaos are ignored
     assert Result.from_dict({**old, "from_the_future": 1}) == r
 

@@ -26,6 +26,7 @@ from rpochaos.report.html.timeline import timeline_svg
 from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.report.summary import ms, shown, window_text
 from rpochaos.result import Fault, Result
+from rpochaos.seqs import ranges_text
 
 REPORT = "report.html"
 TEMPLATE = "report.html.j2"
@@ -195,11 +196,8 @@ def render_html(d: RunData) -> str:
             ("RTO (outage to first acknowledged write after it)", secs(r.rto_s)),
         ]
     )
-    lost_seqs = ""
-    if w.lost_seqs:
-        lost_seqs = ", ".join(str(s) for s in w.lost_seqs[:2000])
-        if len(w.lost_seqs) > 2000:
-            lost_seqs += f" … and {len(w.lost_seqs) - 2000} more"
+    # the lost seqs as ranges: result.json's (at most RANGES_SHOWN), the count says if more
+    lost_seqs = ranges_text(w.seq_ranges.lost, w.lost) if w.lost else ""
     settings = [
         *((k, "''" if v == "" else v) for k, v in r.settings_in_force().items()),
         *((f"replica {k}", v) for k, v in r.replica_modes().items()),
@@ -222,8 +220,8 @@ def render_html(d: RunData) -> str:
             timeline=Markup(timeline_svg(d)),
             writes=writes,
             lost_seqs=lost_seqs,
-            lost_count=len(w.lost_seqs),
-            cancelled=len(w.lost_after_cancelled_sync_wait),
+            lost_count=w.lost,
+            cancelled=w.lost_after_cancelled_sync_wait,
             resolution=_resolution(r),
             faults=[fault_row(f) for f in r.faults],
             promoted=r.failover.promoted or "none",

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rpochaos.history import Outcome
+import numpy as np
+
+from rpochaos.history import OK
 from rpochaos.report.html.data import RunData, Sample
 from rpochaos.report.html.svg import (
     KEPT,
@@ -34,23 +36,17 @@ from rpochaos.report.html.svg import (
 
 
 def acks_panel(svg: Svg, d: RunData, X: XScale, p: Panel, t0: float, t1: float) -> None:
-    lost = set(d.result.writes.lost_seqs)
     w = bin_width(t1 - t0)
     n = max(1, math.ceil((t1 - t0) / w))
-    kept = [0] * n
-    lostc = [0] * n
-    other = [0] * n
-    for op in d.ops:
-        if op.complete_s is None:
-            continue
-        i = min(n - 1, max(0, int((op.complete_s - t0) / w)))
-        if op.outcome == Outcome.OK:
-            if op.seq in lost:
-                lostc[i] += 1
-            else:
-                kept[i] += 1
-        else:
-            other[i] += 1
+    h = d.history
+    done = ~np.isnan(h.complete_s)
+    # the bin of each completed op: int() of (t - t0) / w, clamped to the axis
+    b = np.clip(np.trunc((h.complete_s[done] - t0) / w), 0, n - 1).astype(np.int64)
+    ok = (h.outcome == OK)[done]
+    lost_done = d.lost[done] if len(d.lost) == len(h) else np.zeros(len(b), bool)
+    kept = np.bincount(b[ok & ~lost_done], minlength=n).tolist()
+    lostc = np.bincount(b[ok & lost_done], minlength=n).tolist()
+    other = np.bincount(b[~ok], minlength=n).tolist()
     peak = max([(k + lo) / w for k, lo in zip(kept, lostc, strict=True)] + [o / w for o in other])
     vmax = nice_max(peak * 1.25) if peak > 0 else 1.0
     y_axis(svg, p, nice_ticks(0, vmax, 4), vmax, lambda v: f"{v:g}")
@@ -94,23 +90,24 @@ def acks_panel(svg: Svg, d: RunData, X: XScale, p: Panel, t0: float, t1: float) 
 
 
 def rug_panel(svg: Svg, d: RunData, X: XScale, p: Panel) -> None:
-    lost = set(d.result.writes.lost_seqs)
+    h = d.history
+    n_lost = int(np.count_nonzero(d.lost)) if len(d.lost) == len(h) else 0
     svg.text(LEFT - 7, p.top + 15, "lost", anchor="end", size=10, fill=LOST, weight="bold")
     svg.add(
         f'<rect x="{LEFT}" y="{p.top:.1f}" width="{PLOT_W}" height="{p.height:.1f}" '
         f'fill="#fafafa" stroke="#e0e0e0"/>'
     )
-    xs: dict[int, int] = {}
-    first = last = None
-    for op in d.ops:
-        if op.seq in lost and op.complete_s is not None:
-            px = round(X(op.complete_s) * 2)  # half-pixel buckets
-            xs[px] = xs.get(px, 0) + 1
-            first = op.complete_s if first is None else min(first, op.complete_s)
-            last = op.complete_s if last is None else max(last, op.complete_s)
-    parts = [f"M{px / 2:.1f},{p.top + 2:.1f} V{p.bottom - 2:.1f}" for px in sorted(xs)]
+    times = h.complete_s[d.lost] if n_lost else np.zeros(0)
+    times = times[~np.isnan(times)]
+    first = float(times.min()) if len(times) else None
+    last = float(times.max()) if len(times) else None
+    # half-pixel buckets: one stroke per bucket, however many writes it holds
+    clamped = np.clip(times, X.t0, X.t1)
+    buckets = np.round((LEFT + (clamped - X.t0) / (X.t1 - X.t0) * PLOT_W) * 2).astype(np.int64)
+    px = np.flatnonzero(np.bincount(buckets)) if len(buckets) else np.zeros(0, np.int64)
+    parts = [f"M{x / 2:.1f},{p.top + 2:.1f} V{p.bottom - 2:.1f}" for x in px.tolist()]
     title = (
-        f"{len(lost)} lost acknowledged writes, completed {first:.3f} .. {last:.3f} s"
+        f"{n_lost} lost acknowledged writes, completed {first:.3f} .. {last:.3f} s"
         if first is not None and last is not None
         else "no lost acknowledged write"
     )
@@ -118,7 +115,7 @@ def rug_panel(svg: Svg, d: RunData, X: XScale, p: Panel) -> None:
         f'<path class="series" data-series="lost" d="{" ".join(parts) or "M0,0"}" '
         f'stroke="{LOST}" stroke-width="1" fill="none"><title>{esc(title)}</title></path>'
     )
-    if not lost:
+    if not n_lost:
         svg.text(LEFT + 6, p.top + 15, "no acknowledged write was lost", size=10, fill="#555")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from rpochaos.report.html.data import RunData
 from rpochaos.report.html.panels import (
     acks_panel,
@@ -48,10 +50,12 @@ def time_extent(d: RunData) -> tuple[float, float]:
     ts: list[float] = [0.0]
     if r.workload.duration_s is not None:
         ts.append(r.workload.duration_s)
-    for op in d.ops:
-        ts.append(op.invoke_s)
-        if op.complete_s is not None:
-            ts.append(op.complete_s)
+    h = d.history
+    if len(h):
+        ts.append(float(h.invoke_s.max()))
+        done = h.complete_s[~np.isnan(h.complete_s)]
+        if len(done):
+            ts.append(float(done.max()))
     ts.extend(d.event_times)
     if d.observations:
         t = num(d.observations[-1].get("t"))
