@@ -24,6 +24,7 @@ import pytest
 
 from rpochaos import deps
 from rpochaos.backends import local
+from rpochaos.history import read_history
 from rpochaos.mariadb import deps as mdeps
 from tests.conftest import SCENARIOS, require
 
@@ -51,17 +52,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def acked_seqs(run_dir: Path) -> dict[int, tuple[float, float]]:
-    """seq -> (invoked, completed) of every write that completed ok, read from history.jsonl
-    by this test itself."""
-    invoked: dict[int, float] = {}
-    acked: dict[int, tuple[float, float]] = {}
-    for line in (run_dir / "history.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if rec["type"] == "invoke":
-            invoked[rec["seq"]] = rec["t"]
-        elif rec["type"] == "complete" and rec["outcome"] == "ok":
-            acked[rec["seq"]] = (invoked[rec["seq"]], rec["t"])
-    return acked
+    """seq -> (invoked, completed) of every write that completed ok, from the journal."""
+    return {
+        op.seq: (op.invoke_s, op.complete_s)
+        for op in read_history(run_dir / "history.jsonl")
+        if op.outcome == "ok" and op.complete_s is not None
+    }
 
 
 def recount(port: int, password: str) -> set[int]:
