@@ -27,5 +27,12 @@ def semi_sync_lines(r: Result) -> list[str]:
             f"{_t(p.last_on_s)}), {back}: {p.acked} commits acknowledged by the primary "
             f"alone meanwhile, {p.acked_lost} of them lost (no client was told)"
         )
+    if ss.read_but_lost:
+        shown = ", ".join(str(x) for x in ss.read_but_lost_seqs[:10])
+        more = " ..." if len(ss.read_but_lost_seqs) > 10 else ""
+        out.append(
+            f"read but lost: {ss.read_but_lost} rows another session read on the primary are "
+            f"missing after recovery (seq {shown}{more})"
+        )
     out += [f"old primary: {line}" for line in ss.rejoin_lines()]
     return out

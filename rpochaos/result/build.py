@@ -155,7 +155,13 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
         outage_requested_at_s=_round(outage_requested_at(run.events)),
         window_resolution_s=window_resolution(spacing, window, m.lost),
         ack_spacing_s=spacing,
-        semi_sync=semi_sync(run.path, run.ops, m.lost_seqs, run.events),
+        semi_sync=semi_sync(
+            run.path,
+            run.ops,
+            m.lost_seqs,
+            run.events,
+            run.final.seqs if run.final else None,
+        ),
     )
     return result, m
 

@@ -66,6 +66,12 @@ class SemiSync(_Part):
     acked_while_off: int = 0
     acked_while_off_lost: int = 0
     rejoins: list[Rejoin] = Field(default_factory=list)
+    #: rows a second reader on the primary saw (``read`` records), and of those the ones
+    #: missing after recovery: read but lost (AFTER_COMMIT shows rows before a replica has
+    #: them); None when unknown (no final read)
+    read: int = 0
+    read_but_lost: int | None = None
+    read_but_lost_seqs: list[int] = Field(default_factory=list)
 
     @property
     def first_off_s(self) -> float | None:
@@ -107,7 +113,11 @@ def _num(v: object) -> float | None:
 
 
 def semi_sync(
-    run_dir: Path, ops: list[Op], lost: Iterable[int], events: Iterable[dict[str, object]] = ()
+    run_dir: Path,
+    ops: list[Op],
+    lost: Iterable[int],
+    events: Iterable[dict[str, object]] = (),
+    present: frozenset[int] | None = None,
 ) -> SemiSync | None:
     """The run's ``SemiSync``, or None when the run has no MariaDB observations."""
     obs = Path(run_dir) / OBSERVATIONS
@@ -158,7 +168,16 @@ def semi_sync(
     interval = next(
         (_num(e.get("interval_s")) for e in events if e.get("type") == "observer"), None
     )
+    seen: set[int] = set()
+    for rec in recs:
+        got = rec.get("seqs") if rec.get("type") == "read" else None
+        if isinstance(got, list):
+            seen.update(int(x) for x in got if isinstance(x, int))
+    gone = sorted(seen - present) if present is not None else []
     return SemiSync(
+        read=len(seen),
+        read_but_lost=None if present is None else len(gone),
+        read_but_lost_seqs=gone,
         interval_s=interval,
         off=off,
         acked_while_off=sum(p.acked for p in off),

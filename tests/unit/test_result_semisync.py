@@ -75,3 +75,19 @@ def test_the_summary_marks_the_switches_and_the_rejoin(tmp_path: Path) -> None:
     assert semi_sync_lines(Result(semi_sync=SemiSync())) == [
         "semi-sync: never switched off during the run"
     ]
+
+
+def test_rows_a_reader_saw_and_recovery_lacks_are_read_but_lost(tmp_path: Path) -> None:
+    reads = [
+        {"type": "read", "t": 1.0, "node": "primary", "seqs": [1, 2, 3]},
+        {"type": "read", "t": 2.0, "node": "primary", "seqs": [4, 5]},
+    ]
+    (tmp_path / "mariadb_observations.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in reads)
+    )
+    ss = semi_sync(tmp_path, [], [], present=frozenset({1, 2, 3}))
+    assert ss is not None
+    assert (ss.read, ss.read_but_lost, ss.read_but_lost_seqs) == (5, 2, [4, 5])
+    assert "read but lost: 2 rows" in "\n".join(semi_sync_lines(Result(semi_sync=ss)))
+    unknown = semi_sync(tmp_path, [], [])
+    assert unknown is not None and unknown.read_but_lost is None
