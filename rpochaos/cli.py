@@ -206,6 +206,49 @@ def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
     return EXIT_BAD_INPUT if missing else 0
 
 
+def _cmd_schema(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _cmd_search(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.search.cli import main as search_main
+
+    return search_main(a, con)
+
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    from rpochaos.search.cli import add_arguments
+
+    add_arguments(p)
+
+
+def _cmd_gameday(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.gameday.cli import gameday_main
+
+    return gameday_main(a, con)
+
+
+def _gameday_arguments(p: argparse.ArgumentParser) -> None:
+    from rpochaos.gameday.cli import add_gameday_arguments
+
+    add_gameday_arguments(p)
+
+
+def _cmd_heal(a: argparse.Namespace, con: Console) -> int:
+    from rpochaos.gameday.cli import heal_main
+
+    return heal_main(a, con)
+
+
+def _heal_arguments(p: argparse.ArgumentParser) -> None:
+    from rpochaos.gameday.cli import add_heal_arguments
+
+    add_heal_arguments(p)
+
+
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.backends import gc
 
@@ -411,6 +454,37 @@ COMMANDS: list[Command] = [
         "each external dependency: found (version) or missing (install command)",
         "list external dependencies, found or missing",
         _cmd_doctor,
+    ),
+    Command(
+        "search",
+        "SCENARIO.yaml [--budget N] [--repeats K] [--boundary DIM] [--out DIR]",
+        "",
+        "search a scenario's space for the smallest schedule that breaks its RPO",
+        _cmd_search,
+        _search_arguments,
+    ),
+    Command(
+        "gameday",
+        "PLAN.yaml --inventory INV.yaml [--execute [--confirm NAME]] [--keep-data]",
+        "",
+        "plan (with --execute: run) a game day on an inventory's own system",
+        _cmd_gameday,
+        _gameday_arguments,
+    ),
+    Command(
+        "heal",
+        "--inventory INV.yaml [--all]",
+        "undo what a killed game day left (its toxics, paused containers)",
+        "undo what a killed game day left",
+        _cmd_heal,
+        _heal_arguments,
+    ),
+    Command(
+        "schema",
+        "",
+        "the scenario file's JSON Schema (editors: docs/scenarios.md)",
+        "print the JSON Schema of scenario files",
+        _cmd_schema,
     ),
     Command(
         "gc",

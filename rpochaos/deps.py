@@ -146,6 +146,9 @@ def doctor() -> list[Check]:
             else "needed only to build Toxiproxy: install Go >= 1.23",
         )
     )
+    from rpochaos.patroni.deps import doctor_lines
+
+    checks += [Check(*line) for line in doctor_lines()]
     return checks
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rpochaos.mariadb.cluster import MariaDBCluster
     from rpochaos.mariadb.observe import MariaDBObserver
     from rpochaos.observe.postgres import PostgresObserver
+    from rpochaos.patroni.topology import PatroniTopology
     from rpochaos.roles import (
         ArchiveFailing,
         Kept,
@@ -59,6 +60,7 @@ __all__ = [
     "FinalData",
     "KafkaSystem",
     "MariaDBSystem",
+    "PatroniSystem",
     "PostgresSystem",
     "System",
     "for_scenario",
@@ -311,6 +313,82 @@ class KafkaSystem(System):
         raise TopologyError(f"unknown link group {group!r} in {target!r}")
 
 
+def _patroni(cluster: Cluster) -> PatroniTopology:
+    from rpochaos.patroni.topology import PatroniTopology
+
+    assert isinstance(cluster, PatroniTopology), "a Patroni system drives its own cluster"
+    return cluster
+
+
+class PatroniSystem(System):
+    """PostgreSQL managed by Patroni (``topology.manager: patroni``): Patroni fails over, the
+    observer records each change of leader, the final read reads the leader."""
+
+    name = "postgres"
+
+    def check(self) -> None:
+        from rpochaos.patroni import deps as patroni_deps
+
+        deps.pg_bindir()
+        deps.toxiproxy_server()
+        deps.db_user()
+        patroni_deps.patroni()
+        patroni_deps.etcd()
+
+    def preflight(self, backend: str) -> None:
+        if backend != "local":
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(self.sc.path or "<scenario>"),
+                        None,
+                        "topology.manager",
+                        f"patroni with --backend {backend}",
+                        "the local backend (Patroni on docker is not built yet)",
+                    )
+                ]
+            )
+        self.check()
+
+    def cluster(
+        self,
+        backend: Backend,
+        proxy: Toxiproxy,
+        data_root: Path | None,
+        node_env: dict[str, dict[str, str]],
+    ) -> PatroniTopology:
+        from rpochaos.patroni.topology import PatroniTopology
+
+        assert isinstance(self.sc.topology, Topology)
+        return PatroniTopology(self.sc.topology, backend, proxy)
+
+    def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
+        from rpochaos.workload.postgres import PostgresWriter
+
+        return PostgresWriter(
+            _patroni(cluster).client_endpoints(), self.sc.workload, journal, clock
+        )
+
+    def observer(self, cluster: Cluster, clock: Clock, run_dir: Path, rate_hz: float) -> Observer:
+        from rpochaos.patroni.watch import LEADERSHIP, LeaderWatch
+
+        pc = _patroni(cluster)
+        return LeaderWatch(
+            pc.cluster.view, pc.logs, clock, run_dir / LEADERSHIP, interval_s=1.0 / rate_hz
+        )
+
+    def final_read(self, cluster: Cluster) -> FinalData:
+        node, seqs = _patroni(cluster).read_final()
+        return FinalData(node, seqs)
+
+    def versions(self, cluster: Cluster) -> dict[str, str]:
+        pc = _patroni(cluster)
+        return {**super().versions(cluster), "patroni": pc.patroni_version()}
+
+    def links(self, cluster: Cluster, target: str) -> list[str]:
+        return _patroni(cluster).link_proxies(target)
+
+
 def _mariadb(cluster: Cluster) -> MariaDBCluster:
     from rpochaos.mariadb.cluster import MariaDBCluster
 
@@ -416,4 +494,7 @@ def for_scenario(scenario: Scenario) -> System:
         return KafkaSystem(scenario)
     if scenario.system == "mariadb":
         return MariaDBSystem(scenario)
+    t = scenario.topology
+    if isinstance(t, Topology) and t.manager == "patroni":
+        return PatroniSystem(scenario)
     return PostgresSystem(scenario)

@@ -1,35 +1,13 @@
-"""Shared test helpers.
-
-Integration tests need real PostgreSQL and Toxiproxy. Without them a test skips with the
-install command — except under CI=true, where a missing dependency fails the test: a green CI
-run that skipped the real tests would be a lie.
-"""
+"""Fixtures shared by every test. Helpers live in tests/helpers.py (and
+tests/integration/helpers.py); test modules import from those, never from a conftest or from
+each other."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from rpochaos import deps
-from rpochaos.errors import MissingDependency
-
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
-T = TypeVar("T")
-
-
-def require(find: Callable[[], T]) -> T:
-    """Return what ``find`` finds; on MissingDependency skip (fail under CI=true)."""
-    try:
-        return find()
-    except MissingDependency as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and a dependency is missing: {e}", pytrace=False)
-        pytest.skip(str(e))
+from tests.helpers import require
 
 
 @pytest.fixture(scope="session")

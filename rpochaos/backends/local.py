@@ -465,6 +465,22 @@ def leftovers(run_dir: Path) -> dict[str, int]:
     return out
 
 
+def _kill_detached_postmasters(run_dir: Path) -> list[str]:
+    """Postmasters started detached (by Patroni) on the run's data, which pids.json does not
+    list: SIGKILL each with its children."""
+    from rpochaos.patroni.cluster import postmasters_under
+
+    data = run_dir / "data"
+    roots = {data, data.resolve()} if data.exists() else {data}
+    out = []
+    for pid in sorted({p for r in roots for p in postmasters_under(r)}):
+        for child in reversed(procs.descendants(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        out.append(f"{run_dir}: a detached postmaster (pid {pid})")
+    return out
+
+
 def _kill_tree(pid: int) -> list[int]:
     """SIGKILL a server's process group and every process below it (a paused group is
     killed too: SIGKILL needs no SIGCONT). Returns the pids signalled."""
@@ -543,6 +559,7 @@ def gc(runs_root: Path, *, force: bool = False, run_id: str | None = None) -> li
         for name, pid in leftovers(run_dir).items():
             signalled += _kill_tree(pid)
             removed.append(f"{run_dir}: {name} (pid {pid})")
+        removed += _kill_detached_postmasters(run_dir)
         data = _data_of(run_dir)
         if data is not None:
             strays = [p for p in _working_in(data) if p not in signalled]

@@ -1,7 +1,10 @@
 """Kafka as a system under test: the broker jars, the cluster, the writer, the observer.
 
 - ``rpochaos.kafka.jars``: where the jars and ``java`` are (``kafka_classpath()``).
-- ``rpochaos.kafka.cluster``: ``KafkaCluster`` (KRaft, every link through Toxiproxy).
+- ``rpochaos.kafka.cluster``: ``KafkaCluster`` (KRaft, every link through Toxiproxy), built
+  from ``names`` (nodes, links, endpoints), ``node`` (one JVM: command lines, crash, restart),
+  ``wiring`` (the proxies), ``queries`` (readiness and leaders), ``metadata`` (admin-client
+  requests: partitions, offsets, configs), ``final_read`` and ``payload`` (the message value).
 - ``rpochaos.kafka.workload``: ``KafkaWriter`` (kafka-python producer, journaled).
 - ``rpochaos.kafka.observe``: ``KafkaObserver`` (leader, ISR, HW, LEO per partition).
 

@@ -35,129 +35,51 @@ replicas in the ISR.
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
-import signal
-import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-from kafka import errors as kafka_errors
-from kafka.admin import ConfigResource, ConfigResourceType  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
-from kafka.protocol.consumer.offsets import ListOffsetsRequest  # type: ignore[import-untyped]
-from kafka.protocol.metadata import MetadataRequest  # type: ignore[import-untyped]
 
-from rpochaos.backends.base import Backend, LinkAddress, Node
+from rpochaos.backends.base import Backend, LinkAddress
 from rpochaos.errors import RpochaosError, TopologyError
 from rpochaos.images import KAFKA_LIBS_IN_IMAGE
 from rpochaos.kafka import jars
+from rpochaos.kafka.final_read import TopicRead, read_topic
+from rpochaos.kafka.metadata import (
+    admin_client,
+    describe_partitions,
+    durability_in_force,
+    end_offsets,
+    list_offsets,
+)
+from rpochaos.kafka.names import Endpoint, link_ends, link_names, node_id_of, node_name
+from rpochaos.kafka.node import JVM_OPTS, KafkaNode
+from rpochaos.kafka.payload import decode_seq, encode_payload, partition_of
+from rpochaos.kafka.queries import KafkaQueries
+from rpochaos.kafka.wiring import create_proxies
 from rpochaos.proxy import Toxiproxy
-from rpochaos.scenario import kafka_link_names
 from rpochaos.waiting import wait_until
 
-T = TypeVar("T")
+# the cluster, and the names importers have always taken from here (defined in the modules above)
+__all__ = [
+    "Endpoint",
+    "KafkaCluster",
+    "admin_client",
+    "decode_seq",
+    "describe_partitions",
+    "encode_payload",
+    "link_names",
+    "list_offsets",
+    "node_id_of",
+    "node_name",
+    "partition_of",
+]
 
 CLIENT_LISTENER = "CLIENT"
 CONTROLLER_LISTENER = "CONTROLLER"
-#: JVM options of every broker: three brokers must fit in a few GB
-JVM_OPTS: tuple[str, ...] = (
-    "-Xms256m",
-    "-Xmx512m",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:-UsePerfData",
-    "-Djava.awt.headless=true",
-)
-#: the StorageTool is a short-lived JVM: small heap, no JIT tiers beyond C1
-FORMAT_JVM_OPTS: tuple[str, ...] = ("-Xms64m", "-Xmx256m", "-XX:TieredStopAtLevel=1")
-#: broker settings reported as 'in force' by durability(), read back from a broker
-DURABILITY_SETTINGS: tuple[str, ...] = (
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
-    "replica.lag.time.max.ms",
-    "log.flush.interval.messages",
-    "log.flush.interval.ms",
-    "default.replication.factor",
-)
-#: ListOffsets replica id of a "debugging consumer": any replica answers, up to its log end
-_DEBUG_REPLICA_ID = -2
-_LATEST = -1
-
-LOG4J_PROPERTIES = """\
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.kafka.network.RequestChannel$=WARN
-log4j.logger.org.apache.kafka.clients.NetworkClient=WARN
-"""
-
-
-# -- names and payloads -----------------------------------------------------------------------
-
-
-def node_name(node_id: int) -> str:
-    return f"broker{node_id}"
-
-
-def node_id_of(name: str) -> int:
-    """``broker3`` -> 3 (also ``controller3`` -> 3)."""
-    for prefix in ("broker", "controller"):
-        if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            return int(name[len(prefix) :])
-    raise ValueError(f"not a Kafka node name: {name!r} (expected broker<N>)")
-
-
-def link_names(n_brokers: int) -> list[str]:
-    """Every proxied link of an ``n_brokers`` cluster, in creation order:
-    ``client->brokerA``; then for each ordered pair B != A, ``brokerB->brokerA`` (follower B
-    fetching from leader A) and ``brokerB->controllerA`` (node B to A's controller role).
-    The scenario validator's list, which is this one."""
-    return list(kafka_link_names(n_brokers))
-
-
-def link_ends(link: str) -> tuple[str, str]:
-    """The two nodes of a link: ``broker2->controller1`` -> ("broker2", "broker1");
-    ``client->broker1`` -> ("client", "broker1")."""
-    src, _, dst = link.partition("->")
-    if dst.startswith("controller"):
-        dst = node_name(node_id_of(dst))
-    return src, dst
-
-
-def partition_of(seq: int, partitions: int) -> int:
-    """The partition the writer sends message ``seq`` to (explicitly, never the
-    partitioner's choice): per-partition measurement filters the journal with this."""
-    return seq % partitions
-
-
-def encode_payload(seq: int) -> bytes:
-    """The value of message ``seq``: a small JSON object carrying the sequence number."""
-    return json.dumps({"seq": seq, "by": "rpochaos"}, separators=(",", ":")).encode()
-
-
-def decode_seq(value: bytes | None) -> int | None:
-    """The sequence number in a message value, or None if it carries none."""
-    if value is None:
-        return None
-    try:
-        obj = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    seq = obj.get("seq") if isinstance(obj, dict) else None
-    if isinstance(seq, int) and not isinstance(seq, bool):
-        return seq
-    return None
 
 
 def new_cluster_id() -> str:
@@ -165,328 +87,17 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-# -- small data types -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An address the workload connects to, and the node behind it."""
-
-    host: str
-    port: int
-    node: str
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class PartitionState:
-    partition: int
-    leader: str | None  # None: no leader (offline)
-    replicas: tuple[str, ...]
-    isr: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TopicRead:
-    """What a final read found: sequence numbers per partition, and how it went."""
-
-    topic: str
-    seqs_by_partition: dict[int, frozenset[int]]
-    end_offsets: dict[int, int]  # high watermark per partition at the time of the read
-    leaders: dict[int, str | None]
-    records: int  # messages read
-    duplicates: int  # messages whose seq was already read (a retry without idempotence)
-    unparsed: int  # messages with no sequence number in their value (must be 0)
-    hw_below_leo: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    @property
-    def seqs(self) -> frozenset[int]:
-        out: set[int] = set()
-        for s in self.seqs_by_partition.values():
-            out |= s
-        return frozenset(out)
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _properties(settings: Mapping[str, str]) -> str:
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace("\n", "\\n")
-
-    return "".join(f"{k}={esc(v)}\n" for k, v in settings.items())
-
-
 def _bool_setting(v: str | bool) -> str:
+    """A Kafka boolean property: ``True`` -> "true", ``False`` -> "false", text as given."""
     if isinstance(v, bool):
         return "true" if v else "false"
     return v
 
 
-@contextlib.contextmanager
-def admin_client(bootstrap: Sequence[str], timeout_s: float = 5.0) -> Iterator[Any]:
-    """A kafka-python admin client with bounded timeouts, closed on exit."""
-    ms = max(500, int(timeout_s * 1000))
-    admin = KafkaAdminClient(
-        bootstrap_servers=list(bootstrap),
-        client_id="rpochaos-admin",
-        request_timeout_ms=ms,
-        bootstrap_timeout_ms=ms,
-        reconnect_backoff_ms=50,
-        reconnect_backoff_max_ms=1000,
-        metadata_max_age_ms=1000,
-    )
-    try:
-        yield admin
-    finally:
-        with contextlib.suppress(Exception):
-            admin.close()
-
-
-def describe_partitions(admin: Any, topic: str, node_id: int | None = None) -> list[PartitionState]:
-    """Leader, replicas and ISR of every partition of ``topic`` (a metadata request), as
-    broker ``node_id`` sees them, or any broker when None."""
-    if node_id is None:
-        topics = admin.describe_topics([topic])
-    else:
-        request = MetadataRequest(
-            topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
-            allow_auto_topic_creation=False,
-        )
-
-        async def send() -> Any:
-            return await admin._manager.send(request, node_id=node_id)
-
-        topics = admin._manager.run(send).to_dict()["topics"]
-    out: list[PartitionState] = []
-    for t in topics:
-        if t.get("name") != topic:
-            continue
-        if t.get("error_code", 0) != 0:
-            err = kafka_errors.for_code(int(t["error_code"]))
-            raise err(f"metadata of topic {topic!r}")
-        for p in t.get("partitions", []):
-            leader = int(p["leader_id"])
-            out.append(
-                PartitionState(
-                    partition=int(p["partition_index"]),
-                    leader=node_name(leader) if leader >= 0 else None,
-                    replicas=tuple(node_name(int(r)) for r in p["replica_nodes"]),
-                    isr=tuple(node_name(int(r)) for r in p["isr_nodes"]),
-                )
-            )
-    return sorted(out, key=lambda s: s.partition)
-
-
-def list_offsets(
-    admin: Any, node_id: int, topic: str, partitions: Sequence[int], *, log_end: bool
-) -> dict[int, int]:
-    """Latest offsets of ``partitions`` as broker ``node_id`` sees them. ``log_end=False``: the
-    high watermark (what consumers may read; the broker must lead the partition).
-    ``log_end=True``: the replica's log end offset, asked as a debugging consumer (replica id
-    -2), which any replica answers. Partitions that answer with an error are left out."""
-    req_topic = ListOffsetsRequest.ListOffsetsTopic
-    req_part = req_topic.ListOffsetsPartition
-    request = ListOffsetsRequest(
-        replica_id=_DEBUG_REPLICA_ID if log_end else -1,
-        isolation_level=0,
-        topics=[
-            req_topic(
-                name=topic,
-                partitions=[req_part(partition_index=p, timestamp=_LATEST) for p in partitions],
-            )
-        ],
-    )
-
-    async def send() -> Any:
-        return await admin._manager.send(request, node_id=node_id)
-
-    response = admin._manager.run(send)
-    out: dict[int, int] = {}
-    for t in response.topics:
-        for p in t.partitions:
-            if p.error_code == 0:
-                out[int(p.partition_index)] = int(p.offset)
-    return out
-
-
-# -- one node ---------------------------------------------------------------------------------
-
-
-class KafkaNode:
-    """One JVM running ``kafka.Kafka`` as broker + controller, on a backend ``Node`` of kind
-    "kafka" (host processes locally, a container on docker)."""
-
-    def __init__(
-        self,
-        node: Node,
-        controller_port: int,
-        inter_ports: dict[int, int],
-        classpath: str,
-        libs: str,
-        jvm_opts: Sequence[str] = JVM_OPTS,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.node = node
-        self.name = node.name
-        self.node_id = node_id_of(node.name)
-        self.client_port = node.port
-        self.controller_port = controller_port
-        self.inter_ports = inter_ports  # node id B -> real port of listener FROM_BROKER<B>
-        self.classpath = classpath
-        self.libs = libs  # the directory of the jars, as the node sees it
-        self.jvm_opts = list(jvm_opts)
-        self.env = dict(env or {})
-        self.datadir = node.datadir
-        self.config_path = f"{self.datadir}/server.properties"
-        self.log4j_path = f"{self.datadir}/log4j.properties"
-        self.log_dir = f"{self.datadir}/log"
-        self.settings: dict[str, str] = {}
-        self.started = False
-        self.version: str | None = None  # from the kafka_2.13-<v>.jar the node runs
-
-    @property
-    def port(self) -> int:
-        """The real client port (the one ``client->brokerN`` forwards to)."""
-        return self.client_port
-
-    @property
-    def bind_host(self) -> str:
-        """The address its listeners bind."""
-        return "0.0.0.0" if self.node.listen_host == "*" else self.node.listen_host
-
-    @property
-    def own_host(self) -> str:
-        """How the node names itself (its own, unproxied, advertised endpoints): loopback
-        locally, its network alias on docker."""
-        return self.node.name if self.node.listen_host == "*" else self.node.listen_host
-
-    def _java(self, main: str, *args: str, jvm_opts: Sequence[str] | None = None) -> list[str]:
-        return [
-            self.node.program("java"),
-            *(self.jvm_opts if jvm_opts is None else jvm_opts),
-            f"-Dlog4j.configuration=file:{self.log4j_path}",
-            f"-Dkafka.logs.dir={self.datadir}",
-            "-cp",
-            self.classpath,
-            main,
-            *args,
-        ]
-
-    def format(
-        self, settings: Mapping[str, str], cluster_id: str, timeout_s: float = 120.0
-    ) -> None:
-        """Write server.properties and log4j.properties into the data directory and format
-        the storage with ``cluster_id`` (one one-shot command where the node runs)."""
-        self.settings = dict(settings)
-        fmt = self._java(
-            "kafka.tools.StorageTool",
-            "format",
-            f"--cluster-id={cluster_id}",  # an id may start with "-"
-            "-c",
-            self.config_path,
-            jvm_opts=FORMAT_JVM_OPTS,
-        )
-        script = (
-            'printf "%s" "$1" > "$3" && printf "%s" "$2" > "$4" && '
-            'echo "rpochaos-jar: $(ls "$5" | grep "^kafka_2")" && shift 5 && exec "$@"'
-        )
-        out = self.node.run(
-            [
-                "sh",
-                "-c",
-                script,
-                "sh",
-                _properties(self.settings),
-                LOG4J_PROPERTIES,
-                self.config_path,
-                self.log4j_path,
-                self.libs,
-                *fmt,
-            ],
-            timeout_s=timeout_s,
-            what=f"kafka storage format of {self.name}",
-        )
-        for line in out.splitlines():
-            if line.startswith("rpochaos-jar: kafka_"):
-                self.version = line.rsplit("-", 1)[-1].removesuffix(".jar").strip()
-
-    def start(self, timeout_s: float = 60.0) -> None:
-        """Start the JVM and wait until its client listener accepts connections. (Whether the
-        broker is registered and unfenced is the cluster's to check.) The broker opens that
-        listener only once the controller quorum answers, so a node of a multi-node cluster
-        comes up only when a majority of nodes runs: start them all with ``spawn`` first."""
-        self.spawn()
-        self.wait_listening(timeout_s)
-
-    def spawn(self) -> None:
-        """Start the JVM; don't wait."""
-        self.node.start(self._java("kafka.Kafka", self.config_path), env=self.env or None)
-        self.started = True
-
-    def wait_listening(self, timeout_s: float = 60.0) -> None:
-        at = self.node.address
-
-        def listening() -> bool:
-            if self.started and not self.node.running():
-                raise TopologyError(f"{self.name} exited during start-up\n{self.log_tail(40)}")
-            return _tcp_open(at.host, at.port)
-
-        wait_until(
-            f"{self.name} did not listen on {at}", timeout_s, listening, self._log, KafkaError
-        )
-
-    def _log(self) -> str:
-        return self.log_tail(40)
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self.node.log_tail(lines) if self.started else "(not started)"
-
-    def running(self) -> bool:
-        return self.started and self.node.running()
-
-    def crash(self) -> None:
-        """SIGKILL the JVM (no controlled shutdown, no flush of the page cache needed)."""
-        if self.started:
-            self.node.kill()
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """Controlled shutdown (SIGTERM), then kill if it takes longer than ``timeout_s``."""
-        if self.started:
-            self.node.stop(timeout_s=timeout_s, sig=signal.SIGTERM)
-
-    def restart(self) -> None:
-        if self.running():
-            self.stop()
-        else:
-            self.crash()  # reap a killed process tree
-        self.start()
-
-    def pause(self) -> None:
-        if self.started:
-            self.node.pause()
-
-    def resume(self) -> None:
-        if self.started:
-            self.node.resume()
-
-
-# -- the cluster ------------------------------------------------------------------------------
-
-
-class KafkaCluster:
-    """N brokers (KRaft combined mode), one topic, and the proxies between them and clients."""
+class KafkaCluster(KafkaQueries):
+    """N brokers (KRaft combined mode), one topic, and the proxies between them and clients:
+    bring-up (``start``), node faults (``crash``, ``recover``, the links of a node), the
+    durability read-back and the final read; the queries and waits are ``KafkaQueries``'."""
 
     def __init__(
         self,
@@ -534,10 +145,6 @@ class KafkaCluster:
         self._version: str | None = None
 
     # -- bring-up ------------------------------------------------------------------------
-    @property
-    def names(self) -> list[str]:
-        return [node_name(i) for i in range(1, self.n_brokers + 1)]
-
     def broker_settings(self, node: KafkaNode) -> dict[str, str]:
         """The complete server.properties of ``node`` (the scenario's ``settings`` last).
         Every endpoint another node or a client is told about is a proxy (see the module
@@ -627,17 +234,7 @@ class KafkaCluster:
             for f in [pool.submit(n.node.prepare) for n in self.nodes.values()]:
                 f.result()
         # the proxies first: their addresses go into the configuration files
-        for link in link_names(self.n_brokers):
-            src, dst = link_ends(link)
-            target = self.nodes[dst]
-            if src == "client":
-                port = target.client_port
-            elif link.split("->")[1].startswith("controller"):
-                port = target.controller_port
-            else:
-                port = target.inter_ports[node_id_of(src)]
-            addr = self.backend.link(link, target.node, harness=src == "client", port=port)
-            self.proxy.create_proxy(link, addr.listen, addr.upstream)
+        for link, addr in create_proxies(self.backend, self.proxy, self.nodes, self.n_brokers):
             self.links[link] = addr
             self.link_ports[link] = addr.listen_port
         t1 = time.monotonic()
@@ -666,34 +263,6 @@ class KafkaCluster:
             "total_s": round(t4 - t0, 3),
         }
 
-    def bootstrap(self, *, exclude: Sequence[str] = ()) -> list[str]:
-        """``host:port`` of every ``client->brokerN`` proxy (minus ``exclude``)."""
-        return [e.address for e in self.client_endpoints() if e.node not in exclude]
-
-    def _logs(self) -> str:
-        return "\n".join(f"[{n.name}]\n{n.log_tail(15)}" for n in self.nodes.values())
-
-    def _admin(self, timeout_s: float = 5.0) -> contextlib.AbstractContextManager[Any]:
-        return admin_client(self.bootstrap(), timeout_s)
-
-    def wait_registered(self, names: Sequence[str] | None = None, timeout_s: float = 60.0) -> None:
-        """Wait until brokers ``names`` (default all) are registered and unfenced."""
-        want = {node_id_of(n) for n in (names or self.names)}
-
-        def probe() -> bool:
-            with self._admin() as admin:
-                info = admin.describe_cluster()
-            live = {int(b["broker_id"]) for b in info.get("brokers", []) if not b.get("is_fenced")}
-            return want <= live
-
-        wait_until(
-            f"brokers {sorted(want)} were not all registered",
-            timeout_s,
-            probe,
-            self._logs,
-            KafkaError,
-        )
-
     def create_topic(self, timeout_s: float = 60.0) -> None:
         def probe() -> bool:
             with self._admin() as admin:
@@ -714,124 +283,15 @@ class KafkaCluster:
             f"topic {self.topic!r} was not created", timeout_s, probe, self._logs, KafkaError
         )
 
-    def partition_states(self, timeout_s: float = 5.0) -> list[PartitionState]:
-        with self._admin(timeout_s) as admin:
-            return describe_partitions(admin, self.topic)
-
-    def wait_in_sync(self, timeout_s: float = 60.0) -> None:
-        """Wait until every partition has a leader and all its replicas in the ISR."""
-
-        def in_sync(states: list[PartitionState]) -> bool:
-            return len(states) == self.partitions and all(
-                s.leader is not None
-                and len(s.replicas) == self.replication_factor
-                and set(s.isr) == set(s.replicas)
-                for s in states
-            )
-
-        def probe() -> bool:
-            # every broker must know it: clients may ask any of them
-            with self._admin() as admin:
-                return all(
-                    in_sync(describe_partitions(admin, self.topic, node_id_of(n)))
-                    for n in self.names
-                    if self.nodes[n].running()
-                )
-
-        wait_until(
-            f"topic {self.topic!r} did not get every replica in sync",
-            timeout_s,
-            probe,
-            self._logs,
-            KafkaError,
-        )
-
-    def wait_leaders(self, timeout_s: float = 30.0) -> dict[int, str]:
-        """Wait until every partition has a leader; return partition -> leader."""
-
-        def probe() -> dict[int, str] | None:
-            states = self.partition_states()
-            if len(states) == self.partitions and all(s.leader for s in states):
-                return {s.partition: cast(str, s.leader) for s in states}
-            return None
-
-        return wait_until(
-            f"some partition of {self.topic!r} had no leader",
-            timeout_s,
-            probe,
-            self._logs,
-            KafkaError,
-        )
-
     # -- the surface the orchestrator uses -----------------------------------------------
-    def client_endpoints(self) -> list[Endpoint]:
-        """Where clients connect: each broker through its ``client->brokerN`` proxy."""
-        out = []
-        for n in self.names:
-            at = self.links[f"client->{n}"].harness
-            assert at is not None
-            out.append(Endpoint(at.host, at.port, n))
-        return out
-
-    def leader_of(self, partition: int = 0) -> str | None:
-        """The current leader of ``partition`` (None if it has none or nobody answers)."""
-        try:
-            for s in self.partition_states():
-                if s.partition == partition:
-                    return s.leader
-        except (KafkaError, OSError, RpochaosError):
-            return None
-        return None
-
-    def active_controller(self) -> str | None:
-        """The KRaft quorum leader (the active controller), or None if unknown."""
-        try:
-            with self._admin() as admin:
-                quorum = admin.describe_metadata_quorum()
-            leader = int(quorum["topics"][0]["partitions"][0]["leader_id"])
-        except (KafkaError, OSError, RpochaosError, KeyError, IndexError, TypeError):
-            return None
-        return node_name(leader) if leader >= 0 else None
-
-    @property
-    def primary_name(self) -> str:
-        """The leader of partition 0 (what a final read's ``node`` names); broker1 if none."""
-        return self.leader_of(0) or self.names[0]
-
     def durability(self) -> dict[str, object]:
         """The durability settings in force, read back from the brokers (broker configs of
         the partition-0 leader, and the topic's effective configs); the producer's acks and
         enable.idempotence belong to the workload."""
-        out: dict[str, object] = {}
+        out: dict[str, object]
         try:
             with self._admin() as admin:
-                states = describe_partitions(admin, self.topic)
-                leader = next((s.leader for s in states if s.leader), self.names[0])
-                broker = str(node_id_of(leader))
-                got = admin.describe_configs(
-                    [
-                        ConfigResource(ConfigResourceType.BROKER, broker),
-                        ConfigResource(ConfigResourceType.TOPIC, self.topic),
-                    ],
-                    config_filter="all",
-                )
-            bcfg = got.get("broker", {}).get(broker, {})
-            tcfg = got.get("topic", {}).get(self.topic, {})
-            for name in DURABILITY_SETTINGS:
-                if name in bcfg:
-                    out[name] = bcfg[name].get("value")
-            topic_out: dict[str, object] = {}
-            for name in (
-                "min.insync.replicas",
-                "unclean.leader.election.enable",
-                "flush.messages",
-                "flush.ms",
-            ):
-                if name in tcfg:
-                    topic_out[name] = tcfg[name].get("value")
-            out["topic"] = topic_out
-            out["replication_factor"] = max((len(s.replicas) for s in states), default=None)
-            out["read_from"] = leader
+                out = durability_in_force(admin, self.topic, self.names[0])
         except (KafkaError, OSError, RpochaosError, KeyError) as e:
             out = {
                 "min.insync.replicas": str(self.min_insync_replicas),
@@ -888,16 +348,8 @@ class KafkaCluster:
 
     # -- the final read ------------------------------------------------------------------
     def _end_offsets(self, leaders: Mapping[int, str], *, log_end: bool) -> dict[int, int]:
-        out: dict[int, int] = {}
         with self._admin() as admin:
-            by_leader: dict[str, list[int]] = {}
-            for p, leader in leaders.items():
-                by_leader.setdefault(leader, []).append(p)
-            for leader, parts in by_leader.items():
-                out.update(
-                    list_offsets(admin, node_id_of(leader), self.topic, parts, log_end=log_end)
-                )
-        return out
+            return end_offsets(admin, self.topic, leaders, log_end=log_end)
 
     def settle(self, timeout_s: float = 15.0) -> dict[int, tuple[int, int]]:
         """Wait (bounded) until every partition leader's high watermark reached its log end
@@ -950,75 +402,3 @@ class KafkaCluster:
     def close(self) -> None:
         for node in reversed(list(self.nodes.values())):
             node.crash()
-
-
-def read_topic(
-    bootstrap: Sequence[str],
-    topic: str,
-    partitions: Sequence[int],
-    *,
-    timeout_s: float = 60.0,
-    leaders: dict[int, str | None] | None = None,
-    hw_below_leo: dict[int, tuple[int, int]] | None = None,
-) -> TopicRead:
-    """Read ``partitions`` of ``topic`` from offset 0 (or the log start) up to the high
-    watermark taken at the start of the read, with a fresh consumer that joins no group."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=list(bootstrap),
-        client_id="rpochaos-final-read",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_uncommitted",
-        request_timeout_ms=10000,
-        fetch_max_wait_ms=100,
-        reconnect_backoff_max_ms=1000,
-        metadata_max_age_ms=1000,
-    )
-    try:
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = {tp.partition: int(o) for tp, o in consumer.end_offsets(tps).items()}
-        seqs: dict[int, set[int]] = {p: set() for p in partitions}
-        records = duplicates = unparsed = 0
-        deadline = time.monotonic() + timeout_s
-        pending = {tp for tp in tps if ends[tp.partition] > 0}
-        while pending:
-            if time.monotonic() > deadline:
-                where = {
-                    tp.partition: (consumer.position(tp), ends[tp.partition]) for tp in pending
-                }
-                raise TopologyError(
-                    f"final read of {topic!r} did not reach the high watermark within "
-                    f"{timeout_s:g} s: partition -> (position, end) {where}"
-                )
-            batch = consumer.poll(timeout_ms=500, max_records=10000)
-            for tp, msgs in batch.items():
-                for m in msgs:
-                    if m.offset >= ends[tp.partition]:
-                        continue
-                    records += 1
-                    seq = decode_seq(m.value)
-                    if seq is None:
-                        unparsed += 1
-                    elif seq in seqs[tp.partition]:
-                        duplicates += 1
-                    else:
-                        seqs[tp.partition].add(seq)
-            for tp in list(pending):
-                if consumer.position(tp) >= ends[tp.partition]:
-                    pending.discard(tp)
-    finally:
-        with contextlib.suppress(Exception):
-            consumer.close()
-    return TopicRead(
-        topic=topic,
-        seqs_by_partition={p: frozenset(s) for p, s in seqs.items()},
-        end_offsets=ends,
-        leaders=dict(leaders or {}),
-        records=records,
-        duplicates=duplicates,
-        unparsed=unparsed,
-        hw_below_leo=dict(hw_below_leo or {}),
-    )

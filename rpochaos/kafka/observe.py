@@ -37,13 +37,8 @@ from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from rpochaos.clock import Clock
 from rpochaos.errors import RpochaosError
-from rpochaos.kafka.cluster import (
-    Endpoint,
-    admin_client,
-    describe_partitions,
-    list_offsets,
-    node_id_of,
-)
+from rpochaos.kafka.metadata import admin_client, describe_partitions, list_offsets
+from rpochaos.kafka.names import Endpoint, node_id_of
 
 
 def _short(e: BaseException) -> str:

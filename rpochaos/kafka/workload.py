@@ -4,7 +4,7 @@ One kafka-python producer, shared by ``concurrency`` worker threads. Each worker
 next start time from a shared pacer, journals the invoke, sends one message and waits for its
 future: at most ``concurrency`` messages are in flight, as with the PostgreSQL writer's
 connections. The message goes to partition ``seq % partitions`` (explicitly, never by the
-partitioner) and its value is ``{"seq": N, ...}`` (``rpochaos.kafka.cluster.encode_payload``):
+partitioner) and its value is ``{"seq": N, ...}`` (``rpochaos.kafka.payload.encode_payload``):
 the final read matches by that number, never by offset (offsets are reused after a
 truncation).
 
@@ -40,7 +40,8 @@ from kafka import errors as kafka_errors
 from rpochaos.clock import Clock
 from rpochaos.errors import WorkloadError
 from rpochaos.history import Journal, Outcome
-from rpochaos.kafka.cluster import Endpoint, encode_payload, node_name, partition_of
+from rpochaos.kafka.names import Endpoint, node_name
+from rpochaos.kafka.payload import encode_payload, partition_of
 from rpochaos.workload.pacing import Pacer
 
 #: broker errors that reject a request whatever the timing: the record was not written

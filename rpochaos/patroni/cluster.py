@@ -145,6 +145,94 @@ def _postmasters(data_dir: str) -> list[int]:
     return out
 
 
+def _pid_file(path: Path) -> int | None:
+    """The pid on the first line of a PostgreSQL ``postmaster.pid`` if it is alive."""
+    try:
+        pid = int(path.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _children(pid: int) -> list[int] | None:
+    """``pid``'s children from /proc/<pid>/task/*/children (no scan of /proc); None where
+    the kernel does not offer that file."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    out: list[int] = []
+    for task in tasks:
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            return None
+        except OSError:
+            continue
+    return out
+
+
+def _trees(roots: Sequence[int]) -> list[int]:
+    """Every process at or below ``roots`` (parents first): walked down the kernel's
+    children lists, which is fast enough for a host crash that must not let a backend
+    acknowledge a write meanwhile; one pass over /proc where those lists are missing."""
+    out: list[int] = []
+    todo = list(roots)
+    while todo:
+        p = todo.pop(0)
+        if p in out:
+            continue
+        kids = _children(p)
+        if kids is None:
+            return _trees_by_scan(roots)
+        out.append(p)
+        todo.extend(kids)
+    return out
+
+
+def _trees_by_scan(roots: Sequence[int]) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        kids.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d.name))
+    out: list[int] = []
+    todo = list(roots)
+    while todo:
+        p = todo.pop(0)
+        if p not in out:
+            out.append(p)
+            todo.extend(kids.get(p, []))
+    return out
+
+
+def postmasters_under(root: Path) -> list[int]:
+    """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
+    what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
+    prefix = str(root).rstrip("/") + "/"
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            len(argv) >= 3
+            and argv[0].endswith(b"/postgres")
+            and argv[1] == b"-D"
+            and argv[2].decode(errors="replace").startswith(prefix)
+            and _alive(int(d.name))
+        ):
+            out.append(int(d.name))
+    return out
+
+
 def _signal_all(pids: Sequence[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -198,6 +286,8 @@ class PatroniCluster:
             rewind=secrets.token_hex(8),
         )
         self._proxies: list[str] = []
+        #: every proxy this cluster created -> the port it listens on
+        self.proxy_ports: dict[str, int] = {}
         self.nodes: dict[str, PatroniNode] = {}
         for name in names:
             rest_port = backend.free_port()
@@ -212,10 +302,11 @@ class PatroniCluster:
 
     # -- bring-up ----------------------------------------------------------------------------
 
-    def start(self) -> Self:
+    def start(self, first: str | None = None) -> Self:
         """Create the proxies, write every node's configuration, start every Patroni at
-        once, and wait until ``wait_ready``. TopologyError with the nodes' log tails if the
-        cluster is not ready within ``timeout_s``."""
+        once (or ``first`` alone until it leads a writable primary, so that it is the
+        initial leader, then the others), and wait until ``wait_ready``. TopologyError with
+        the nodes' log tails if the cluster is not ready within ``timeout_s``."""
         bin_dir = rp_deps.pg_bindir()
         patroni = str(deps.patroni())
         for node in self.nodes.values():
@@ -231,14 +322,21 @@ class PatroniCluster:
                     hosts_via.append(f"{HOST}:{port}")
                 node.etcd_proxies, hosts = tuple(names), tuple(hosts_via)
             self._write_config(node, bin_dir, hosts)
+        if first is not None:
+            self._spawn(self.node(first), patroni)
+            lead = self.wait_primary()
+            if lead != first:
+                raise TopologyError(f"{lead} took the leader key, not {first}")
         for node in self.nodes.values():
-            self._spawn(node, patroni)
+            if node.name != first:
+                self._spawn(node, patroni)
         self.wait_ready()
         return self
 
     def _create_proxy(self, name: str, port: int, upstream_port: int) -> None:
         self.proxy.create_proxy(name, f"{HOST}:{port}", f"{HOST}:{upstream_port}")
         self._proxies.append(name)
+        self.proxy_ports[name] = port
 
     def _write_config(self, node: PatroniNode, bin_dir: Path, etcd_hosts: tuple[str, ...]) -> None:
         self.backend.prepare_dir(node.home)
@@ -398,13 +496,28 @@ class PatroniCluster:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def crash_host(self, name: str) -> None:
-        """A host crash: SIGKILL of the node's Patroni and its postmaster tree at once."""
+    def crash_host(self, name: str, on_down: Callable[[], None] | None = None) -> None:
+        """A host crash: SIGKILL of the node's Patroni and its postmaster tree at once.
+
+        Fast on purpose (the moment it returns is when the outage took effect): Patroni and
+        the postmaster (its pid from ``postmaster.pid``) are frozen first, then the frozen
+        trees are listed from one pass over /proc and killed, children first; ``on_down``
+        is called right after the SIGKILLs, before reaping."""
         node = self.node(name)
-        roots = [*node.postmasters()]
+        roots: list[int] = []
         if node.server is not None and node.server.running():
-            roots.insert(0, node.server.pid)
-        _kill_frozen(roots)
+            roots.append(node.server.pid)
+        pm = _pid_file(node.data_dir / "postmaster.pid")
+        roots.extend([pm] if pm is not None else node.postmasters())
+        _signal_all(roots, signal.SIGSTOP)
+        tree = _trees(roots)
+        _signal_all(tree, signal.SIGSTOP)
+        tree = list(dict.fromkeys([*tree, *_trees(roots)]))
+        _signal_all(list(reversed(tree)), signal.SIGKILL)
+        if on_down is not None:
+            on_down()
+        for pid in node.postmasters():  # one that was not in postmaster.pid (a restart)
+            _kill_frozen([pid])
         if node.server is not None:
             node.server.kill()  # reaps it
 

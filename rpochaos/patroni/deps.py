@@ -103,3 +103,18 @@ def etcd() -> Path:
 def etcdctl() -> Path:
     """The etcd command-line client."""
     return _program("RPOCHAOS_ETCDCTL", "etcdctl", "etcd-client")
+
+
+def doctor_lines() -> list[tuple[str, bool, str]]:
+    """``rpochaos doctor``'s Patroni lines (name, found, version and path or the install
+    command): Patroni's environment and etcd, needed only by ``manager: patroni``."""
+    out: list[tuple[str, bool, str]] = []
+    try:
+        out.append(("patroni", True, f"Patroni {PATRONI_VERSION} ({patroni_venv()})"))
+    except MissingDependency as e:
+        out.append(("patroni", False, f"{e.install}   (only for topology.manager: patroni)"))
+    try:
+        out.append(("etcd", True, str(etcd())))
+    except MissingDependency as e:
+        out.append(("etcd", False, f"{e.install}   (only for topology.manager: patroni)"))
+    return out

@@ -93,6 +93,8 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
     )
     if fo.reason:
         out.append(f"failover: {fo.reason}")
+    if r.leader_changes:
+        out.append("leadership (Patroni): " + leadership_line(r))
     settings = r.settings_in_force()
     dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in settings.items())
     rep = ", ".join(f"{k}={v}" for k, v in r.replica_modes().items()) or "none"
@@ -137,3 +139,13 @@ def render(result: Result | Mapping[str, object], console: Console | None = None
     console.print(head)
     for line in lines(r):
         console.print("  " + line, markup=False)
+
+
+def leadership_line(r: Result) -> str:
+    """Each change of Patroni's leader: '24.488 s primary -> none; 24.632 s none -> replica1
+    (timeline 2)'."""
+    parts = []
+    for c in r.leader_changes:
+        tl = f" (timeline {c.timeline})" if c.to_node is not None and c.timeline else ""
+        parts.append(f"{c.t_s:.3f} s {c.from_node or 'none'} -> {c.to_node or 'none'}{tl}")
+    return "; ".join(parts)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rpochaos.measure import Expectations, Measurement, measure
+from rpochaos.result.leadership import read_leadership
 from rpochaos.result.model import (
     RESULT,
     Failover,
@@ -96,7 +97,12 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
     )
     outage = outage_at(run.events)
     m = measure(run.history, run.final, outage, expect)
-    reasons = [*m.reasons, *(str(e["message"]) for e in run.events if e.get("type") == "error")]
+    reasons = [
+        # a game day's stop condition (rpochaos.gameday): first, so a reader sees why it ended
+        *(f"run stopped by a stop condition: {e['reason']}" for e in _typed(run, "stopped")),
+        *m.reasons,
+        *(str(e["message"]) for e in _typed(run, "error")),
+    ]
     failover = [e for e in run.events if e.get("type") in ("failover", "failover_refused")]
     promoted = [e for e in failover if e["type"] == "failover"]
     scale = float(getattr(sc, "time_scale", 1.0) or 1.0)
@@ -107,6 +113,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
     def x(v: float | None) -> float | None:
         return None if v is None else round(float(v) * scale, 6)
 
+    lead = read_leadership(run.path)
     seed = run.meta.get("seed", sc.seed)
     backend = run.meta.get("backend")
     result = Result(
@@ -134,9 +141,11 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
             commit_timeout_s=sc.workload.commit_timeout,
         ),
         failover=Failover(
-            promoted=_opt_str(promoted[-1].get("promoted")) if promoted else None,
-            refused=any(e["type"] == "failover_refused" for e in failover),
-            reason=_opt_str(failover[-1].get("reason")) if failover else None,
+            promoted=_opt_str(promoted[-1].get("promoted")) if promoted else lead.promoted,
+            refused=any(e["type"] == "failover_refused" for e in failover) or bool(lead.refusals),
+            reason=_opt_str(failover[-1].get("reason"))
+            if failover
+            else ("; ".join(lead.refusals) or None),
             final_read_node=run.final.node if run.final else None,
         ),
         time_scale=scale,
@@ -162,6 +171,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
             run.events,
             run.final.seqs if run.final else None,
         ),
+        leader_changes=lead.changes,
     )
     return result, m
 
@@ -218,3 +228,8 @@ def analyze_result(path: Path) -> Result:
 def analyze(path: Path) -> dict[str, Any]:
     """``analyze_result`` as the result.json mapping (the dict API: ``res["writes"]["lost"]``)."""
     return analyze_result(path).to_dict()
+
+
+def _typed(run: StoredRun, kind: str) -> list[dict[str, object]]:
+    """The run's events of type ``kind``, in order."""
+    return [e for e in run.events if e.get("type") == kind]

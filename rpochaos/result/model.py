@@ -142,6 +142,17 @@ class Failover(_Part):
     final_read_node: str | None = None
 
 
+class LeaderChange(_Part):
+    """A change of who holds Patroni's leader key (leadership.jsonl), on the harness clock.
+    ``from_node``/``to_node`` None: nobody led. ``timeline``: the new leader's, as Patroni
+    reported it during its term (None when nobody leads or it was never seen)."""
+
+    t_s: float
+    from_node: str | None = None
+    to_node: str | None = None
+    timeline: int | None = None
+
+
 class Workload(_Part):
     rate_per_s: float | None = None
     concurrency: int | None = None
@@ -220,6 +231,8 @@ class Result(_Part):
     #: MariaDB: semi-sync switches, commits acknowledged while it was off, rejoins; None
     #: for the other systems (``rpochaos.result.semisync``)
     semi_sync: SemiSync | None = None
+    #: Patroni runs: each change of leader after the first seen (empty otherwise)
+    leader_changes: list[LeaderChange] = Field(default_factory=list)
 
     # -- reading and writing -------------------------------------------------------------
     @classmethod
@@ -249,10 +262,13 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json (``semi_sync`` only where there is one)."""
+        """The JSON-able content of result.json (``leader_changes`` and ``semi_sync`` only for
+        a run that has them, so that other runs' files keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
         if out.get("semi_sync") is None:
             out.pop("semi_sync", None)
+        if not self.leader_changes:
+            out.pop("leader_changes", None)
         return out
 
     # -- what readers ask ----------------------------------------------------------------

@@ -13,9 +13,13 @@ from rpochaos.scenario.keys import (
 )
 from rpochaos.scenario.model import (
     Scenario,
+    Topology,
     resolve,
 )
+from rpochaos.scenario.ranges import draw_ranges
 from rpochaos.scenario.rules import _ScheduleChecks
+from rpochaos.scenario.searchform import SearchSection
+from rpochaos.scenario.searchrules import check_search
 from rpochaos.scenario.shapes import ScenarioFile
 from rpochaos.scenario.source import _Y, _given
 
@@ -55,6 +59,7 @@ class _Checker(_ScheduleChecks):
             )
             return None
         inferred = self.choose_system(root)
+        draw_ranges(self, root)
         _, good = self.section(ScenarioFile, root, "", root.line)
         entries = {k: v for k, v in root.entries.items() if k in _TOP_KEYS}
 
@@ -87,6 +92,10 @@ class _Checker(_ScheduleChecks):
         workload = self.workload(get("workload"), key_line("workload"))
         specs = self.schedule(get("schedule"), key_line("schedule"), names, self.run_for, scale)
         expect = self.expect(get("expect"), key_line("expect"))
+        search, _ = self.section(SearchSection, get("search"), "search", key_line("search"))
+        check_search(self, get("search"), specs, search is not None)
+        if isinstance(topology, Topology) and topology.manager == "patroni" and specs:
+            self.patroni_steps(specs, topology)
         if self.problems:
             return None
         assert topology is not None and workload is not None

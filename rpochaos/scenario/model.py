@@ -73,6 +73,27 @@ class Archive:
     timeout: float
 
 
+#: Patroni's synchronous_mode as a scenario declares it
+PatroniSyncMode = Literal["off", "on", "strict"]
+#: who fails a PostgreSQL topology over: None (rpochaos's own steps) or Patroni
+Manager = Literal["patroni"]
+
+
+@dataclass(frozen=True)
+class Patroni:
+    """``topology.patroni``: every Patroni setting that bounds loss or failover time (no
+    defaults). Times in whole seconds, ``maximum_lag_on_failover`` in bytes."""
+
+    ttl: int
+    loop_wait: int
+    retry_timeout: int
+    maximum_lag_on_failover: int
+    synchronous_mode: PatroniSyncMode
+    synchronous_node_count: int
+    failsafe_mode: bool
+    use_pg_rewind: bool
+
+
 @dataclass(frozen=True)
 class Topology:
     synchronous_commit: SyncCommit
@@ -81,6 +102,9 @@ class Topology:
     settings: dict[str, str] = field(default_factory=dict)  # values rendered as strings
     #: WAL archiving and a base backup at bring-up; None: no archive
     archive: Archive | None = None
+    #: ``patroni``: Patroni decides failover (then ``patroni`` holds its settings)
+    manager: Manager | None = None
+    patroni: Patroni | None = None
 
     @property
     def nodes(self) -> tuple[str, ...]:

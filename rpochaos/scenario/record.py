@@ -49,6 +49,9 @@ def to_dict(scenario: Scenario) -> dict[str, object]:
     topology = cast(dict[str, object], data["topology"])
     if isinstance(scenario.topology, Topology):
         topology["synchronous_standby_names"] = scenario.topology.synchronous_standby_names
+        for key in ("manager", "patroni"):  # only where Patroni manages it: records keep shape
+            if topology.get(key) is None:
+                topology.pop(key, None)
     _drop_unset_producer_keys(cast(dict[str, object], data["workload"]))
     d = scenario.declared
     data["declared"] = {

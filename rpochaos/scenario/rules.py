@@ -10,8 +10,11 @@ from rpochaos.scenario.messages import (
     _suggest,
 )
 from rpochaos.scenario.model import (
+    LINK_ACTIONS,
     Between,
+    Choose,
     StepSpec,
+    Topology,
     start_bounds,
 )
 from rpochaos.scenario.source import _Y, _given
@@ -253,3 +256,50 @@ class _ScheduleChecks(_StepChecks):
                 )
                 ok = False
         return ok
+
+    # -- Patroni ----------------------------------------------------------------------------
+
+    def patroni_steps(self, specs: list[StepSpec], topology: Topology) -> None:
+        """The steps a Patroni topology refuses: Patroni alone fails over (no promote), there
+        is no rpochaos archive (no restore, archive_fail), a node's time and disk are not
+        faulted under Patroni yet (no clock_skew, io_stall, pause of one PostgreSQL
+        process), and with more than one replica a replication link cannot be cut on its
+        own (every replica streams through the one proxy of the leader's connect_address)."""
+        refused = {
+            "promote": "no promote step: with manager: patroni Patroni decides the failover",
+            "restore": "no restore step: Patroni manages the servers (no rpochaos archive)",
+            "archive_fail": "no archive_fail step: Patroni manages the servers",
+            "clock_skew": "no clock_skew step under manager: patroni (not supported yet)",
+            "io_stall": "no io_stall step under manager: patroni (not supported yet)",
+            "restart": "no restart step under manager: patroni (crash with for: instead)",
+        }
+        for spec in specs:
+            where = f"schedule[{spec.source_index}]"
+            if spec.action in refused:
+                self.add(spec.line, f"{where}.{spec.action}", spec.action, refused[spec.action])
+                continue
+            if spec.action == "pause" and spec.params.get("process"):
+                self.add(
+                    spec.line,
+                    f"{where}.process",
+                    str(spec.params["process"]),
+                    "no process: under manager: patroni (a pause freezes the node's Patroni "
+                    "and PostgreSQL together)",
+                )
+                continue
+            targets = spec.target.options if isinstance(spec.target, Choose) else [spec.target]
+            for target in targets:
+                if spec.action not in LINK_ACTIONS or target.startswith("client->"):
+                    continue
+                if target.endswith("->dcs"):  # each node has its own proxies to etcd
+                    continue
+                if len(topology.replicas) > 1:
+                    self.add(
+                        spec.line,
+                        f"{where}.{spec.action}",
+                        target,
+                        "a client-><node> link: with more than one replica under Patroni a "
+                        "replication link cannot be cut on its own (every replica streams "
+                        "through the one proxy of the leader's connect_address); use one "
+                        "replica",
+                    )

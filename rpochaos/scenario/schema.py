@@ -22,11 +22,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from rpochaos.scenario.mariadb_shape import MariaDBReplicaShape, MariaDBTopologySection
+from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     ExpectSection,
     KafkaTopologySection,
     KafkaWorkload,
+    PatroniShape,
     PostgresTopologySection,
     PostgresWorkload,
     ReplicaShape,
@@ -63,6 +65,7 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology (PostgreSQL)", PostgresTopologySection),
     ("topology.replicas[]", ReplicaShape),
     ("topology.archive", ArchiveShape),
+    ("topology.patroni (with manager: patroni)", PatroniShape),
     ("topology (Kafka)", KafkaTopologySection),
     ("topology (MariaDB)", MariaDBTopologySection),
     ("topology.replicas[] (MariaDB)", MariaDBReplicaShape),
@@ -70,6 +73,7 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("workload (Kafka)", KafkaWorkload),
     ("expect", ExpectSection),
     ("schedule[] (a step)", Step),
+    ("search", SearchSection),
 )
 
 
@@ -118,9 +122,11 @@ def _kind(prop: dict[str, Any]) -> str:
     """A JSON Schema property in a few words: 'duration or {between: [LOW, HIGH]}'."""
     if "$ref" in prop:
         name = str(prop["$ref"]).rsplit("/", 1)[-1]
-        return {"Between": "{between: [LOW, HIGH]}", "Choose": "{choose: [...]}"}.get(
-            name, "mapping"
-        )
+        return {
+            "Between": "{between: [LOW, HIGH]}",
+            "Choose": "{choose: [...]}",
+            "Range": "{range: [LOW, HIGH]}",
+        }.get(name, "mapping")
     if "anyOf" in prop:
         parts = [_kind(p) for p in prop["anyOf"] if p.get("type") != "null"]
         return " or ".join(dict.fromkeys(parts))

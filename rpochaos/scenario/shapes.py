@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -46,6 +47,7 @@ from rpochaos.scenario.fields import (
     TimeScale,
     Topic,
     Wrong,
+    _file,
     bounded,
     checked_elsewhere,
     pydantic_error,
@@ -53,7 +55,9 @@ from rpochaos.scenario.fields import (
 from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.mariadb_shape import MariaDBTopologySection
 from rpochaos.scenario.model import MAX_BROKERS
+from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.stepform import Step
+from rpochaos.scenario.units import parse_duration, parse_size
 
 
 class _Section(BaseModel):
@@ -108,6 +112,23 @@ class ReplicaShape(_Section):
     )
 
 
+class PatroniReplicaShape(_Section):
+    """One of ``topology.replicas`` under ``manager: patroni``: Patroni decides the mode."""
+
+    name: ReplicaName = Field(description="as for any replica")
+    mode: Annotated[
+        str | None,
+        PlainValidator(lambda v: _replica_mode(v)),
+        _file({"enum": ["async", "sync", "quorum"]}),
+    ] = Field(None, description="async with synchronous_mode off, else sync; or left out")
+
+
+def _replica_mode(v: object) -> str:
+    if v not in ("async", "sync", "quorum"):
+        raise pydantic_error(Wrong("async, sync or quorum"))
+    return str(v)
+
+
 class ArchiveShape(_Section):
     """``topology.archive``."""
 
@@ -117,6 +138,105 @@ class ArchiveShape(_Section):
 
 
 _Setting = str | int | float | bool
+
+
+def _whole_seconds(low: int, why: str) -> PlainValidator:
+    """A duration like '20s' (or a bare number of seconds), a whole number >= ``low``."""
+    expected = f"a whole number of seconds >= {low} like '{max(low, 1)}s'{why}"
+
+    def check(v: object) -> int:
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            s = float(v) if isinstance(v, int | float) else parse_duration(str(v))
+        except (TypeError, ValueError):
+            raise pydantic_error(Wrong(expected)) from None
+        if s < low or s != int(s):
+            raise pydantic_error(Wrong(expected))
+        return int(s)
+
+    return PlainValidator(check)
+
+
+def _bytes_size(v: object) -> int:
+    expected = (
+        "a size like '1MB', '256kB' or '0B' (bytes of WAL a replica may lag and still be promoted)"
+    )
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        n = v if isinstance(v, int) else parse_size(str(v))
+    except (TypeError, ValueError):
+        raise pydantic_error(Wrong(expected)) from None
+    if n < 0:
+        raise pydantic_error(Wrong(expected))
+    return n
+
+
+def _node_count(v: object) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_REPLICAS:
+        raise pydantic_error(Wrong(f"an integer from 1 to {MAX_REPLICAS}"))
+    return v
+
+
+def _sync_mode(v: object) -> str:
+    # a bare on/off reads as a YAML boolean
+    if v is True:
+        v = "on"
+    elif v is False:
+        v = "off"
+    if v not in ("off", "on", "strict"):
+        raise pydantic_error(Wrong("off, on or strict"))
+    return str(v)
+
+
+_SECONDS_FORM = _file({"type": ["string", "integer"]})
+TtlSeconds = Annotated[
+    int,
+    _whole_seconds(20, " (Patroni 4 silently raises a smaller ttl to 20 s)"),
+    _SECONDS_FORM,
+]
+LoopWaitSeconds = Annotated[int, _whole_seconds(1, ""), _SECONDS_FORM]
+RetrySeconds = Annotated[
+    int, _whole_seconds(3, " (Patroni raises a smaller one to 3)"), _SECONDS_FORM
+]
+LagSize = Annotated[int, PlainValidator(_bytes_size), _file({"type": ["string", "integer"]})]
+NodeCount = Annotated[int, PlainValidator(_node_count), _file({"type": "integer", "minimum": 1})]
+PatroniSyncModeValue = Annotated[
+    str, PlainValidator(_sync_mode), _file({"enum": ["off", "on", "strict"]})
+]
+
+
+class PatroniShape(_Section):
+    """``topology.patroni`` (with ``manager: patroni``): Patroni's settings that bound loss
+    and failover time, every one declared. ``loop_wait + 2 * retry_timeout <= ttl`` (else
+    Patroni cuts them down on its own)."""
+
+    ttl: TtlSeconds = Field(
+        description="the leader key's lifetime: a dead leader is replaced after about this"
+    )
+    loop_wait: LoopWaitSeconds = Field(description="seconds between Patroni's HA loops")
+    retry_timeout: RetrySeconds = Field(description="DCS and PostgreSQL retry timeout")
+    maximum_lag_on_failover: LagSize = Field(
+        description="a replica further behind than this is never promoted (a size)"
+    )
+    synchronous_mode: PatroniSyncModeValue = Field(
+        description="off (async), on (Patroni empties the sync list when the standby goes), "
+        "strict (commits wait while no standby is synchronous)"
+    )
+    synchronous_node_count: NodeCount = Field(description="synchronous standbys kept")
+    failsafe_mode: Boolean = Field(
+        description="a leader that loses the DCS keeps leading while it reaches every member"
+    )
+    use_pg_rewind: Boolean = Field(
+        description="a rejoining old leader rewinds (erasing what it alone held)"
+    )
+
+
+def _manager(v: object) -> str:
+    if v != "patroni":
+        raise pydantic_error(Wrong("patroni (or leave manager out: the schedule fails over)"))
+    return "patroni"
 
 
 class PostgresTopologySection(_Section):
@@ -132,13 +252,21 @@ class PostgresTopologySection(_Section):
     )
     replicas: Annotated[
         object,
-        checked_elsewhere(Annotated[list[ReplicaShape], Field(max_length=MAX_REPLICAS)]),
-    ] = Field(description="the replicas (may be empty)")
+        checked_elsewhere(
+            Annotated[list[ReplicaShape | PatroniReplicaShape], Field(max_length=MAX_REPLICAS)]
+        ),
+    ] = Field(description="the replicas (may be empty; with manager: patroni, mode optional)")
     settings: Annotated[object, checked_elsewhere(dict[str, _Setting])] = Field(
         None, description="extra postgresql.conf settings, not the ones rpochaos manages"
     )
     archive: Annotated[object, checked_elsewhere(ArchiveShape)] = Field(
         None, description="WAL archiving and a base backup; archive_fail and restore need it"
+    )
+    manager: Annotated[str | None, PlainValidator(_manager), _file({"enum": ["patroni"]})] = Field(
+        None, description="patroni: Patroni decides failover (absent: the schedule does)"
+    )
+    patroni: Annotated[object, checked_elsewhere(PatroniShape)] = Field(
+        None, description="Patroni's settings, required with manager: patroni"
     )
 
 
@@ -222,6 +350,9 @@ class ScenarioFile(_Section):
     )
     expect: Annotated[object, checked_elsewhere(ExpectSection)] = Field(
         description="the verdict's thresholds"
+    )
+    search: Annotated[object, checked_elsewhere(SearchSection)] = Field(
+        None, description="how rpochaos search may reshape the schedule (docs/search.md)"
     )
 
 

@@ -45,6 +45,8 @@ class _Source:
         self.scale = 1.0  # time_scale, once known (1 when missing or invalid)
         #: whether topology.archive is declared (None: the topology has problems of its own)
         self.archive: bool | None = None
+        #: topology.manager is patroni (node->DCS links exist then)
+        self.managed = False
 
     def add(self, line: int | None, key: str, given: str, expected: str) -> None:
         """Record a problem (none more for a value already reported as unreadable)."""

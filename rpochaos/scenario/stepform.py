@@ -76,6 +76,15 @@ class Choose(_Section):
     )
 
 
+class Range(_Section):
+    """A magnitude a search explores (``rpochaos search``); a plain run draws it from the
+    seed (``rpochaos.scenario.ranges``)."""
+
+    range: Annotated[list[str], Field(min_length=2, max_length=2)] = Field(
+        description="[LOW, HIGH] in the key's units, LOW <= HIGH"
+    )
+
+
 TimeValue = Duration | Between
 Target = str | Choose
 
@@ -103,7 +112,7 @@ class Step(_Section):
     repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] | None = Field(
         None, description="how many times the step happens"
     )
-    for_: TimeValue | None = Field(
+    for_: TimeValue | Range | None = Field(
         None, alias="for", description="> 0: how long a lasting fault lasts, then it heals"
     )
     outage: bool | None = Field(None, description="exactly one step declares the outage")
@@ -126,9 +135,9 @@ class Step(_Section):
     direction: Literal["both", "upstream", "downstream"] | None = Field(
         None, description="partition, default both"
     )
-    delay: Duration | None = Field(None, description="latency, required")
-    jitter: Duration | None = Field(None, description="latency, default 0")
-    rate: Bandwidth | None = Field(None, description="bandwidth, required")
+    delay: Duration | Range | None = Field(None, description="latency, required")
+    jitter: Duration | Range | None = Field(None, description="latency, default 0")
+    rate: Bandwidth | Range | None = Field(None, description="bandwidth, required")
     links: Literal["cut", "keep"] | None = Field(None, description="crash, default cut")
     process: Literal[PAUSE_PROCESSES] | None = Field(  # type: ignore[valid-type]
         None, description="pause (PostgreSQL), default every process of the node"
@@ -137,7 +146,7 @@ class Step(_Section):
         None, description="promote most_up_to_date: the replicas to choose among"
     )
     max_lag: Size | None = Field(None, description="promote: refuse beyond this much lag")
-    offset: Offset | None = Field(None, description="clock_skew, required")
+    offset: Offset | Range | None = Field(None, description="clock_skew, required")
     drift_ppm: Annotated[float, Field(ge=-MAX_DRIFT_PPM, le=MAX_DRIFT_PPM)] | None = Field(
         None, description="clock_skew: microseconds per second, default 0"
     )

@@ -149,7 +149,8 @@ class _TargetChecks(_WorkloadChecks):
             return mariadb_link_names(replicas)
         if action in LINK_ACTIONS:
             topo = Topology("on", tuple(Replica(n, "async") for n in replicas))
-            return list(topo.links)
+            dcs = [f"{n}->dcs" for n in topo.nodes] if self.managed else []
+            return [*topo.links, *dcs]
         if action == "promote":
             return [*replicas, *((MOST_UP_TO_DATE,) if replicas and not chosen else ())]
         if action in ARCHIVE_ACTIONS:
@@ -167,7 +168,9 @@ class _TargetChecks(_WorkloadChecks):
         if self.system == "kafka":
             what = "a broker's name like 'broker1', or leader (partition 0's leader when it runs)"
         elif action in LINK_ACTIONS:
-            what = "a link like 'replica1->primary' or 'client->primary'"
+            what = "a link like 'replica1->primary' or 'client->primary'" + (
+                " or 'primary->dcs' (a node's links to etcd)" if self.managed else ""
+            )
         elif action == "promote":
             what = "a replica's name" + ("" if chosen else f" or {MOST_UP_TO_DATE}")
         elif action in ARCHIVE_ACTIONS:

@@ -23,6 +23,8 @@ from rpochaos.scenario.mariadb_model import MariaDBTopology
 from rpochaos.scenario.model import (
     Archive,
     KafkaTopology,
+    Patroni,
+    PatroniSyncMode,
     Replica,
     ReplicationMode,
     SyncCommit,
@@ -31,8 +33,11 @@ from rpochaos.scenario.model import (
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     KafkaTopologySection,
+    PatroniReplicaShape,
+    PatroniShape,
     PostgresTopologySection,
     ReplicaShape,
+    keys_of,
 )
 from rpochaos.scenario.source import _Y, _given
 
@@ -141,6 +146,8 @@ class _TopologyChecks(_MariaDBChecks):
 
         num_sync_y = get("num_sync")
         num_sync = good.get("num_sync")
+        manager = good.get("manager")
+        self.managed = manager == "patroni"
         assert num_sync is None or isinstance(num_sync, int)
 
         replicas: list[Replica] = []
@@ -164,7 +171,9 @@ class _TopologyChecks(_MariaDBChecks):
             seen: dict[str, str] = {}
             for i, item in enumerate(rep_y.items):
                 rpath = f"{path}.replicas[{i}]"
-                _, good = self.section(ReplicaShape, item, rpath, item.line)
+                managed = "manager" in y.entries
+                shape = PatroniReplicaShape if managed else ReplicaShape
+                _, good = self.section(shape, item, rpath, item.line)
                 if item.kind != "map":
                     ok = False
                     continue
@@ -186,7 +195,7 @@ class _TopologyChecks(_MariaDBChecks):
                         name = None
                     elif name is not None:
                         seen[name] = rpath
-                mode: str | None = None
+                mode: str | None = "async" if managed and "mode" not in r else None
                 if "mode" in r:
                     mode_y = r["mode"][1]
                     valid = good.get("mode")
@@ -275,16 +284,128 @@ class _TopologyChecks(_MariaDBChecks):
             archive = self.archive_block(arch_y, f"{path}.archive", entries["archive"][0])
             ok = ok and archive is not None
 
+        patroni = self.patroni_block(get("patroni"), manager, entries, line)
+        ok = ok and (manager is None or patroni is not None)
+        if patroni is not None:
+            ok = self.patroni_rules(patroni, entries, rep_y) and ok
+
         if section is None or not ok:
             return None, names
+        if patroni is not None:  # a replica's mode left out is Patroni's
+            patroni_mode: ReplicationMode = "async" if patroni.synchronous_mode == "off" else "sync"
+            replicas = [Replica(r.name, patroni_mode) for r in replicas]
         topo = Topology(
             synchronous_commit=cast(SyncCommit, section.synchronous_commit),
             replicas=tuple(replicas),
             num_sync=num_sync if num_sync is not None else 1,
             settings=settings,
             archive=archive,
+            manager="patroni" if manager == "patroni" else None,
+            patroni=patroni,
         )
         return topo, names
+
+    def patroni_block(
+        self,
+        y: _Y | None,
+        manager: object,
+        entries: dict[str, tuple[int, _Y]],
+        line: int | None,
+    ) -> Patroni | None:
+        """``topology.patroni``: required (and only allowed) with ``manager: patroni``."""
+        path = "topology.patroni"
+        if manager != "patroni":
+            if y is not None and "manager" not in entries:
+                self.add(
+                    entries["patroni"][0],
+                    path,
+                    "a patroni block without topology.manager",
+                    "topology.manager: patroni beside it (or no patroni block)",
+                )
+            return None
+        if y is None:
+            self.add(
+                entries["manager"][0],
+                path,
+                "(missing)",
+                "a mapping of Patroni's settings: " + ", ".join(keys_of(PatroniShape)),
+            )
+            return None
+        section, _ = self.section(
+            PatroniShape, y, path, entries["patroni"][0], missing_as_written=True
+        )
+        if section is None:
+            return None
+        if section.loop_wait + 2 * section.retry_timeout > section.ttl:
+            self.add(
+                y.entries["loop_wait"][0],
+                f"{path}.loop_wait",
+                f"loop_wait {section.loop_wait} + 2 * retry_timeout {section.retry_timeout} "
+                f"> ttl {section.ttl}",
+                "loop_wait + 2 * retry_timeout <= ttl (Patroni would cut loop_wait or "
+                "retry_timeout down on its own)",
+            )
+            return None
+        return Patroni(
+            ttl=section.ttl,
+            loop_wait=section.loop_wait,
+            retry_timeout=section.retry_timeout,
+            maximum_lag_on_failover=section.maximum_lag_on_failover,
+            synchronous_mode=cast(PatroniSyncMode, section.synchronous_mode),
+            synchronous_node_count=section.synchronous_node_count,
+            failsafe_mode=section.failsafe_mode,
+            use_pg_rewind=section.use_pg_rewind,
+        )
+
+    def patroni_rules(
+        self, patroni: Patroni, entries: dict[str, tuple[int, _Y]], rep_y: _Y | None
+    ) -> bool:
+        """What a Patroni topology cannot have: rpochaos's own archive, num_sync (Patroni's
+        synchronous_node_count), time_scale (Patroni's timings are real seconds), no
+        replica, and a replica mode that disagrees with synchronous_mode."""
+        ok = True
+        why = {
+            "archive": "no archive (Patroni manages the servers; topology.archive is "
+            "rpochaos's own WAL archive)",
+            "num_sync": "topology.patroni.synchronous_node_count instead (Patroni sets "
+            "synchronous_standby_names)",
+        }
+        for key, expected in why.items():
+            if key in entries:
+                self.add(entries[key][0], f"topology.{key}", key, expected)
+                ok = False
+        if self.scale != 1:
+            self.add(
+                entries["manager"][0],
+                "time_scale",
+                f"{self.scale:g}",
+                "time_scale 1 with manager: patroni (Patroni's timings are real seconds)",
+            )
+            ok = False
+        want = "async" if patroni.synchronous_mode == "off" else "sync"
+        items = rep_y.items if rep_y is not None and rep_y.kind == "seq" else []
+        if not items:
+            self.add(
+                entries["manager"][0],
+                "topology.replicas",
+                "no replica",
+                "at least one replica for Patroni to fail over to",
+            )
+            ok = False
+        for i, item in enumerate(items):
+            if item.kind != "map" or "mode" not in item.entries:
+                continue
+            mline, mode_y = item.entries["mode"]
+            if mode_y.value != want:
+                self.add(
+                    mline,
+                    f"topology.replicas[{i}].mode",
+                    _given(mode_y),
+                    f"{want} (synchronous_mode {patroni.synchronous_mode}: Patroni decides "
+                    "each replica's mode), or leave mode out",
+                )
+                ok = False
+        return ok
 
     def archive_block(self, y: _Y, path: str, line: int) -> Archive | None:
         """``topology.archive: {timeout: DURATION}``: archive_timeout must be declared (it is

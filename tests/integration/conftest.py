@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from rpochaos.proxy import Toxiproxy
-from tests.conftest import SCENARIOS
-from tests.integration.helpers import cli
-from tests.integration.test_proxy import EchoServer, clean, running_toxiproxy
+from tests.helpers import SCENARIOS
+from tests.integration.helpers import EchoServer, clean, cli, running_toxiproxy
 
 Shipped = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
 _cache: Shipped = {}

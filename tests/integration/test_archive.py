@@ -26,7 +26,7 @@ from rpochaos.history import Op, Outcome, read_history
 from rpochaos.result import Result
 from rpochaos.scenario import Archive, Topology
 from rpochaos.topology.postgres import ARCHIVE_CONTROL, ARCHIVE_FAIL_FLAG
-from tests.conftest import ROOT, SCENARIOS, require
+from tests.helpers import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli, fault, result_of
 
 

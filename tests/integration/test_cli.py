@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 from tests.integration.helpers import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -4,6 +4,7 @@ exit code. The README's command block is the command table's, and ``--help`` agr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from rpochaos import cli as cli_module
-from tests.conftest import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ENTRY_POINT = Path(sys.executable).parent / "rpochaos"
+GAMEDAY = ROOT / "examples" / "gameday"
+INVENTORY = ("--inventory", str(GAMEDAY / "staging.inventory.yaml"))
 DOCUMENTED_EXITS = {0, 1, 2, 130, 254, 255}  # README: "Exit codes: ..."
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -101,6 +104,14 @@ def _invocations(
         (("analyze", str(run_dir)), {}, {1} if have_pg else {254}),
         (("analyze", str(run_dir), "--json"), {}, {1} if have_pg else {254}),
         (("doctor",), {}, {0, 254}),
+        (("schema",), {}, {0}),
+        # a scenario with no search space is refused before any run (real searches:
+        # tests/integration/test_search.py)
+        (("search", str(SCENARIOS / "pg-split-brain.yaml"), "--budget", "1"), {}, {254}),
+        # plan only (nothing runs there: the preflight fails, exit 2) and a heal with nothing
+        # reachable (2: what is left is unknown)
+        (("gameday", str(GAMEDAY / "async-partition-crash.plan.yaml"), *INVENTORY), {}, {0, 2}),
+        (("heal", *INVENTORY), {}, {0, 2}),
         (("gc", str(tmp / "runs")), {}, {0}),
         (("gc", str(tmp / "runs"), "--force", "--run", "0123456789"), {}, {0}),
     ]
@@ -127,3 +138,25 @@ def test_every_documented_command_runs_without_a_traceback(tmp_path: Path) -> No
         if documented.get(args[0]):
             subs.add(args[1])
     assert exercised == documented, "a documented command or subcommand is not exercised here"
+
+
+def test_the_printed_schema_validates_every_shipped_scenario(tmp_path: Path) -> None:
+    """``rpochaos schema > s.json``, then a standard JSON Schema validator over every shipped
+    scenario file (as an editor would with yaml-language-server)."""
+    import jsonschema
+    import yaml
+
+    printed = rpochaos("schema")
+    assert printed.returncode == 0 and "Traceback" not in printed.stderr, printed.stderr
+    (tmp_path / "s.json").write_text(printed.stdout)
+    schema = json.loads((tmp_path / "s.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    files = sorted(SCENARIOS.rglob("*.yaml"))
+    assert len(files) >= 15
+    for f in files:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(f.read_text()))]
+        assert not errors, (f, errors)
+    broken = yaml.safe_load((SCENARIOS / "pg-async-partition-crash.yaml").read_text())
+    broken["workload"]["rate"] = "fast"
+    assert list(validator.iter_errors(broken)), "a wrong rate must not validate"

@@ -25,7 +25,7 @@ import pytest
 from rpochaos.backends import engine
 from rpochaos.errors import MissingDependency
 from rpochaos.scenario import Replica, Topology
-from tests.conftest import ROOT, require
+from tests.helpers import ROOT, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 

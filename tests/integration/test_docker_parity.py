@@ -13,7 +13,7 @@ import pytest
 
 from rpochaos.backends import engine
 from rpochaos.scenario import load
-from tests.conftest import ROOT, SCENARIOS, require
+from tests.helpers import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli, result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

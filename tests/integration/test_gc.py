@@ -21,7 +21,7 @@ import pytest
 
 from rpochaos.backends import engine
 from rpochaos.backends.local import leftovers
-from tests.conftest import ROOT, SCENARIOS, require
+from tests.helpers import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

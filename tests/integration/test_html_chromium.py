@@ -23,7 +23,7 @@ import pytest
 from rpochaos.observe.postgres import OBSERVATIONS
 from rpochaos.report.html import FAULT_FILL, KEPT, LOST, REPLICA_COLOURS, write_html
 from rpochaos.run import run
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

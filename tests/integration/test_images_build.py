@@ -12,7 +12,7 @@ import pytest
 from rpochaos import images
 from rpochaos.backends import engine
 from rpochaos.errors import RpochaosError
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -12,7 +12,7 @@ import pytest
 
 from rpochaos.backends.local import leftovers
 from rpochaos.history import Outcome, read_history
-from tests.conftest import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS
 from tests.integration.helpers import RPOCHAOS, cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

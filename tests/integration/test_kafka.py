@@ -41,7 +41,7 @@ from rpochaos.kafka.observe import KafkaObserver, read_samples
 from rpochaos.kafka.workload import KafkaWriter
 from rpochaos.measure import Expectations, FinalRead, Measurement, measure
 from rpochaos.proxy import Toxiproxy
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

@@ -26,7 +26,7 @@ from rpochaos.backends.local import LocalBackend
 from rpochaos.faults.shim import ClockControl, ClockSkew, IoStall, IoStallSwitch, node_env
 from rpochaos.kafka import jars
 from rpochaos.kafka.cluster import KafkaCluster, encode_payload
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -30,7 +30,7 @@ from rpochaos.mariadb.settings import MariaDBSettings, settings_from_mapping
 from rpochaos.mariadb.workload import MariaDBWriter
 from rpochaos.proxy import Toxiproxy
 from rpochaos.waiting import wait_until
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

@@ -26,7 +26,7 @@ from rpochaos import deps
 from rpochaos.backends import local
 from rpochaos.history import read_history
 from rpochaos.mariadb import deps as mdeps
-from tests.conftest import SCENARIOS, require
+from tests.helpers import SCENARIOS, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

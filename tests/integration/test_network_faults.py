@@ -17,7 +17,7 @@ from rpochaos.errors import ProxyError
 from rpochaos.faults.base import Fault
 from rpochaos.faults.network import Bandwidth, Latency, Partition
 from rpochaos.proxy import ProxyInfo, Toxiproxy
-from tests.integration.test_proxy import (
+from tests.integration.helpers import (
     HOST,
     LINK,
     EchoServer,

@@ -19,7 +19,7 @@ from rpochaos.history import Outcome, read_history
 from rpochaos.observe.postgres import OBSERVATIONS, read_observations
 from rpochaos.run import run
 from rpochaos.scenario import loads
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.integration.helpers import RPOCHAOS, result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

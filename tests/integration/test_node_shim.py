@@ -12,7 +12,7 @@ import pytest
 
 from rpochaos import deps
 from rpochaos.faults.shim import ClockControl, ClockSkew, IoStall, IoStallSwitch, node_env
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -33,7 +33,7 @@ from rpochaos.patroni.config import (
 from rpochaos.patroni.etcd import Etcd
 from rpochaos.proxy import Toxiproxy
 from rpochaos.waiting import wait_until
-from tests.conftest import require
+from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

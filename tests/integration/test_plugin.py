@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rpochaos import deps
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 from tests.integration.helpers import result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -31,6 +31,10 @@ EXPECTED = {
     "kafka-acks1-leader-cut-then-killed": "FAIL",
     "kafka-acks-all-min-isr-2": "PASS",
     "kafka-unclean-election": "FAIL",
+    "patroni-async-host-crash": "FAIL",
+    "patroni-async-max-lag-refuses": "PASS",
+    "patroni-sync-mode-strict": "PASS",
+    "patroni-isolated-leader": "FAIL",
 }
 
 
@@ -74,7 +78,7 @@ def test_every_shipped_scenario_gets_the_cli_outcome_and_junit_properties(
         f"--junitxml={junit}",
         "-p",
         "no:cacheprovider",
-        timeout=380,
+        timeout=600,
     )
     outcomes = res.parseoutcomes()
     passes = sum(1 for v in EXPECTED.values() if v == "PASS")

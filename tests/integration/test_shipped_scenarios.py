@@ -15,7 +15,7 @@ import pytest
 
 from rpochaos.history import Outcome, read_history
 from rpochaos.result import Result
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 from tests.integration.helpers import cli, fault, result_of, within
 
 

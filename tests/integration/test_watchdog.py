@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS
 from tests.integration.helpers import RPOCHAOS, result_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -107,7 +107,7 @@ def test_the_schedules_own_crash_is_not_a_loss(shipped: Any) -> None:
 
 def test_docker_toxiproxy_container_killed_mid_run_stops_it_unknown_exit_2(tmp_path: Path) -> None:
     from rpochaos.backends import engine
-    from tests.conftest import require
+    from tests.helpers import require
 
     client = require(engine.client)
     out = tmp_path / "run"

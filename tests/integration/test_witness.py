@@ -42,7 +42,7 @@ from rpochaos.witness.classify import classify, durable, from_ranges
 from rpochaos.witness.export import to_csv, to_sql
 from rpochaos.witness.model import WitnessReport, load, save
 from rpochaos.witness.postgres import fork_from_conninfo, witness
-from tests.conftest import SCENARIOS, require
+from tests.helpers import SCENARIOS, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -8,7 +8,25 @@ from collections.abc import Callable, Mapping
 from rpochaos.failover import failover_by_position
 from rpochaos.roles import PositionPromoting, Powers, Promoting, check_powers
 from rpochaos.scenario import loads
-from tests.unit.test_scenario_mariadb import BASE
+
+BASE = """\
+system: mariadb
+topology:
+  replicas:
+    - {name: replica1, semi_sync: true}
+    - {name: replica2, semi_sync: false}
+  rpl_semi_sync_master_timeout: 2000
+  rpl_semi_sync_master_wait_point: AFTER_SYNC
+  rpl_semi_sync_master_wait_no_slave: true
+  sync_binlog: 1
+  innodb_flush_log_at_trx_commit: 1
+workload: {rate: 20/s, duration: 5s}
+schedule:
+  - {at: 1s, partition: replica1->primary, mode: blackhole}
+  - {at: 3s, crash: primary, outage: true}
+  - {at: 3500ms, promote: most_up_to_date}
+expect: {rpo: 1s, max_lost: 0}
+"""
 
 
 class FakeNode:

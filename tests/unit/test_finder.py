@@ -8,7 +8,7 @@ import pytest
 
 from rpochaos import finder
 from rpochaos.errors import ScenarioError
-from tests.conftest import SCENARIOS
+from tests.helpers import SCENARIOS
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from rpochaos.report.html.data import RunData, load_run_data
 from rpochaos.report.html.svg import LOST, RECOVERY, VERDICT_COLOURS, human_bytes, num, secs
 from rpochaos.report.html.timeline import timeline_svg
 from rpochaos.report.semisync import semi_sync_lines
-from rpochaos.report.summary import ms, shown, window_text
+from rpochaos.report.summary import leadership_line, ms, shown, window_text
 from rpochaos.result import Fault, Result
 from rpochaos.seqs import ranges_text
 
@@ -226,6 +226,8 @@ def render_html(d: RunData) -> str:
             faults=[fault_row(f) for f in r.faults],
             promoted=r.failover.promoted or "none",
             final_read_node=r.failover.final_read_node or "none",
+            leadership=leadership_line(r),
+            failover_reason=r.failover.reason or "",
             observed=_observer_stats(d),
             settings=_rows(settings),
             workload=_rows(r.workload.model_dump().items()),

@@ -1,0 +1,111 @@
+"""Preflight: everything a game day will touch answers, and nothing is changed on the way
+(the probe's table test creates and drops a table of its own, in the allowed schema).
+
+``preflight(plan)`` returns one ``Check`` per thing checked, in order; ``ok(checks)`` says
+whether a run may start.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from rpochaos.errors import ProxyError
+from rpochaos.gameday.actions import TOXIC_PREFIX, ActionError, DockerCli
+from rpochaos.gameday.plan import Plan
+from rpochaos.gameday.probe import connect
+from rpochaos.proxy import Toxiproxy
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+    detail: str
+
+
+def _short(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:200]
+
+
+def preflight(plan: Plan) -> list[Check]:
+    inv = plan.inventory
+    checks: list[Check] = []
+    for name, node in inv.nodes.items():
+        try:
+            with connect(node.conninfo, 2.0) as c:
+                row = c.execute("SELECT pg_is_in_recovery(), current_setting('server_version')")
+                got = row.fetchone()
+            assert got is not None
+            standby = bool(got[0])
+            role_ok = standby == (node.role == "replica")
+            checks.append(
+                Check(
+                    f"node {name} reachable",
+                    role_ok,
+                    f"PostgreSQL {got[1]}, {'standby' if standby else 'writable'}"
+                    + ("" if role_ok else f" (the inventory says {node.role})"),
+                )
+            )
+        except psycopg.Error as e:
+            checks.append(Check(f"node {name} reachable", False, _short(e)))
+    schema = inv.probe.schema_
+    test = sql.Identifier(schema, f"rpochaos_preflight_{secrets.token_hex(3)}")
+    try:
+        with connect(inv.nodes["primary"].conninfo, 2.0) as c:
+            c.execute(sql.SQL("CREATE TABLE {} (seq bigint PRIMARY KEY)").format(test))
+            c.execute(sql.SQL("DROP TABLE {}").format(test))
+        checks.append(Check(f"probe can create and drop a table in {schema}", True, "ok"))
+    except psycopg.Error as e:
+        checks.append(Check(f"probe can create and drop a table in {schema}", False, _short(e)))
+    if inv.toxiproxy is not None:
+        try:
+            with Toxiproxy(inv.toxiproxy.api) as tp:
+                version = tp.version()
+                proxies = tp.proxies()
+            checks.append(Check(f"Toxiproxy {inv.toxiproxy.api}", True, f"version {version}"))
+            for link, proxy in inv.links.items():
+                info = proxies.get(proxy)
+                if info is None:
+                    checks.append(Check(f"proxy {proxy!r} ({link})", False, "no such proxy"))
+                    continue
+                stale = [t for t in info.toxics if t.startswith(TOXIC_PREFIX)]
+                checks.append(
+                    Check(
+                        f"proxy {proxy!r} ({link})",
+                        info.enabled and not stale,
+                        f"listen {info.listen}, upstream {info.upstream}"
+                        + ("" if info.enabled else ", DISABLED")
+                        + (f", rpochaos toxics left: {stale} (run heal)" if stale else ""),
+                    )
+                )
+        except ProxyError as e:
+            checks.append(Check(f"Toxiproxy {inv.toxiproxy.api}", False, _short(e)))
+    if inv.docker is not None:
+        docker = DockerCli(inv.docker.host, timeout_s=10)
+        for name, node in inv.nodes.items():
+            if node.container is None:
+                continue
+            try:
+                state = docker.state(node.container)
+            except ActionError as e:
+                state, why = None, _short(e)
+            else:
+                why = "no such container" if state is None else f"state {state}"
+            checks.append(Check(f"container {node.container} ({name})", state == "running", why))
+    if inv.failover is not None:
+        exe = inv.failover.command[0]
+        found = shutil.which(exe)
+        checks.append(
+            Check(f"failover command {exe}", found is not None, found or "not found on PATH")
+        )
+    return checks
+
+
+def ok(checks: list[Check]) -> bool:
+    return all(c.ok for c in checks)

@@ -1,0 +1,153 @@
+"""The probe workload: sequenced inserts into the run's own table, nothing else.
+
+The table is ``<schema>.rpochaos_probe_<run id>`` (``seq bigint primary key``), created on the
+primary at the start and dropped at the end unless kept. Each worker connects to the first
+node of the inventory that accepts a read-write session (the primary first, so after a
+promotion the probe follows to the promoted replica through its client link), journals every
+write with ``history.Journal`` on the harness clock, and keeps counts the stop conditions read.
+Credentials come from libpq's environment (PGPASSFILE, service files, PGPASSWORD), never from
+the inventory, and never appear in what is recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from rpochaos.clock import Clock
+from rpochaos.history import Journal, Outcome
+from rpochaos.scenario import Workload
+from rpochaos.workload.pacing import Pacer
+
+
+def table_name(run_id: str) -> str:
+    return f"rpochaos_probe_{run_id.replace('-', '_').lower()}"
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
+
+
+def connect(conninfo: str, timeout_s: float, **kw: Any) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        conninfo,
+        autocommit=True,
+        connect_timeout=max(1, round(timeout_s)),
+        application_name="rpochaos-gameday",
+        **kw,
+    )
+
+
+class Probe:
+    def __init__(
+        self,
+        nodes: Mapping[str, str],
+        schema: str,
+        run_id: str,
+        workload: Workload,
+        journal: Journal,
+        clock: Clock,
+    ) -> None:
+        self.nodes = dict(nodes)  # name -> conninfo, primary first
+        self.table = sql.Identifier(schema, table_name(run_id))
+        self.workload = workload
+        self.journal = journal
+        self.clock = clock
+        self._stop = threading.Event()
+        self._pacer = Pacer(workload.rate, clock)
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        #: (completion time, ok) of recent writes, for the error-rate stop condition
+        self.recent: deque[tuple[float, bool]] = deque(maxlen=20000)
+        self.acknowledged = 0
+
+    def create_table(self) -> None:
+        with connect(self.nodes["primary"], self.workload.connect_timeout) as c:
+            c.execute(sql.SQL("CREATE TABLE {} (seq bigint PRIMARY KEY)").format(self.table))
+
+    def drop_table(self, node: str) -> None:
+        with connect(self.nodes[node], self.workload.connect_timeout) as c:
+            c.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
+
+    def read_seqs(self, node: str) -> list[int]:
+        with connect(self.nodes[node], self.workload.connect_timeout) as c:
+            rows = c.execute(sql.SQL("SELECT seq FROM {}").format(self.table)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def start(self) -> None:
+        for wid in range(self.workload.concurrency):
+            t = threading.Thread(target=self._worker, args=(wid,), name=f"probe-{wid}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout_s)
+        return not any(t.is_alive() for t in self._threads)
+
+    def error_rate(self, window_s: float) -> tuple[float, int]:
+        """(fraction not ok, writes counted) over the last ``window_s`` seconds."""
+        since = self.clock.now() - window_s
+        with self._lock:
+            got = [ok for t, ok in self.recent if t >= since]
+        return ((len(got) - sum(got)) / len(got) if got else 0.0), len(got)
+
+    def _open(self) -> tuple[psycopg.Connection[Any], str]:
+        err: Exception | None = None
+        for name, conninfo in self.nodes.items():
+            try:
+                conn = connect(
+                    conninfo, self.workload.connect_timeout, target_session_attrs="read-write"
+                )
+            except psycopg.Error as e:
+                err = e
+                continue
+            return conn, name
+        raise err or psycopg.OperationalError("no node")
+
+    def _done(self, seq: int, outcome: Outcome, node: str | None, note: str | None) -> None:
+        now = self.clock.now()
+        self.journal.complete(seq, now, outcome, node, note)
+        with self._lock:
+            self.recent.append((now, outcome is Outcome.OK))
+            if outcome is Outcome.OK:
+                self.acknowledged += 1
+
+    def _worker(self, wid: int) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        node: str | None = None
+        insert = sql.SQL("INSERT INTO {} (seq) VALUES (%s)").format(self.table)
+        try:
+            while self._pacer.wait(self._stop):
+                with self._lock:
+                    self._seq += 1
+                    seq = self._seq
+                self.journal.invoke(seq, self.clock.now(), wid)
+                if conn is None or conn.closed:
+                    try:
+                        conn, node = self._open()
+                    except psycopg.Error as e:
+                        conn = None
+                        self._done(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
+                        continue
+                try:
+                    conn.execute(insert, (seq,))
+                except psycopg.Error as e:
+                    self._done(seq, Outcome.INFO, node, _short(e))
+                    conn.close()
+                    conn = None
+                    continue
+                self._done(seq, Outcome.OK, node, None)
+        except ValueError:
+            pass  # the journal was closed under a stuck worker
+        finally:
+            if conn is not None:
+                conn.close()

@@ -1,0 +1,282 @@
+"""A scenario's PostgreSQL topology managed by Patroni, as the runner's ``Cluster`` role.
+
+``PatroniTopology(topology, backend, proxy)`` builds, on ``start``: one etcd member (the DCS),
+a ``PatroniCluster`` whose nodes are named as in the scenario (``primary`` started alone
+first so that it is the initial leader, then the replicas), one client proxy
+``client-><node>`` per node forwarding to its PostgreSQL port, and the workload's role and
+table (created on the leader, replicated by PostgreSQL).
+
+Links, as the scenario names them, and the Toxiproxy proxy each means:
+
+- ``client-><node>``: the workload's connections to that node (``client-><node>``);
+- ``<replica>->primary``: replication from ``primary`` (the proxy ``repl->primary``, the
+  primary's ``connect_address``). It carries *every* replica's stream from that node, which is
+  why validation allows replication-link faults only with one replica.
+- ``<node>->dcs``: the node's Patroni to etcd (the proxies ``<node>->etcd1``...; Patroni
+  runs with ``use_proxies: true`` so it never reaches etcd around them).
+
+Node faults: ``crash`` is a host crash (Patroni and the postmaster tree SIGKILLed at once,
+then, with ``cut_links``, the node's client and replication proxies disabled); ``recover``
+re-enables them and starts Patroni again, returning once the node is a running member again.
+``pause`` freezes Patroni and PostgreSQL together (a frozen host); ``resume`` thaws both.
+Failover is Patroni's: ``primary_name`` is the member holding the leader key now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+import psycopg
+
+from rpochaos import procs
+from rpochaos.backends.base import Backend
+from rpochaos.backends.local import LocalBackend
+from rpochaos.errors import ProxyError, TopologyError
+from rpochaos.patroni import deps
+from rpochaos.patroni.cluster import HOST, PatroniCluster
+from rpochaos.patroni.config import PatroniSettings
+from rpochaos.patroni.etcd import Etcd
+from rpochaos.patroni.rest import PatroniApiError
+from rpochaos.proxy import Toxiproxy
+from rpochaos.scenario import Topology
+from rpochaos.topology.postgres import (
+    DB_NAME,
+    DB_USER,
+    DURABILITY_SETTINGS,
+    SCHEMA_SQL,
+    TABLE,
+    Endpoint,
+)
+from rpochaos.waiting import wait_until
+
+PRIMARY = "primary"
+#: how long ``recover`` and the final read wait for a node or a leader
+WAIT_S = 90.0
+
+
+class PatroniNodeHandle:
+    """One node as the runner acts on it (``roles.ClusterNode``): ``pause`` freezes its
+    Patroni and PostgreSQL processes, ``resume`` thaws them, ``restart`` is a host crash
+    followed by a restart on the same data."""
+
+    def __init__(self, topo: PatroniTopology, name: str) -> None:
+        self._topo = topo
+        self.name = name
+        self._stopped: list[int] = []
+
+    def restart(self) -> None:
+        self._topo.crash(self.name, cut_links=False)
+        self._topo.recover(self.name)
+
+    def pause(self) -> None:
+        pids = self._topo.cluster.node(self.name).processes()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                self._stopped.append(pid)
+        procs.wait_stopped(pids)
+
+    def resume(self) -> None:
+        while self._stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._stopped.pop(), signal.SIGCONT)
+
+    def running(self) -> bool:
+        return self._topo.cluster.node(self.name).patroni_running()
+
+
+class PatroniTopology:
+    """The ``Cluster`` of a ``manager: patroni`` scenario on the local backend."""
+
+    def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy) -> None:
+        if not isinstance(backend, LocalBackend):
+            raise TopologyError("manager: patroni runs on the local backend only (for now)")
+        assert topology.patroni is not None, "validated: manager patroni has its settings"
+        self.topology = topology
+        self.backend = backend
+        self.proxy = proxy
+        self.settings = PatroniSettings(**asdict(topology.patroni))
+        self.dcs = Etcd(backend, backend.data_root() / "etcd")
+        parameters: dict[str, str | int] = {
+            "synchronous_commit": topology.synchronous_commit,
+            **topology.settings,
+        }
+        self.cluster = PatroniCluster(
+            backend,
+            proxy,
+            self.dcs,
+            self.settings,
+            nodes=list(topology.nodes),
+            parameters=parameters,
+            timeout_s=WAIT_S,
+            dcs_via_proxy=True,
+        )
+        self._nodes = {n: PatroniNodeHandle(self, n) for n in topology.nodes}
+        self._client_ports = {n: backend.free_port() for n in topology.nodes}
+        self._last_leader = PRIMARY
+        self._created: list[str] = []
+
+    # -- the Cluster role --------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> Mapping[str, PatroniNodeHandle]:
+        return self._nodes
+
+    @property
+    def link_ports(self) -> Mapping[str, int]:
+        out = {f"{r.name}->{PRIMARY}": self.cluster.node(PRIMARY).proxy_port
+               for r in self.topology.replicas}  # fmt: skip
+        out.update({f"client->{n}": p for n, p in self._client_ports.items()})
+        for name, node in self.cluster.nodes.items():
+            if node.etcd_proxies:
+                out[f"{name}->dcs"] = self.proxy_port(node.etcd_proxies[0])
+        return out
+
+    def proxy_port(self, proxy: str) -> int:
+        """The port a proxy this topology created listens on."""
+        return self.cluster.proxy_ports[proxy]
+
+    @property
+    def primary_name(self) -> str:
+        """The member holding the leader key now (the last one seen when nobody answers or
+        nobody leads)."""
+        with contextlib.suppress(PatroniApiError, TopologyError):
+            lead = self.cluster.leader()
+            if lead is not None:
+                self._last_leader = lead
+        return self._last_leader
+
+    def start(self) -> None:
+        self.dcs.start()
+        self.cluster.start(first=PRIMARY)
+        for name, port in self._client_ports.items():
+            node = self.cluster.node(name)
+            link = f"client->{name}"
+            self.proxy.create_proxy(link, f"{HOST}:{port}", f"{HOST}:{node.pg_port}")
+            self._created.append(link)
+        with psycopg.connect(self.cluster.node(PRIMARY).conninfo, autocommit=True) as c:
+            c.execute(f"CREATE ROLE {DB_USER} LOGIN SUPERUSER")
+            c.execute(f"GRANT ALL ON DATABASE {DB_NAME} TO {DB_USER}")
+            c.execute(SCHEMA_SQL)
+        self.cluster.wait_ready()
+
+    def close(self) -> None:
+        try:
+            self.cluster.close()
+        finally:
+            for link in self._created:
+                with contextlib.suppress(ProxyError):
+                    self.proxy.delete_proxy(link)
+            self._created.clear()
+            self.dcs.close()
+
+    def proxies_of(self, name: str) -> list[str]:
+        """The proxies a host crash of ``name`` cuts: its clients' and its replication."""
+        return [f"client->{name}", self.cluster.node(name).proxy_name]
+
+    def crash(
+        self, name: str, cut_links: bool = True, on_down: Callable[[], None] | None = None
+    ) -> None:
+        self.cluster.crash_host(name, on_down)
+        if cut_links:
+            for link in self.proxies_of(name):
+                self.proxy.set_enabled(link, False)
+
+    def recover(self, name: str) -> None:
+        for link in self.proxies_of(name):
+            self.proxy.set_enabled(link, True)
+        node = self.cluster.node(name)
+        if not node.patroni_running():
+            self.cluster.start_node(name)
+
+        def member_up() -> bool:
+            m = self.cluster.view().member(name)
+            return m is not None and m.state in ("running", "streaming")
+
+        wait_until(
+            f"{name} did not rejoin the Patroni cluster",
+            WAIT_S,
+            member_up,
+            self.cluster.log_tail,
+            retry_on=PatroniApiError,
+            interval_s=0.2,
+        )
+
+    def version(self) -> str:
+        with psycopg.connect(self.cluster.node(self.primary_name).conninfo) as c:
+            row = c.execute("SHOW server_version").fetchone()
+        return f"PostgreSQL {row[0] if row else '?'}"
+
+    def durability(self) -> dict[str, object]:
+        """The leader's durability settings as PostgreSQL reports them, then every Patroni
+        setting as Patroni's ``GET /config`` reports it (``patroni.<key>``; a setting it
+        does not report is shown as declared, marked ``(declared)``), and ``replicas``."""
+        out: dict[str, object] = {}
+        with psycopg.connect(self.cluster.node(self.primary_name).conninfo) as c:
+            for name in DURABILITY_SETTINGS:
+                row = c.execute(f"SHOW {name}").fetchone()
+                out[name] = row[0] if row else None
+        out.update(self.patroni_settings())
+        out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
+        return out
+
+    def patroni_settings(self) -> dict[str, object]:
+        """``patroni.<setting>`` for each declared setting, read back from ``GET /config``."""
+        try:
+            live = self.cluster.node(self.primary_name).rest.config()
+        except PatroniApiError:
+            live = {}
+        pg = live.get("postgresql")
+        pg_live = pg if isinstance(pg, dict) else {}
+        sync = live.get("synchronous_mode")
+        strict = live.get("synchronous_mode_strict")
+        read: dict[str, object] = {
+            **{k: live[k] for k in live if k in self.settings.describe()},
+            "use_pg_rewind": pg_live.get("use_pg_rewind"),
+        }
+        if isinstance(sync, bool):
+            read["synchronous_mode"] = "strict" if sync and strict else "on" if sync else "off"
+        out: dict[str, object] = {}
+        for key, declared in self.settings.describe().items():
+            value = read.get(key)
+            out[f"patroni.{key}"] = value if value is not None else f"{declared} (declared)"
+        return out
+
+    # -- for the system ----------------------------------------------------------------------
+
+    def client_endpoints(self) -> list[Endpoint]:
+        """Each node through its ``client-><node>`` proxy, primary first."""
+        return [Endpoint(HOST, p, n) for n, p in self._client_ports.items()]
+
+    def link_proxies(self, link: str) -> list[str]:
+        """The Toxiproxy proxies a scenario link names."""
+        if link.startswith("client->"):
+            return [link]
+        if link.endswith("->dcs"):
+            return list(self.cluster.node(link.split("->", 1)[0]).etcd_proxies)
+        _, source = link.split("->", 1)
+        return [self.cluster.node(source).proxy_name]
+
+    def read_final(self) -> tuple[str, frozenset[int]]:
+        """The leader once one runs a writable primary (waits up to WAIT_S), and every
+        sequence number on it."""
+        lead = self.cluster.wait_primary(timeout_s=WAIT_S)
+        with psycopg.connect(self.cluster.node(lead).conninfo) as c:
+            rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
+        return lead, frozenset(int(r[0]) for r in rows)
+
+    def logs(self) -> dict[str, Path]:
+        """Each node's Patroni log file (nodes started so far)."""
+        return {
+            n: node.server.log_path
+            for n, node in self.cluster.nodes.items()
+            if node.server is not None
+        }
+
+    def patroni_version(self) -> str:
+        return deps.PATRONI_VERSION

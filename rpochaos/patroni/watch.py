@@ -1,0 +1,147 @@
+"""The leadership watcher: who holds Patroni's leader key, sampled about ten times a second.
+
+``LeaderWatch`` is the observer of a Patroni run (``roles.Observer``). Its thread asks
+``GET /cluster`` (through any node that answers) every ``interval_s`` and appends one line to
+``<run dir>/leadership.jsonl`` per change of leader, on the harness clock::
+
+    {"type": "leader_change", "t": 23.41, "from": "primary", "to": "replica1", "timeline": 2}
+
+``from``/``to`` are None while nobody leads (the key expired and no one took it). The first
+line is the leader seen at the start (``from`` None). When the leader's timeline changes
+later in its term (``/cluster`` shows a promoted node's new timeline a loop after its leader
+key), a ``leader_timeline`` line (``t``, ``leader``, ``timeline``) follows.
+
+On ``stop`` it reads every node's Patroni log for a refused failover ("exceeds maximum
+replication lag", Patroni's words) and appends one ``failover_refused`` line (``t``,
+``node``, ``reason``: the log line) per node that refused. It never blocks on a node that
+does not answer: each call has the REST client's 2 s timeout, and a failed poll is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from rpochaos.clock import Clock
+from rpochaos.errors import TopologyError
+from rpochaos.patroni.rest import ClusterView, PatroniApiError
+
+LEADERSHIP = "leadership.jsonl"
+#: Patroni's log line when a replica will not take over because it lags too far
+REFUSAL_MARK = "exceeds maximum replication lag"
+
+
+class LeaderWatch:
+    def __init__(
+        self,
+        view: Callable[[], ClusterView],
+        logs: Callable[[], Mapping[str, Path]],
+        clock: Clock,
+        path: Path,
+        interval_s: float = 0.1,
+    ) -> None:
+        self._view = view
+        self._logs = logs
+        self.clock = clock
+        self.path = path
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.polls = 0
+        self.failed_polls = 0
+        self.changes = 0
+
+    def _write(self, record: Mapping[str, object]) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(json.dumps(dict(record)) + "\n")
+                self._file.flush()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="patroni-leader-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        seen: tuple[str | None, int | None] | None = None
+        while not self._stop.is_set():
+            t = self.clock.now()
+            try:
+                v = self._view()
+            except (PatroniApiError, TopologyError, OSError):
+                self.failed_polls += 1
+                self._stop.wait(self.interval_s)
+                continue
+            self.polls += 1
+            lead = v.leader
+            now = (lead.name, lead.timeline) if lead is not None else (None, None)
+            if seen is None or now[0] != seen[0]:
+                self._write(
+                    {
+                        "type": "leader_change",
+                        "t": round(t, 6),
+                        "from": seen[0] if seen is not None else None,
+                        "to": now[0],
+                        "timeline": now[1],
+                    }
+                )
+                if seen is not None:
+                    self.changes += 1
+                seen = now
+            elif now[1] != seen[1] and now[1] is not None:
+                # the new leader's timeline shows up a loop later than its leader key
+                self._write(
+                    {"type": "leader_timeline", "t": round(t, 6), "leader": now[0],
+                     "timeline": now[1]}
+                )  # fmt: skip
+                seen = now
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> Mapping[str, object] | None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        t = round(self.clock.now(), 6)
+        for node, line in refusals(self._logs()):
+            self._write({"type": "failover_refused", "t": t, "node": node, "reason": line})
+        with self._lock:
+            self._file.close()
+        return {
+            "observer": "patroni",
+            "polls": self.polls,
+            "failed_polls": self.failed_polls,
+            "leader_changes": self.changes,
+        }
+
+
+def refusals(logs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
+    """The first refused-failover line of each node's Patroni log, trimmed to its message."""
+    for node, path in logs.items():
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if REFUSAL_MARK in line:
+                yield node, line.split(": ", 1)[-1].strip()[:300]
+                break
+
+
+def read_leadership(path: Path) -> list[dict[str, object]]:
+    """The records of a run's leadership.jsonl ([] when it has none)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
