@@ -133,6 +133,9 @@ def doctor() -> list[Check]:
         )
     except MissingDependency as e:
         checks.append(Check("postgres-user", False, e.install))
+    from rpochaos.mariadb.deps import doctor_check as mariadb_check
+
+    checks.append(mariadb_check())
     go = shutil.which("go")
     checks.append(
         Check(

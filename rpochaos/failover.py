@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 if TYPE_CHECKING:
-    from rpochaos.roles import Cluster, Promoting, Restoring
+    from rpochaos.roles import Cluster, PositionPromoting, Promoting, Restoring
     from rpochaos.scenario import Step
 
 
@@ -40,8 +40,18 @@ class Decision:
     reason: str
     received: dict[str, int | None] = field(default_factory=dict)  # candidate -> LSN (bytes)
     last_primary_lsn: int | None = None
+    #: what ``received`` counts: WAL bytes (PostgreSQL), or a system's own position unit
+    unit: str = "byte"
 
     def to_event(self) -> dict[str, object]:
+        if self.unit != "byte":
+            return {
+                "chosen": self.chosen,
+                "refused": self.refused,
+                "reason": self.reason,
+                "received_position": self.received,
+                "position_unit": self.unit,
+            }
         return {
             "chosen": self.chosen,
             "refused": self.refused,
@@ -75,12 +85,25 @@ def decide(
 ) -> Decision:
     """Pick the most up-to-date candidate; refuse if it lags more than ``max_lag_bytes``."""
     received = {n: received_lsn(connect, n) for n in candidates}
+    return choose(received, candidates, last_primary_lsn, max_lag_bytes)
+
+
+def choose(
+    received: dict[str, int | None],
+    candidates: Sequence[str],
+    last_primary_lsn: int | None,
+    max_lag_bytes: int | None,
+    unit: str = "byte",
+) -> Decision:
+    """``decide`` on positions already read (``unit`` words one step of them)."""
     alive = {n: lsn for n, lsn in received.items() if lsn is not None}
     if not alive:
-        return Decision(None, True, "no candidate replica answered", received, last_primary_lsn)
+        return Decision(
+            None, True, "no candidate replica answered", received, last_primary_lsn, unit
+        )
     best = max(alive, key=lambda n: (alive[n], -candidates.index(n)))
     lag = None if last_primary_lsn is None else max(0, last_primary_lsn - alive[best])
-    where = f"{best} received up to byte {alive[best]}"
+    where = f"{best} received up to {unit} {alive[best]}"
     if lag is not None:
         where += f", {lag} bytes behind the last primary position seen"
     if max_lag_bytes is not None and lag is not None and lag > max_lag_bytes:
@@ -90,8 +113,9 @@ def decide(
             f"refused: {where} > max_lag {max_lag_bytes} bytes",
             received,
             last_primary_lsn,
+            unit,
         )
-    return Decision(best, False, f"chose {where}", received, last_primary_lsn)
+    return Decision(best, False, f"chose {where}", received, last_primary_lsn, unit)
 
 
 class LsnTracker:
@@ -160,13 +184,36 @@ def failover(
         last_primary_lsn,
         int(max_lag) if isinstance(max_lag, int | float) else None,
     )
+    return _carry_out(decision, promoting.promote, now)
+
+
+def failover_by_position(
+    cluster: Cluster, promoting: PositionPromoting, step: Step, now: Callable[[], float]
+) -> Recorded:
+    """``failover`` for a cluster that compares candidates by its own position
+    (``PositionPromoting``): the same policies, no lag guard (validation refuses max_lag)."""
+    p = step.params
+    if str(p.get("policy", "named")) == "most_up_to_date":
+        cands = p.get("candidates") or list(cluster.nodes)[1:]
+    else:
+        cands = [step.target]
+    assert isinstance(cands, list)
+    names = [str(c) for c in cands]
+    received = {n: promoting.received_position(n) for n in names}
+    decision = choose(received, names, None, None, promoting.position_unit)
+    return _carry_out(decision, promoting.promote, now)
+
+
+def _carry_out(
+    decision: Decision, promote: Callable[[str], None], now: Callable[[], float]
+) -> Recorded:
     if decision.refused or decision.chosen is None:
         t = now()
         return (
             {"type": "failover_refused", "t": t, **decision.to_event()},
             f"t={t:6.2f}s  failover {decision.reason}",
         )
-    promoting.promote(decision.chosen)
+    promote(decision.chosen)
     t = now()
     return (
         {"type": "failover", "promoted": decision.chosen, "t": t, **decision.to_event()},

@@ -7,10 +7,11 @@ supplies a ``Cluster``, a ``Writer`` and an ``Observer`` and reads back what sur
 satisfy them, and mypy checks that they do.
 
 What only some systems can do is a separate small protocol, an optional *power*
-(``Promoting``, ``Restoring``, ``ArchiveFailing``, ``ProcessPids``, ``LeaderLookup``,
-``LinkGroups``, ``Kept``; ``LatestSample`` for observers). ``check_powers`` asks for them once,
-when the cluster object exists and before it starts: a scenario whose steps need a power the
-cluster lacks fails then, with a ScenarioError naming the step, never mid-run.
+(``Promoting`` or ``PositionPromoting``, ``Restoring``, ``ArchiveFailing``, ``ProcessPids``,
+``LeaderLookup``, ``LinkGroups``, ``Kept``; ``LatestSample`` for observers). ``check_powers``
+asks for them once, when the cluster object exists and before it starts: a scenario whose
+steps need a power the cluster lacks fails then, with a ScenarioError naming the step, never
+mid-run.
 """
 
 from __future__ import annotations
@@ -152,6 +153,24 @@ class Promoting(Protocol):
     def promote(self, name: str) -> None: ...
 
 
+@runtime_checkable
+class PositionPromoting(Protocol):
+    """A cluster whose replicas can be promoted (the ``promote`` action), compared by a
+    position of its own rather than PostgreSQL's WAL (MariaDB: GTIDs).
+
+    ``received_position(name)`` is how much of the primary's changes node ``name`` has
+    received, a number that only grows (``position_unit`` words one step of it, e.g.
+    "transaction"), or None when the node does not answer. ``promote(name)`` is as
+    ``Promoting.promote``: the writer reaches the new primary afterwards."""
+
+    @property
+    def position_unit(self) -> str: ...
+
+    def received_position(self, name: str) -> int | None: ...
+
+    def promote(self, name: str) -> None: ...
+
+
 class RestoreReport(Protocol):
     """What a restore from the archive did (``Restoring.restore``)."""
 
@@ -248,11 +267,17 @@ class Need:
 
     power: type
     expected: str
+    #: other powers that serve as well
+    alternatives: tuple[type, ...] = ()
 
 
 #: what each action needs beyond the core roles
 ACTION_NEEDS: Mapping[str, Need] = {
-    "promote": Need(Promoting, "a system whose replicas can be promoted (system: postgres)"),
+    "promote": Need(
+        Promoting,
+        "a system whose replicas can be promoted (system: postgres or mariadb)",
+        (PositionPromoting,),
+    ),
     "restore": Need(Restoring, "a system that restores from a WAL archive (system: postgres)"),
     "archive_fail": Need(ArchiveFailing, "a system with a WAL archive (system: postgres)"),
 }
@@ -288,6 +313,8 @@ class Powers:
     archive: ArchiveFailing | None
     pids: ProcessPids | None
     kept: Kept | None
+    #: promote by a position of the system's own (when ``promoting`` is None)
+    positions: PositionPromoting | None = None
 
     @classmethod
     def of(cls, cluster: Cluster) -> Powers:
@@ -299,13 +326,14 @@ class Powers:
             if isinstance(cluster, ProcessPids) and cluster.signals_processes()
             else None,
             kept=cluster if isinstance(cluster, Kept) else None,
+            positions=cluster if isinstance(cluster, PositionPromoting) else None,
         )
 
 
 def _has(cluster: Cluster, need: Need) -> bool:
     if need is PROCESS_NEED:
         return isinstance(cluster, ProcessPids) and cluster.signals_processes()
-    return isinstance(cluster, need.power)
+    return any(isinstance(cluster, p) for p in (need.power, *need.alternatives))
 
 
 def check_powers(scenario: Scenario, cluster: Cluster) -> Powers:

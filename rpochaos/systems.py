@@ -24,6 +24,8 @@ from rpochaos.scenario import KafkaTopology, Scenario, Topology
 
 if TYPE_CHECKING:
     from rpochaos.kafka.cluster import KafkaCluster
+    from rpochaos.mariadb.cluster import MariaDBCluster
+    from rpochaos.mariadb.observe import MariaDBObserver
     from rpochaos.observe.postgres import PostgresObserver
     from rpochaos.patroni.topology import PatroniTopology
     from rpochaos.roles import (
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         LatestSample,
         LeaderLookup,
         LinkGroups,
+        PositionPromoting,
         ProcessPids,
         Promoting,
         Restoring,
@@ -47,10 +50,16 @@ if TYPE_CHECKING:
     def _kafka_powers(c: KafkaCluster) -> tuple[LeaderLookup, LinkGroups]:
         return c, c
 
+    def _mariadb_powers(
+        c: MariaDBCluster, o: MariaDBObserver
+    ) -> tuple[PositionPromoting, ProcessPids, Kept, LatestSample]:
+        return c, c, c, o
+
 
 __all__ = [
     "FinalData",
     "KafkaSystem",
+    "MariaDBSystem",
     "PatroniSystem",
     "PostgresSystem",
     "System",
@@ -380,9 +389,111 @@ class PatroniSystem(System):
         return _patroni(cluster).link_proxies(target)
 
 
+def _mariadb(cluster: Cluster) -> MariaDBCluster:
+    from rpochaos.mariadb.cluster import MariaDBCluster
+
+    assert isinstance(cluster, MariaDBCluster), "a MariaDB system drives its own cluster"
+    return cluster
+
+
+class MariaDBSystem(System):
+    """A MariaDB primary and replicas (semi-sync or not), failed over by rpochaos itself:
+    ``promote`` moves semi-sync and the writer's link to the chosen replica. Local backend
+    only. The observer samples every 50 ms at least (the semi-sync switch-off time is the
+    first sample that sees it OFF), and ``durability`` is the declared settings, the values
+    the primary reports, and the failover record (promotions; rejoins, with error 1236 when
+    the old primary cannot follow)."""
+
+    name = "mariadb"
+
+    def check(self) -> None:
+        from rpochaos.mariadb import deps as mariadb_deps
+
+        mariadb_deps.check()
+        deps.toxiproxy_server()
+
+    def preflight(self, backend: str) -> None:
+        if backend != "local":
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(self.sc.path or "<scenario>"),
+                        None,
+                        "backend",
+                        backend,
+                        "local for system: mariadb (no Docker image for MariaDB yet)",
+                    )
+                ]
+            )
+        super().preflight(backend)
+
+    def cluster(
+        self,
+        backend: Backend,
+        proxy: Toxiproxy,
+        data_root: Path | None,
+        node_env: dict[str, dict[str, str]],
+    ) -> MariaDBCluster:
+        from rpochaos.backends.local import LocalBackend
+        from rpochaos.mariadb.cluster import MariaDBCluster
+        from rpochaos.mariadb.settings import settings_from_mapping
+        from rpochaos.scenario import MariaDBTopology
+
+        t = self.sc.topology
+        assert isinstance(t, MariaDBTopology)
+        assert isinstance(backend, LocalBackend), "preflight allows the local backend only"
+        settings = settings_from_mapping(
+            t.settings(), file=str(self.sc.path or "<scenario>"), path="topology"
+        )
+        return MariaDBCluster(settings, backend, proxy, data_root, node_env=node_env)
+
+    def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
+        from rpochaos.mariadb.workload import MariaDBWriter
+
+        c = _mariadb(cluster)
+        return MariaDBWriter(
+            c.client_endpoint(),
+            c.by_server_id,
+            c.credentials.writer,
+            self.sc.workload,
+            journal,
+            clock,
+        )
+
+    def observer(self, cluster: Cluster, clock: Clock, run_dir: Path, rate_hz: float) -> Observer:
+        from rpochaos.mariadb.observe import OBSERVATIONS, MariaDBObserver
+
+        interval = min(0.05, 1.0 / rate_hz)
+        return MariaDBObserver(_mariadb(cluster), clock, run_dir / OBSERVATIONS, interval)
+
+    def final_read(self, cluster: Cluster) -> FinalData:
+        c = _mariadb(cluster)
+        d = c.durability()
+        extra: dict[str, object] = {
+            "promotions": d.get("promotions", []),
+            "rejoins": d.get("rejoins", []),
+        }
+        return FinalData(c.primary_name, c.read_seqs(), extra)
+
+    def durability(self, cluster: Cluster) -> dict[str, object]:
+        """The six settings as the primary reports them (``SELECT @@...``), and
+        ``replicas``: each replica's mode (semi_sync or async)."""
+        d = _mariadb(cluster).durability()
+        server = d.get("server")
+        out: dict[str, object] = dict(server) if isinstance(server, dict) else {}
+        semi = self.sc.topology
+        from rpochaos.scenario import MariaDBTopology
+
+        assert isinstance(semi, MariaDBTopology)
+        out["replicas"] = {r.name: "semi_sync" if r.semi_sync else "async" for r in semi.replicas}
+        return out
+
+
 def for_scenario(scenario: Scenario) -> System:
     if scenario.system == "kafka":
         return KafkaSystem(scenario)
+    if scenario.system == "mariadb":
+        return MariaDBSystem(scenario)
     t = scenario.topology
     if isinstance(t, Topology) and t.manager == "patroni":
         return PatroniSystem(scenario)

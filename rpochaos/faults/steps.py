@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from rpochaos.failover import Recorded, failover, restore
+from rpochaos.failover import Recorded, failover, failover_by_position, restore
 from rpochaos.faults.base import Fault
 from rpochaos.faults.build import FaultContext, build
 from rpochaos.faults.shim import ShimControls
@@ -141,9 +141,12 @@ class Steps:
         if step.action == "restart":
             self.cluster.nodes[target].restart()
         elif step.action == "promote":
-            assert powers.promoting is not None, "checked at set-up"
-            last = self.last_primary_lsn()
-            self._record(failover(self.cluster, powers.promoting, step, last, self.now))
+            if powers.promoting is None:
+                assert powers.positions is not None, "checked at set-up"
+                self._record(failover_by_position(self.cluster, powers.positions, step, self.now))
+            else:
+                last = self.last_primary_lsn()
+                self._record(failover(self.cluster, powers.promoting, step, last, self.now))
         elif step.action == "restore":
             assert powers.restoring is not None, "checked at set-up"
             self._record(restore(powers.restoring, target, self.now))

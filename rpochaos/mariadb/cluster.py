@@ -386,6 +386,19 @@ class MariaDBCluster:
 
     # -- failover ----------------------------------------------------------------------------
 
+    #: what ``received_position`` counts
+    position_unit = "transaction"
+
+    def received_position(self, name: str) -> int | None:
+        """How many of the primary's transactions replica ``name`` has received
+        (``Gtid_IO_Pos``, summed over domains; received, not applied: a promotion applies
+        the relay log first), or None when it does not answer."""
+        try:
+            st = self.replica_state(name)
+        except (pymysql.Error, TopologyError):
+            return None
+        return sum(gtid.seqs(st.get("Gtid_IO_Pos", "")).values())
+
     def promote(self, name: str) -> None:
         """Make replica ``name`` the primary: stop and forget its replication, read_only off,
         master semi-sync moved to it (and off at the old primary when that still answers),

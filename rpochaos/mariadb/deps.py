@@ -11,8 +11,12 @@ import os
 import pwd
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rpochaos.errors import MissingDependency
+
+if TYPE_CHECKING:
+    from rpochaos.deps import Check
 
 SETUP = "bash scripts/mariadb-setup.sh   (or: ./dev test, which runs it)"
 
@@ -60,3 +64,16 @@ def check() -> None:
     mariadbd()
     install_db()
     mysql_user()
+
+
+def doctor_check() -> Check:
+    """The ``mariadb`` line of ``rpochaos doctor``: the server's version and path, or the
+    set-up command."""
+    from rpochaos.deps import Check, program_version
+
+    try:
+        check()
+        d = mariadbd()
+    except MissingDependency as e:
+        return Check("mariadb", False, e.install)
+    return Check("mariadb", True, f"{program_version([str(d), '--version'])} ({d})")

@@ -12,6 +12,10 @@ its IO and SQL threads run. Records (``t`` on the harness clock):
      "sql": "Yes", "behind": 0}
     {"type": "semi_sync_off", "t": 5.20, "last_on_t": 5.15, "node": "primary", "no_tx": 1}
     {"type": "semi_sync_on", "t": 9.02, "last_off_t": 8.97, "node": "primary", "yes_tx": 44}
+    {"type": "read", "t": 3.12, "node": "primary", "seqs": [41, 42]}
+
+``read``: a second reader (another session on the current primary, as an application) saw
+these rows for the first time; with AFTER_COMMIT it sees rows before any replica has them.
 
 A switch happened between ``last_on_t`` (or ``last_off_t``) and ``t``: the interval is one
 sampling period wide. ``behind`` counts transactions (GTID sequence numbers, summed over
@@ -64,10 +68,14 @@ class MariaDBObserver:
         self._replicas: dict[str, dict[str, object]] = {}
         self.switches: list[dict[str, object]] = []
         self._last: dict[str, object] | None = None  # the previous primary sample
+        self._seen: set[int] = set()  # rows the second reader has seen
 
     def start(self) -> None:
         self._out = JsonlAppender(self.path, allow_nan=False)
-        targets: list[tuple[str, _Sampler]] = [("primary", self._sample_primary)]
+        targets: list[tuple[str, _Sampler]] = [
+            ("primary", self._sample_primary),
+            ("reader", self._read_rows),
+        ]
         targets += [(r, self._sampler_of(r)) for r in self.cluster.settings.replicas]
         for name, fn in targets:
             t = threading.Thread(
@@ -162,6 +170,22 @@ class MariaDBObserver:
         self._switch(rec)
         with self._lock:
             self._primary_gtid = gtid
+
+    def _read_rows(self, conns: dict[str, Connection]) -> None:
+        """The second reader: another session on the current primary reading the newest
+        rows, as an application would; each row it sees for the first time is recorded
+        (``read``), so rows that a failover then loses can be counted ("read but lost")."""
+        name = self.cluster.primary_name
+        conn = self._conn(conns, name)
+        with conn.cursor() as cur:
+            cur.execute("SELECT seq FROM rpochaos.writes ORDER BY seq DESC LIMIT 500")
+            rows = [int(str(r[0])) for r in cur.fetchall()]
+        new = sorted(set(rows) - self._seen)
+        if new:
+            self._seen.update(new)
+            self._write(
+                {"type": "read", "t": round(self.clock.now(), 4), "node": name, "seqs": new}
+            )
 
     def _switch(self, rec: dict[str, object]) -> None:
         """A switch record when the status changed on the same node since the last sample."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.text import Text
 
+from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
 from rpochaos.seqs import first_seqs
 
@@ -118,6 +119,7 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
             f"{cancelled} lost writes had been acknowledged after a cancelled wait for "
             f"synchronous replication: seq {shown}"
         )
+    out += semi_sync_lines(r)
     if r.faults:
         out.append("schedule: " + "; ".join(fault_text(f) for f in r.faults))
     for reason in r.reasons:

@@ -32,6 +32,7 @@ from rpochaos.result.model import (
     Writes,
     as_result,
 )
+from rpochaos.result.semisync import Rejoin, SemiSync, SemiSyncOff
 from rpochaos.result.timing import faults_from_events, outage_at, outage_requested_at
 
 __all__ = [
@@ -45,9 +46,12 @@ __all__ = [
     "Fault",
     "Observed",
     "RealTime",
+    "Rejoin",
     "ReplicaObserved",
     "Result",
     "ResultFormatError",
+    "SemiSync",
+    "SemiSyncOff",
     "Workload",
     "Writes",
     "analyze",

@@ -25,6 +25,7 @@ from rpochaos.result.model import (
     Workload,
     Writes,
 )
+from rpochaos.result.semisync import semi_sync
 from rpochaos.result.timing import (
     ack_spacing,
     faults_from_events,
@@ -163,6 +164,13 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
         outage_requested_at_s=_round(outage_requested_at(run.events)),
         window_resolution_s=window_resolution(spacing, window, m.lost),
         ack_spacing_s=spacing,
+        semi_sync=semi_sync(
+            run.path,
+            run.ops,
+            m.lost_seqs,
+            run.events,
+            run.final.seqs if run.final else None,
+        ),
         leader_changes=lead.changes,
     )
     return result, m

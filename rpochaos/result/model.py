@@ -20,6 +20,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from rpochaos.measure import Verdict
+from rpochaos.result.semisync import SemiSync
 from rpochaos.seqs import KINDS, SEQS, SeqSet, read_seqs
 
 RESULT = "result.json"
@@ -227,6 +228,9 @@ class Result(_Part):
     #: +- this around ``data_loss_window_s``: the coarser of ``ack_spacing_s``'s two ends
     window_resolution_s: float | None = None
     ack_spacing_s: AckSpacing = Field(default_factory=AckSpacing)
+    #: MariaDB: semi-sync switches, commits acknowledged while it was off, rejoins; None
+    #: for the other systems (``rpochaos.result.semisync``)
+    semi_sync: SemiSync | None = None
     #: Patroni runs: each change of leader after the first seen (empty otherwise)
     leader_changes: list[LeaderChange] = Field(default_factory=list)
 
@@ -258,9 +262,11 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json (``leader_changes`` only for a run that has
-        them, so that other runs' files keep their keys)."""
+        """The JSON-able content of result.json (``leader_changes`` and ``semi_sync`` only for
+        a run that has them, so that other runs' files keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
+        if out.get("semi_sync") is None:
+            out.pop("semi_sync", None)
         if not self.leader_changes:
             out.pop("leader_changes", None)
         return out

@@ -25,6 +25,12 @@ implementation, in layers:
 
 from rpochaos.scenario.keys import _KAFKA_MANAGED_SETTINGS, LASTING_ACTIONS
 from rpochaos.scenario.loader import load, loads
+from rpochaos.scenario.mariadb_model import (
+    MARIADB_REFUSED_ACTIONS,
+    MariaDBReplica,
+    MariaDBTopology,
+    mariadb_link_names,
+)
 from rpochaos.scenario.model import (
     ARCHIVE_ACTIONS,
     KAFKA_ACKS,
@@ -72,6 +78,7 @@ __all__ = [
     "LEADER",
     "LINK_ACTIONS",
     "LINK_GROUPS",
+    "MARIADB_REFUSED_ACTIONS",
     "MAX_BROKERS",
     "MAX_REPEAT",
     "MOST_UP_TO_DATE",
@@ -86,6 +93,8 @@ __all__ = [
     "Declared",
     "Expect",
     "KafkaTopology",
+    "MariaDBReplica",
+    "MariaDBTopology",
     "ParamValue",
     "Patroni",
     "PatroniSyncMode",
@@ -103,6 +112,7 @@ __all__ = [
     "kafka_link_names",
     "load",
     "loads",
+    "mariadb_link_names",
     "parse_duration",
     "parse_rate",
     "parse_size",

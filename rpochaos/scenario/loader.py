@@ -35,7 +35,7 @@ class _Checker(_ScheduleChecks):
         Returns whether it was inferred."""
         entry = root.entries.get("system")
         v = entry[1].value if entry is not None and entry[1].kind == "scalar" else None
-        if v == "postgres" or v == "kafka":
+        if v == "postgres" or v == "kafka" or v == "mariadb":
             self.system = v
             return False
         topology = root.entries.get("topology")
@@ -43,7 +43,10 @@ class _Checker(_ScheduleChecks):
         looks_kafka = (topology is not None and "brokers" in topology[1].entries) or (
             workload is not None and "acks" in workload[1].entries
         )
-        self.system = "kafka" if looks_kafka else "postgres"
+        looks_mariadb = topology is not None and any(
+            k.startswith("rpl_semi_sync_") for k in topology[1].entries
+        )
+        self.system = "kafka" if looks_kafka else "mariadb" if looks_mariadb else "postgres"
         return True
 
     def scenario(self, text: str, default_name: str, path: Path | None) -> Scenario | None:
@@ -74,7 +77,8 @@ class _Checker(_ScheduleChecks):
                 system_y.line,
                 "system",
                 _given(system_y),
-                f"'postgres' or 'kafka' (the rest of the file is checked as {self.system})",
+                "'postgres' or 'kafka' or 'mariadb' (the rest of the file is checked as "
+                f"{self.system})",
             )
         seed = good.get("seed", 0)
         assert isinstance(seed, int)

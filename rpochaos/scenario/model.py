@@ -14,10 +14,12 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from rpochaos.scenario.mariadb_model import MariaDBTopology
+
 ReplicationMode = Literal["async", "sync", "quorum"]
 SyncCommit = Literal["off", "local", "remote_write", "on", "remote_apply"]
 #: the systems under test
-SystemName = Literal["postgres", "kafka"]
+SystemName = Literal["postgres", "kafka", "mariadb"]
 SYSTEMS: tuple[str, ...] = get_args(SystemName)
 Action = Literal[
     "partition",
@@ -367,7 +369,7 @@ class Scenario:
 
     name: str
     system: SystemName
-    topology: Topology | KafkaTopology
+    topology: Topology | KafkaTopology | MariaDBTopology
     workload: Workload
     schedule: tuple[Step, ...]  # resolved: sorted by 'at', ties by index (file order)
     expect: Expect

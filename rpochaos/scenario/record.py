@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
+from rpochaos.scenario.mariadb_model import MariaDBTopology
 from rpochaos.scenario.model import (
     SYSTEMS,
     Expect,
@@ -32,6 +33,7 @@ _T = TypeVar("_T")
 _SCENARIO: TypeAdapter[Scenario] = TypeAdapter(Scenario)
 _POSTGRES_TOPOLOGY: TypeAdapter[Topology] = TypeAdapter(Topology)
 _KAFKA_TOPOLOGY: TypeAdapter[KafkaTopology] = TypeAdapter(KafkaTopology)
+_MARIADB_TOPOLOGY: TypeAdapter[MariaDBTopology] = TypeAdapter(MariaDBTopology)
 _WORKLOAD: TypeAdapter[Workload] = TypeAdapter(Workload)
 _EXPECT: TypeAdapter[Expect] = TypeAdapter(Expect)
 
@@ -80,13 +82,17 @@ def from_dict(data: dict[str, object]) -> Scenario:
     if system is None:
         system = record["system"] = "postgres"
     if system not in SYSTEMS:
-        raise ValueError(f"stored scenario: system is {system!r}, expected one of postgres, kafka")
+        raise ValueError(
+            f"stored scenario: system is {system!r}, expected one of {', '.join(SYSTEMS)}"
+        )
     if record.get("specs") is None:
         record.pop("specs", None)
     # the topology on its own first, so that a wrong one is named as the system's
     topology = record.get("topology")
     if system == "kafka":
         _load(_KAFKA_TOPOLOGY, topology, "topology")
+    elif system == "mariadb":
+        _load(_MARIADB_TOPOLOGY, topology, "topology")
     else:
         _load(_POSTGRES_TOPOLOGY, topology, "topology")
     return _load(_SCENARIO, record, "")

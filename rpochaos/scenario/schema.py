@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rpochaos.scenario.mariadb_shape import MariaDBReplicaShape, MariaDBTopologySection
 from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.shapes import (
     ArchiveShape,
@@ -66,6 +67,8 @@ _TABLES: tuple[tuple[str, type[BaseModel]], ...] = (
     ("topology.archive", ArchiveShape),
     ("topology.patroni (with manager: patroni)", PatroniShape),
     ("topology (Kafka)", KafkaTopologySection),
+    ("topology (MariaDB)", MariaDBTopologySection),
+    ("topology.replicas[] (MariaDB)", MariaDBReplicaShape),
     ("workload (PostgreSQL)", PostgresWorkload),
     ("workload (Kafka)", KafkaWorkload),
     ("expect", ExpectSection),

@@ -53,6 +53,7 @@ from rpochaos.scenario.fields import (
     pydantic_error,
 )
 from rpochaos.scenario.limits import MAX_REPLICAS
+from rpochaos.scenario.mariadb_shape import MariaDBTopologySection
 from rpochaos.scenario.model import MAX_BROKERS
 from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.stepform import Step
@@ -329,7 +330,7 @@ class ScenarioFile(_Section):
         None, description="default: the file name; runs go under runs/<name>/"
     )
     description: Text = Field(None, description="shown by rpochaos list")
-    system: Annotated[object, checked_elsewhere(Literal["postgres", "kafka"])] = Field(
+    system: Annotated[object, checked_elsewhere(Literal["postgres", "kafka", "mariadb"])] = Field(
         description="the system under test"
     )
     backend: Backend = Field(
@@ -338,7 +339,8 @@ class ScenarioFile(_Section):
     seed: Seed = Field(0, description="drives every random choice; --seed N overrides it")
     time_scale: TimeScale = Field(1.0, description="replay the timeline this many times faster")
     topology: Annotated[
-        object, checked_elsewhere(PostgresTopologySection | KafkaTopologySection)
+        object,
+        checked_elsewhere(PostgresTopologySection | KafkaTopologySection | MariaDBTopologySection),
     ] = Field(description="the cluster")
     workload: Annotated[object, checked_elsewhere(PostgresWorkload | KafkaWorkload)] = Field(
         description="the writes"

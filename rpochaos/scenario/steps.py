@@ -18,6 +18,7 @@ from rpochaos.scenario.keys import (
     LASTING_ACTIONS,
 )
 from rpochaos.scenario.limits import MAX_STEP_NAME
+from rpochaos.scenario.mariadb_model import MARIADB_REFUSED_ACTIONS
 from rpochaos.scenario.messages import (
     _BETWEEN,
     _DURATION,
@@ -246,6 +247,17 @@ class _StepChecks(_TargetChecks):
         if action is None:
             return result
 
+        if self.system == "mariadb" and action in MARIADB_REFUSED_ACTIONS:
+            self.add(
+                entries[action][0],
+                f"{path}.{action}",
+                _given(entries[action][1]),
+                "an action a MariaDB scenario takes: "
+                + ", ".join(a for a in _ACTIONS if a not in MARIADB_REFUSED_ACTIONS)
+                + f" (no {action}: {MARIADB_REFUSED_ACTIONS[action]})",
+            )
+            return result
+
         if action == "promote" and self.system == "kafka":
             self.add(
                 entries[action][0],
@@ -326,7 +338,8 @@ class _StepChecks(_TargetChecks):
         target_y = entries[action][1]
         params: dict[str, ParamValue] = {}
         model = ACTION_PARAMS.get(action)
-        if model is not None and not (action == "pause" and self.system == "kafka"):
+        whole = self.system in ("kafka", "mariadb")  # a node is one process, paused whole
+        if model is not None and not (action == "pause" and whole):
             own = {k: entries[k] for k in model.model_fields if get(k) is not None}
             section, _ = self.section(
                 model, _Y("map", y.line, entries=own), path, y.line, missing_as_written=True
@@ -336,7 +349,16 @@ class _StepChecks(_TargetChecks):
             for key, value in section.model_dump(exclude_none=True).items():
                 params["rate_kbps" if key == "rate" else key] = value
             return params, True
-        if action == "pause" and self.system == "kafka":
+        if action == "pause" and self.system == "mariadb" and get("process") is not None:
+            self.add(
+                entries["process"][0],
+                f"{path}.process",
+                _given(entries["process"][1]),
+                "no process on a MariaDB pause (process names a PostgreSQL server process; "
+                "mariadbd is one process, paused whole)",
+            )
+            ok = False
+        elif action == "pause" and self.system == "kafka":
             proc_y = get("process")
             if proc_y is not None:
                 self.add(
@@ -368,7 +390,15 @@ class _StepChecks(_TargetChecks):
             elif policy == MOST_UP_TO_DATE:
                 params["candidates"] = list(replicas or [])
             lag_y = get("max_lag")
-            if lag_y is not None:
+            if lag_y is not None and self.system == "mariadb":
+                self.add(
+                    entries["max_lag"][0],
+                    f"{path}.max_lag",
+                    _given(lag_y),
+                    "no max_lag on a MariaDB promote (positions are GTIDs, not WAL bytes)",
+                )
+                ok = False
+            elif lag_y is not None:
                 lag = self.size(lag_y, f"{path}.max_lag")
                 ok = ok and lag is not None
                 params["max_lag_bytes"] = lag or 0

@@ -4,6 +4,7 @@ checked against the topology's nodes and links, and promote's candidates.
 
 from __future__ import annotations
 
+from rpochaos.scenario.mariadb_model import mariadb_link_names
 from rpochaos.scenario.messages import (
     _suggest,
 )
@@ -144,6 +145,8 @@ class _TargetChecks(_WorkloadChecks):
             if action in LINK_ACTIONS:
                 return list(kafka_link_names(len(replicas)))
             return [*replicas, LEADER]
+        if self.system == "mariadb" and action in LINK_ACTIONS:
+            return mariadb_link_names(replicas)
         if action in LINK_ACTIONS:
             topo = Topology("on", tuple(Replica(n, "async") for n in replicas))
             dcs = [f"{n}->dcs" for n in topo.nodes] if self.managed else []

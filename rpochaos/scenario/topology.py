@@ -18,6 +18,8 @@ from rpochaos.scenario.keys import (
     _TOPOLOGY_KEYS,
 )
 from rpochaos.scenario.limits import MAX_REPLICAS
+from rpochaos.scenario.mariadb import _MariaDBChecks
+from rpochaos.scenario.mariadb_model import MariaDBTopology
 from rpochaos.scenario.model import (
     Archive,
     KafkaTopology,
@@ -28,7 +30,6 @@ from rpochaos.scenario.model import (
     SyncCommit,
     Topology,
 )
-from rpochaos.scenario.sections import _Sections
 from rpochaos.scenario.shapes import (
     ArchiveShape,
     KafkaTopologySection,
@@ -41,16 +42,18 @@ from rpochaos.scenario.shapes import (
 from rpochaos.scenario.source import _Y, _given
 
 
-class _TopologyChecks(_Sections):
+class _TopologyChecks(_MariaDBChecks):
     # -- sections ---------------------------------------------------------------------------
 
     def topology(
         self, y: _Y | None, line: int | None
-    ) -> tuple[Topology | KafkaTopology | None, list[str] | None]:
+    ) -> tuple[Topology | KafkaTopology | MariaDBTopology | None, list[str] | None]:
         """The topology, and the names to check targets against (None: unknown): the replicas
-        of a PostgreSQL topology, the brokers of a Kafka one."""
+        of a PostgreSQL or MariaDB topology, the brokers of a Kafka one."""
         if self.system == "kafka":
             return self.kafka_topology(y, line)
+        if self.system == "mariadb":
+            return self.mariadb_topology(y, line)
         return self.postgres_topology(y, line)
 
     def kafka_topology(

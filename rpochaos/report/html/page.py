@@ -23,6 +23,7 @@ from markupsafe import Markup
 from rpochaos.report.html.data import RunData, load_run_data
 from rpochaos.report.html.svg import LOST, RECOVERY, VERDICT_COLOURS, human_bytes, num, secs
 from rpochaos.report.html.timeline import timeline_svg
+from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.report.summary import leadership_line, ms, shown, window_text
 from rpochaos.result import Fault, Result
 from rpochaos.seqs import ranges_text
@@ -215,6 +216,7 @@ def render_html(d: RunData) -> str:
             notes=d.notes,
             cards=cards,
             reasons=r.reasons,
+            semi_sync=semi_sync_lines(r),
             timeline=Markup(timeline_svg(d)),
             writes=writes,
             lost_seqs=lost_seqs,

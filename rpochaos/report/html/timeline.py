@@ -299,6 +299,26 @@ def timeline_svg(d: RunData) -> str:
                 1.6,
             )
             marker_labels.append((outage + rto, f"RTO {rto:.2f} s", "#1565c0"))
+    for period in r.semi_sync.off if r.semi_sync is not None else []:
+        vline(
+            period.off_s,
+            "#6a1b9a",
+            f"semi-sync switched OFF {period.off_s:.3f} s",
+            "semi-sync-off",
+            "",
+            2,
+        )
+        marker_labels.append((period.off_s, "semi-sync OFF", "#6a1b9a"))
+        if period.on_s is not None:
+            vline(
+                period.on_s,
+                "#2e7d32",
+                f"semi-sync back ON {period.on_s:.3f} s",
+                "semi-sync-on",
+                "",
+                2,
+            )
+            marker_labels.append((period.on_s, "semi-sync ON", "#2e7d32"))
     # labels under the acks panel title row, staggered so they do not collide
     acks = panels[0][1]
     marker_labels.sort()
