@@ -197,12 +197,19 @@ def _cmd_analyze(a: argparse.Namespace, con: Console) -> int:
 
 
 def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
+    """Exit 254 when a required program is missing; a missing optional one (needed only by
+    some systems) is shown but does not fail."""
+    from rpochaos.doctor import doctor
+
     missing = 0
-    for c in deps.doctor():
-        mark = "[green]found  [/green]" if c.found else "[red]missing[/red]"
+    for c in doctor():
+        if c.found:
+            mark = "[green]found   [/green]"
+        else:
+            mark = "[red]missing [/red]" if c.required else "[yellow]optional[/yellow]"
         con.print(f"{mark} {c.name:14s} ", end="")
         con.print(c.detail if c.found else f"install: {c.detail}", markup=False)
-        missing += 0 if c.found or c.name == "go" else 1
+        missing += 0 if c.found or not c.required else 1
     return EXIT_BAD_INPUT if missing else 0
 
 

@@ -105,51 +105,9 @@ class Check:
     name: str
     found: bool
     detail: str  # version or path when found; install command when missing
-
-
-def doctor() -> list[Check]:
-    """Every external dependency, found (with version) or missing (with its install command)."""
-    checks: list[Check] = []
-    try:
-        d = pg_bindir()
-        checks.append(
-            Check(
-                "postgresql", True, f"{program_version([str(d / 'postgres'), '--version'])} ({d})"
-            )
-        )
-    except MissingDependency as e:
-        checks.append(Check("postgresql", False, e.install))
-    try:
-        t = toxiproxy_server()
-        checks.append(Check("toxiproxy", True, f"{program_version([str(t), '-version'])} ({t})"))
-    except MissingDependency as e:
-        checks.append(Check("toxiproxy", False, e.install))
-    try:
-        u = db_user()
-        checks.append(
-            Check(
-                "postgres-user", True, u.pw_name if u else f"(not root: runs as uid {os.geteuid()})"
-            )
-        )
-    except MissingDependency as e:
-        checks.append(Check("postgres-user", False, e.install))
-    from rpochaos.mariadb.deps import doctor_check as mariadb_check
-
-    checks.append(mariadb_check())
-    go = shutil.which("go")
-    checks.append(
-        Check(
-            "go",
-            go is not None,
-            program_version(["go", "version"])
-            if go
-            else "needed only to build Toxiproxy: install Go >= 1.23",
-        )
-    )
-    from rpochaos.patroni.deps import doctor_lines
-
-    checks += [Check(*line) for line in doctor_lines()]
-    return checks
+    #: False for what only some systems need (Patroni, etcd, MariaDB, Go): missing, it does
+    #: not make ``rpochaos doctor`` fail
+    required: bool = True
 
 
 def node_shim() -> Path:

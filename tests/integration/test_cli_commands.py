@@ -160,3 +160,17 @@ def test_the_printed_schema_validates_every_shipped_scenario(tmp_path: Path) -> 
     broken = yaml.safe_load((SCENARIOS / "pg-async-partition-crash.yaml").read_text())
     broken["workload"]["rate"] = "fast"
     assert list(validator.iter_errors(broken)), "a wrong rate must not validate"
+
+
+def test_doctor_fails_only_on_a_missing_required_program() -> None:
+    """What only some systems need (here etcd, for Patroni) is shown as optional and does not
+    fail ``doctor`` (the README's demo runs it first); a missing Toxiproxy does."""
+    optional = rpochaos("doctor", env={"RPOCHAOS_ETCD": "/nonexistent/etcd"})
+    assert "Traceback" not in optional.stdout + optional.stderr
+    line = next(x for x in optional.stdout.splitlines() if " etcd " in f" {x} ")
+    assert line.startswith("optional"), optional.stdout
+    required = rpochaos("doctor", env={"RPOCHAOS_TOXIPROXY": "/nonexistent/toxiproxy-server"})
+    assert required.returncode == 254, required.stdout
+    assert any(x.startswith("missing") and "toxiproxy" in x for x in required.stdout.splitlines())
+    if all(not x.startswith("missing") for x in optional.stdout.splitlines()):
+        assert optional.returncode == 0, optional.stdout
