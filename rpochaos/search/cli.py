@@ -49,7 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boundary", metavar="DIM", help="bisect one dimension (e.g. cut.for)")
     p.add_argument("--out", type=Path, help="the search's directory (default under runs root)")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
-    p.add_argument("--backend", choices=("local", "docker"), help="where nodes run")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="where nodes run: local or docker (default: as for rpochaos run)",
+    )
     p.add_argument("--seed", type=int, default=0, help="the search's own random choices")
     p.add_argument(
         "--shrink-seconds",
@@ -92,6 +96,10 @@ def run_search(
     ScenarioError for bad input (before any run) and MissingDependency."""
     space = space_of(args.scenario)
     _check(args, space)
+    if args.backend is not None:
+        from rpochaos.backends import resolve_backend
+
+        resolve_backend(args.backend, None)  # ScenarioError for an unknown name, before any run
     runs_root: Path = args.runs_root
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     out_dir: Path = args.out or runs_root / space.name / f"search-{stamp}"
