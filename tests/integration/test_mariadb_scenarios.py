@@ -24,7 +24,7 @@ import pytest
 
 from rpochaos import deps
 from rpochaos.backends import local
-from rpochaos.history import read_history
+from rpochaos.history_read import read_history
 from rpochaos.mariadb import deps as mdeps
 from tests.helpers import SCENARIOS, require
 
