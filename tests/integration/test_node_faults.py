@@ -61,10 +61,15 @@ def test_io_stall_on_the_primary_holds_commits_until_it_ends(real_pg: None, tmp_
     out = res.run_dir
     assert _acks_between(out, 1.1, 2.95) == [], "a commit returned during the IO stall"
     assert _acks_between(out, 0.2, 0.95), "no commits before the stall"
+    # a write invoked once the stall took effect (not merely when it was asked for: a write
+    # paced for t=1.0 may commit in the ~1 ms between the two) returns only after it ends
+    stall = next(f for f in res.result["faults"] if f["kind"] == "io_stall")
+    effective = stall["effective_start_s"]
+    assert effective is not None and 1.0 <= effective < 1.5, stall
     late = [
         o
         for o in read_history(out / "history.jsonl")
-        if o.outcome is Outcome.OK and 1.0 <= o.invoke_s < 2.9
+        if o.outcome is Outcome.OK and effective <= o.invoke_s < 2.9
     ]
     assert late and all((o.complete_s or 0) >= 2.95 for o in late)
 
