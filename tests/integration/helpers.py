@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from rpochaos import deps
+from rpochaos.backends.local import _die_with_parent
 from rpochaos.errors import MissingDependency, ProxyError
 from rpochaos.proxy import ProxyInfo, Toxiproxy
 from tests.helpers import ROOT
@@ -89,6 +90,7 @@ def running_toxiproxy(timeout_s: float = 10.0) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # a killed test run leaves no server behind
         )
         url = f"http://{HOST}:{port}"
         try:
