@@ -19,11 +19,12 @@ import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TextIO
+from typing import TextIO
+
+from rpochaos.closing import Closing
 
 
-class JsonlAppender:
+class JsonlAppender(Closing):
     """Append-only, thread-safe JSON-lines file; each line flushed when written.
 
     ``allow_nan=False`` makes a NaN or infinity in a record raise ``ValueError`` instead of
@@ -36,17 +37,6 @@ class JsonlAppender:
         self._file: TextIO | None = open(  # noqa: SIM115 - closed by close()/__exit__
             self.path, "a", encoding="utf-8", newline="\n"
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def closed(self) -> bool:
