@@ -64,3 +64,10 @@ class TopologyError(RpochaosError):
 
 class WorkloadError(RpochaosError):
     """The workload could not be prepared (schema creation, first connection)."""
+
+
+def first_line(e: BaseException) -> str:
+    """``e`` in one line for a journal note or a status: ``<type>: <first line of the
+    message>``, cut to 200 characters."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:200]
