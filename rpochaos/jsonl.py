@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -67,12 +67,16 @@ def read_objects(path: Path) -> list[dict[str, object]]:
     path = Path(path)
     if not path.exists():
         return []
-    out: list[dict[str, object]] = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    return list(parse_objects(path.read_text(encoding="utf-8", errors="replace")))
+
+
+def parse_objects(text: str) -> Iterator[dict[str, object]]:
+    """Every line of ``text`` that is a JSON object, in order; any other line (not JSON, or
+    JSON but not an object) is skipped."""
+    for line in text.splitlines():
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(obj, dict):
-            out.append(obj)
-    return out
+            yield obj

@@ -126,6 +126,12 @@ def _alive(pid: int) -> bool:
 
 
 def _postmasters(data_dir: str) -> list[int]:
+    """PIDs of live postmasters (``postgres -D DIR``) running on exactly ``data_dir``."""
+    return _postmasters_where(lambda d: d == data_dir)
+
+
+def _postmasters_where(wanted: Callable[[str], bool]) -> list[int]:
+    """PIDs of live processes ``.../postgres -D DIR ...`` whose ``DIR`` is ``wanted``."""
     out = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -138,7 +144,7 @@ def _postmasters(data_dir: str) -> list[int]:
             len(argv) >= 3
             and argv[0].endswith(b"/postgres")
             and argv[1] == b"-D"
-            and argv[2].decode(errors="replace") == data_dir
+            and wanted(argv[2].decode(errors="replace"))
             and _alive(int(d.name))
         ):
             out.append(int(d.name))
@@ -194,23 +200,7 @@ def postmasters_under(root: Path) -> list[int]:
     """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
     what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
     prefix = str(root).rstrip("/") + "/"
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            len(argv) >= 3
-            and argv[0].endswith(b"/postgres")
-            and argv[1] == b"-D"
-            and argv[2].decode(errors="replace").startswith(prefix)
-            and _alive(int(d.name))
-        ):
-            out.append(int(d.name))
-    return out
+    return _postmasters_where(lambda d: d.startswith(prefix))
 
 
 def _signal_all(pids: Sequence[int], sig: int) -> None:
