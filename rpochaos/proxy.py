@@ -18,6 +18,7 @@ never read, changed or deleted again, so the client refuses it with ValueError b
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -206,6 +207,11 @@ class Toxiproxy(HttpClient):
         self._call(
             "PATCH", f"/proxies/{name}", f"/proxies/{_seg(name)}", {"enabled": bool(enabled)}
         )
+
+    def set_all_enabled(self, names: Iterable[str], enabled: bool) -> None:
+        """``set_enabled`` for each of ``names`` in turn; the first failure stops there."""
+        for name in names:
+            self.set_enabled(name, enabled)
 
     def add_toxic(
         self,
