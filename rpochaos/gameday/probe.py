@@ -112,9 +112,7 @@ class Probe(PacedWriter[Workload]):
         node: str | None = None
         insert = sql.SQL("INSERT INTO {} (seq) VALUES (%s)").format(self.table)
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None or conn.closed:
                     try:
                         conn, node = self._open()

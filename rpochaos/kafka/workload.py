@@ -222,10 +222,8 @@ class KafkaWriter(PacedWriter[WorkloadLike]):
 
     def _worker(self, wid: int) -> None:
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
+            for seq in self._writes(wid):
                 partition = partition_of(seq, self.partitions)
-                self.journal.invoke(seq, self.clock.now(), wid)
                 try:
                     producer = self._current()
                 except Exception as e:  # no producer: nothing was sent

@@ -1,9 +1,11 @@
-"""Pacing shared by every writer: evenly spaced start times at a target rate."""
+"""Pacing shared by every writer: evenly spaced start times at a target rate, and the base
+of the sequenced writers (worker threads, sequence numbers, the invoke journaled per write)."""
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
 from rpochaos.clock import Clock
@@ -63,6 +65,15 @@ class PacedWriter(ABC, Generic[W]):
         with self._seq_lock:
             self._seq += 1
             return self._seq
+
+    def _writes(self, wid: int) -> Iterator[int]:
+        """Worker ``wid``'s writes: at each start time the pacer gives, the next sequence
+        number, its invoke already journaled (at ``clock.now()``); ends once ``_stop`` is
+        set. Journaling after the journal closed raises ValueError."""
+        while self._pacer.wait(self._stop):
+            seq = self._next_seq()
+            self.journal.invoke(seq, self.clock.now(), wid)
+            yield seq
 
     def _start_workers(self, prefix: str) -> None:
         """Start one daemon thread ``<prefix>-<wid>`` running ``_worker(wid)`` per worker."""

@@ -113,9 +113,7 @@ class PostgresWriter(PacedWriter[Workload]):
         node: str | None = None
         flags = {"sync_cancel": False}
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None or conn.closed:
                     try:
                         conn = self._connect(flags)
