@@ -31,7 +31,13 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from rpochaos import deps, finder
-from rpochaos.errors import MissingDependency, Problem, RpochaosError, ScenarioError
+from rpochaos.errors import (
+    BAD_INPUT,
+    Problem,
+    RpochaosError,
+    ScenarioError,
+    bad_input_text,
+)
 from rpochaos.live import LiveView as _LiveView
 from rpochaos.report.summary import render
 from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL, analyze
@@ -551,11 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, con)
-    except (ScenarioError, MissingDependency) as e:
-        err.print(str(e), markup=False)
-        return EXIT_BAD_INPUT
-    except FileNotFoundError as e:
-        err.print(f"{e.filename}: no such file", markup=False)
+    except BAD_INPUT as e:
+        err.print(bad_input_text(e), markup=False)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         err.print(

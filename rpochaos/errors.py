@@ -64,3 +64,22 @@ class TopologyError(RpochaosError):
 
 class WorkloadError(RpochaosError):
     """The workload could not be prepared (schema creation, first connection)."""
+
+
+def first_line(e: BaseException) -> str:
+    """``e`` in one line for a journal note or a status: ``<type>: <first line of the
+    message>``, cut to 200 characters."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:200]
+
+
+#: what the CLI reports as bad input (exit 254) rather than as a failure
+BAD_INPUT: tuple[type[Exception], ...] = (ScenarioError, MissingDependency, FileNotFoundError)
+
+
+def bad_input_text(e: Exception) -> str:
+    """The one message the CLI prints for a ``BAD_INPUT`` error: a missing file as
+    ``<file>: no such file``, anything else as its own message (which says where and why)."""
+    if isinstance(e, FileNotFoundError):
+        return f"{e.filename}: no such file"
+    return str(e)

@@ -33,11 +33,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 import numpy.typing as npt
+
+from rpochaos.closing import Closing
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -73,7 +73,7 @@ class Op:
     worker: int = 0
 
 
-class Journal:
+class Journal(Closing):
     """Append-only, thread-safe writer of history.jsonl in format 2. Each line is built before
     the lock is taken and written whole by one ``write`` on a file opened for appending, so
     lines from different threads never interleave and a line is in the file (the OS's page
@@ -86,17 +86,6 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _write(self, line: str, seq: int) -> None:
         data = line.encode()

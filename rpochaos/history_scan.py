@@ -71,6 +71,13 @@ def _digits(words: U64, end: I64, count: I64, bad: U64) -> U64:
     (nonzero) where one of them is not a digit."""
     keep = _KEEP[count]
     raw = (words[end - 8] & keep) | (_ZEROS & ~keep)
+    return _eight_digits(raw, bad)
+
+
+def _eight_digits(raw: U64, bad: U64) -> U64:
+    """The value of the eight ASCII digits in each word of ``raw`` (the first digit in the
+    lowest byte; places before a shorter number already '0'); marks ``bad`` (nonzero, in
+    place) where a byte is not a digit."""
     v = raw - _ZEROS
     # a byte below '0' sets its top bit in v (whatever it borrows), one above '9' in raw + 0x46
     bad |= ((raw + _ABOVE_NINE) | v) & _TOPS
@@ -86,12 +93,7 @@ def _digits_fixed(words: U64, end: I64, count: int, bad: U64) -> U64:
     if count < 8:
         keep = _KEEP[count]
         raw = (raw & keep) | (_ZEROS & ~keep)
-    v = raw - _ZEROS
-    bad |= ((raw + _ABOVE_NINE) | v) & _TOPS
-    v = (v * _U(10) + (v >> _U(8))) & _U(0x00FF00FF00FF00FF)
-    v = (v * _U(100) + (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
-    out: U64 = (v * _U(10000) + (v >> _U(32))) & _U(0xFFFFFFFF)
-    return out
+    return _eight_digits(raw, bad)
 
 
 def _find(x: U64, pattern: np.uint64) -> I64:

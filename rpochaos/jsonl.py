@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TextIO
+from typing import TextIO
+
+from rpochaos.closing import Closing
 
 
-class JsonlAppender:
+class JsonlAppender(Closing):
     """Append-only, thread-safe JSON-lines file; each line flushed when written.
 
     ``allow_nan=False`` makes a NaN or infinity in a record raise ``ValueError`` instead of
@@ -36,17 +37,6 @@ class JsonlAppender:
         self._file: TextIO | None = open(  # noqa: SIM115 - closed by close()/__exit__
             self.path, "a", encoding="utf-8", newline="\n"
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def closed(self) -> bool:
@@ -77,12 +67,16 @@ def read_objects(path: Path) -> list[dict[str, object]]:
     path = Path(path)
     if not path.exists():
         return []
-    out: list[dict[str, object]] = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    return list(parse_objects(path.read_text(encoding="utf-8", errors="replace")))
+
+
+def parse_objects(text: str) -> Iterator[dict[str, object]]:
+    """Every line of ``text`` that is a JSON object, in order; any other line (not JSON, or
+    JSON but not an object) is skipped."""
+    for line in text.splitlines():
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(obj, dict):
-            out.append(obj)
-    return out
+            yield obj

@@ -12,8 +12,9 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, TypedDict
+
+from rpochaos.closing import Closing
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,9 +72,10 @@ def state(
     }
 
 
-class Ticker:
+class Ticker(Closing):
     """While entered, a daemon thread hands ``source()`` to ``on_state`` every ``period_s``
-    (nothing when ``on_state`` is None); errors in either are ignored."""
+    (nothing when ``on_state`` is None); errors in either are ignored. ``close`` (leaving the
+    block) stops it without waiting for the thread."""
 
     def __init__(
         self,
@@ -96,12 +98,7 @@ class Ticker:
         threading.Thread(target=self._loop, name="live-ticker", daemon=True).start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self._stop.set()
 
 

@@ -8,27 +8,13 @@ that tells nodes apart on one machine.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def children(parent_pid: int) -> list[int]:
-    """Direct children of ``parent_pid``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == parent_pid:
-            out.append(int(d.name))
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it, from one pass over /proc (parents first)."""
+def _children_by_parent() -> dict[int, list[int]]:
+    """Every live process's PID under its parent's PID, from one pass over /proc (a process
+    that exits during the pass is left out)."""
     kids: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -39,12 +25,31 @@ def descendants(pid: int) -> list[int]:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         kids.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
+    return kids
+
+
+def children(parent_pid: int) -> list[int]:
+    """Direct children of ``parent_pid``."""
+    return _children_by_parent().get(parent_pid, [])
+
+
+def trees(roots: Sequence[int]) -> list[int]:
+    """Every process at or below ``roots``, each once, parents first, from one pass over
+    /proc."""
+    kids = _children_by_parent()
+    out: list[int] = []
+    todo = list(roots)
     while todo:
         p = todo.pop(0)
-        out.append(p)
-        todo.extend(kids.get(p, []))
+        if p not in out:
+            out.append(p)
+            todo.extend(kids.get(p, []))
     return out
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from one pass over /proc (parents first)."""
+    return trees([pid])
 
 
 def title(pid: int) -> str:

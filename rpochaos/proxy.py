@@ -18,15 +18,15 @@ never read, changed or deleted again, so the client refuses it with ValueError b
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
 from rpochaos.errors import ProxyError
+from rpochaos.http_client import HttpClient
 
 Stream = Literal["upstream", "downstream"]
 
@@ -96,24 +96,11 @@ def _http_error(call: str, response: httpx.Response) -> ProxyError:
     )
 
 
-class Toxiproxy:
+class Toxiproxy(HttpClient):
     """Client for one Toxiproxy server. Holds an httpx.Client; close it (or use ``with``)."""
 
     def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        if not (timeout_s > 0 and math.isfinite(timeout_s)):
-            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-        self.api_url = api_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._http = httpx.Client(
-            base_url=self.api_url,
-            timeout=httpx.Timeout(timeout_s),
-            headers={"User-Agent": "rpochaos-toxiproxy-client", "Accept": "application/json"},
-            # a proxy in the environment must never sit between us and a local server
-            trust_env=False,
-        )
-
-    def __repr__(self) -> str:
-        return f"Toxiproxy({self.api_url!r}, timeout_s={self.timeout_s})"
+        super().__init__(api_url, timeout_s, "rpochaos-toxiproxy-client")
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -221,6 +208,11 @@ class Toxiproxy:
             "PATCH", f"/proxies/{name}", f"/proxies/{_seg(name)}", {"enabled": bool(enabled)}
         )
 
+    def set_all_enabled(self, names: Iterable[str], enabled: bool) -> None:
+        """``set_enabled`` for each of ``names`` in turn; the first failure stops there."""
+        for name in names:
+            self.set_enabled(name, enabled)
+
     def add_toxic(
         self,
         proxy: str,
@@ -268,18 +260,3 @@ class Toxiproxy:
         # 404 means either "toxic not found" (fine) or "proxy not found" (not fine)
         if r.status_code == 404 and _server_message(r) != "toxic not found":
             raise _http_error(f"DELETE {shown}", r)
-
-    def close(self) -> None:
-        """Close the HTTP connection pool. Safe to call more than once."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

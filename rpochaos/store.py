@@ -31,7 +31,7 @@ from rpochaos.history import History, Op
 from rpochaos.history_read import read_columns
 from rpochaos.jsonl import JsonlAppender, read_objects
 from rpochaos.measure import FinalRead
-from rpochaos.scenario import Scenario, from_dict
+from rpochaos.scenario import Scenario, Step, from_dict
 
 RESOLVED = "resolved.json"
 HISTORY = "history.jsonl"
@@ -63,6 +63,21 @@ class EventLog:
 
     def write(self, **event: object) -> None:
         self._out.append(event)
+
+    def step_start(self, step: Step, resolved: str, t: float, instant: bool) -> None:
+        """The ``step_start`` event: ``step`` began at ``t`` on ``resolved`` (the node or link
+        its target names); ``instant`` when it has no lasting effect to heal."""
+        self.write(
+            type="step_start",
+            index=step.index,
+            action=step.action,
+            target=step.target,
+            resolved=resolved,
+            t=t,
+            outage=step.outage,
+            instant=instant,
+            params=step.params,
+        )
 
     def close(self) -> None:
         self._out.close()

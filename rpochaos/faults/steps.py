@@ -108,17 +108,7 @@ class Steps:
         target = step.target
         if step.action not in LINK_ACTIONS and step.action != "promote":
             target = self.system.node(self.cluster, step.target)
-        self.events.write(
-            type="step_start",
-            index=step.index,
-            action=step.action,
-            target=step.target,
-            resolved=target,
-            t=t,
-            outage=step.outage,
-            instant=instant,
-            params=step.params,
-        )
+        self.events.step_start(step, target, t, instant)
         self.log(
             f"t={t:6.2f}s  {step.action} {step.target}"
             + (f" (= {target})" if target != step.target else "")

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from rpochaos.jsonl import parse_objects
+
 AUDIT = "audit.jsonl"
 
 Undo = dict[str, object]
@@ -66,13 +68,7 @@ def records(path: Path) -> Iterator[dict[str, object]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            yield rec
+    yield from parse_objects(text)
 
 
 def pending_undos(path: Path) -> list[tuple[int, Undo]]:

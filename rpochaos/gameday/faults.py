@@ -66,17 +66,7 @@ class ActiveFaults:
         step = ps.step
         t = self.clock.now()
         instant = ps.max_s is None
-        self.events.write(
-            type="step_start",
-            index=step.index,
-            action=step.action,
-            target=step.target,
-            resolved=step.target,
-            t=t,
-            outage=step.outage,
-            instant=instant,
-            params=step.params,
-        )
+        self.events.step_start(step, step.target, t, instant)
         self.log(
             f"t={t:6.2f}s  {step.action} {step.target}"
             + (f" (healed by t={t + ps.max_s:.2f}s at the latest)" if ps.max_s else "")

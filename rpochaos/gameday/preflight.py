@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from rpochaos.errors import ProxyError
+from rpochaos.errors import ProxyError, first_line
 from rpochaos.gameday.actions import TOXIC_PREFIX, ActionError, DockerCli
 from rpochaos.gameday.plan import Plan
 from rpochaos.gameday.probe import connect
@@ -26,11 +26,6 @@ class Check:
     what: str
     ok: bool
     detail: str
-
-
-def _short(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 def preflight(plan: Plan) -> list[Check]:
@@ -53,7 +48,7 @@ def preflight(plan: Plan) -> list[Check]:
                 )
             )
         except psycopg.Error as e:
-            checks.append(Check(f"node {name} reachable", False, _short(e)))
+            checks.append(Check(f"node {name} reachable", False, first_line(e)))
     schema = inv.probe.schema_
     test = sql.Identifier(schema, f"rpochaos_preflight_{secrets.token_hex(3)}")
     try:
@@ -62,7 +57,7 @@ def preflight(plan: Plan) -> list[Check]:
             c.execute(sql.SQL("DROP TABLE {}").format(test))
         checks.append(Check(f"probe can create and drop a table in {schema}", True, "ok"))
     except psycopg.Error as e:
-        checks.append(Check(f"probe can create and drop a table in {schema}", False, _short(e)))
+        checks.append(Check(f"probe can create and drop a table in {schema}", False, first_line(e)))
     if inv.toxiproxy is not None:
         try:
             with Toxiproxy(inv.toxiproxy.api) as tp:
@@ -85,7 +80,7 @@ def preflight(plan: Plan) -> list[Check]:
                     )
                 )
         except ProxyError as e:
-            checks.append(Check(f"Toxiproxy {inv.toxiproxy.api}", False, _short(e)))
+            checks.append(Check(f"Toxiproxy {inv.toxiproxy.api}", False, first_line(e)))
     if inv.docker is not None:
         docker = DockerCli(inv.docker.host, timeout_s=10)
         for name, node in inv.nodes.items():
@@ -94,7 +89,7 @@ def preflight(plan: Plan) -> list[Check]:
             try:
                 state = docker.state(node.container)
             except ActionError as e:
-                state, why = None, _short(e)
+                state, why = None, first_line(e)
             else:
                 why = "no such container" if state is None else f"state {state}"
             checks.append(Check(f"container {node.container} ({name})", state == "running", why))

@@ -20,18 +20,14 @@ import psycopg
 from psycopg import sql
 
 from rpochaos.clock import Clock
+from rpochaos.errors import first_line
 from rpochaos.history import Journal, Outcome
 from rpochaos.scenario import Workload
-from rpochaos.workload.pacing import Pacer
+from rpochaos.workload.pacing import PacedWriter
 
 
 def table_name(run_id: str) -> str:
     return f"rpochaos_probe_{run_id.replace('-', '_').lower()}"
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
 
 
 def connect(conninfo: str, timeout_s: float, **kw: Any) -> psycopg.Connection[Any]:
@@ -44,7 +40,7 @@ def connect(conninfo: str, timeout_s: float, **kw: Any) -> psycopg.Connection[An
     )
 
 
-class Probe:
+class Probe(PacedWriter[Workload]):
     def __init__(
         self,
         nodes: Mapping[str, str],
@@ -54,19 +50,12 @@ class Probe:
         journal: Journal,
         clock: Clock,
     ) -> None:
+        super().__init__(workload, journal, clock)
         self.nodes = dict(nodes)  # name -> conninfo, primary first
         self.table = sql.Identifier(schema, table_name(run_id))
-        self.workload = workload
-        self.journal = journal
-        self.clock = clock
-        self._stop = threading.Event()
-        self._pacer = Pacer(workload.rate, clock)
-        self._seq = 0
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
         #: (completion time, ok) of recent writes, for the error-rate stop condition
         self.recent: deque[tuple[float, bool]] = deque(maxlen=20000)
-        self.acknowledged = 0
 
     def create_table(self) -> None:
         with connect(self.nodes["primary"], self.workload.connect_timeout) as c:
@@ -82,10 +71,7 @@ class Probe:
         return [int(r[0]) for r in rows]
 
     def start(self) -> None:
-        for wid in range(self.workload.concurrency):
-            t = threading.Thread(target=self._worker, args=(wid,), name=f"probe-{wid}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._start_workers("probe")
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         self._stop.set()
@@ -126,22 +112,18 @@ class Probe:
         node: str | None = None
         insert = sql.SQL("INSERT INTO {} (seq) VALUES (%s)").format(self.table)
         try:
-            while self._pacer.wait(self._stop):
-                with self._lock:
-                    self._seq += 1
-                    seq = self._seq
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None or conn.closed:
                     try:
                         conn, node = self._open()
                     except psycopg.Error as e:
                         conn = None
-                        self._done(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
+                        self._done(seq, Outcome.FAIL, None, f"connect: {first_line(e)}")
                         continue
                 try:
                     conn.execute(insert, (seq,))
                 except psycopg.Error as e:
-                    self._done(seq, Outcome.INFO, node, _short(e))
+                    self._done(seq, Outcome.INFO, node, first_line(e))
                     conn.close()
                     conn = None
                     continue

@@ -335,14 +335,12 @@ class KafkaCluster(KafkaQueries):
         if on_down is not None:  # every process is dead: nothing more can be acknowledged
             on_down()
         if cut_links:
-            for link in self.links_of(name):
-                self.proxy.set_enabled(link, False)
+            self.proxy.set_all_enabled(self.links_of(name), False)
 
     def recover(self, name: str, timeout_s: float = 60.0) -> None:
         """Undo ``crash``: re-enable the node's links, restart it (log recovery), and wait
         until it is registered and unfenced again."""
-        for link in self.links_of(name):
-            self.proxy.set_enabled(link, True)
+        self.proxy.set_all_enabled(self.links_of(name), True)
         self.nodes[name].restart()
         self.wait_registered([name], timeout_s=timeout_s)
 

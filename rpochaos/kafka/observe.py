@@ -36,14 +36,9 @@ from typing import Any
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from rpochaos.clock import Clock
-from rpochaos.errors import RpochaosError
+from rpochaos.errors import RpochaosError, first_line
 from rpochaos.kafka.metadata import admin_client, describe_partitions, list_offsets
 from rpochaos.kafka.names import Endpoint, node_id_of
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
 
 
 class KafkaObserver:
@@ -150,7 +145,7 @@ class KafkaObserver:
                             admin = stack.enter_context(self._connect())
                         record = {"t": round(t, 6), **self.sample(admin)}
                     except (KafkaError, OSError, RpochaosError) as e:
-                        record = {"t": round(t, 6), "ok": False, "error": _short(e)}
+                        record = {"t": round(t, 6), "ok": False, "error": first_line(e)}
                         # a fresh client next time: the old one may hold dead connections
                         stack.close()
                         stack = contextlib.ExitStack()

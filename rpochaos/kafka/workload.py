@@ -42,7 +42,7 @@ from rpochaos.errors import WorkloadError
 from rpochaos.history import Journal, Outcome
 from rpochaos.kafka.names import Endpoint, node_name
 from rpochaos.kafka.payload import encode_payload, partition_of
-from rpochaos.workload.pacing import Pacer
+from rpochaos.workload.pacing import Paced, PacedWriter
 
 #: broker errors that reject a request whatever the timing: the record was not written
 DEFINITE_ERRORS: tuple[type[BaseException], ...] = (
@@ -60,14 +60,8 @@ ACKS: tuple[int | str, ...] = (0, 1, "all", -1)
 DELIVERY_TIMEOUT_S = 10.0
 
 
-class WorkloadLike(Protocol):
+class WorkloadLike(Paced, Protocol):
     """What the writer needs from a scenario's workload (rpochaos.scenario.Workload fits)."""
-
-    @property
-    def rate(self) -> float: ...  # messages per second
-
-    @property
-    def concurrency(self) -> int: ...
 
     @property
     def duration(self) -> float: ...  # seconds
@@ -80,7 +74,7 @@ def _short(e: BaseException) -> str:
     return (first if first.startswith(name) else f"{name}: {first}")[:200]
 
 
-class KafkaWriter:
+class KafkaWriter(PacedWriter[WorkloadLike]):
     def __init__(
         self,
         endpoints: Sequence[Endpoint],
@@ -118,10 +112,8 @@ class KafkaWriter:
                 f"delivery_timeout_s={delivery_timeout_s:g} must be >= request_timeout_s="
                 f"{request_timeout_s:g} + linger_ms={linger_ms} (the producer's rule)"
             )
+        super().__init__(workload, journal, clock)
         self.endpoints = list(endpoints)
-        self.workload = workload
-        self.journal = journal
-        self.clock = clock
         self.acks = acks
         self.enable_idempotence = enable_idempotence
         self.topic = topic
@@ -148,17 +140,11 @@ class KafkaWriter:
         # the caller's choice wins over producer_config: never a client default
         self.config["acks"] = acks
         self.config["enable_idempotence"] = enable_idempotence
-        self._stop = threading.Event()
-        self._pacer = Pacer(workload.rate, clock)
-        self._seq = 0
-        self._seq_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
         self._producer: Any = None
         self._producer_lock = threading.Lock()
         self._closed = False
         self._closers: list[threading.Thread] = []
         self._count_lock = threading.Lock()
-        self.acknowledged = 0
         self.producers_created = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -172,11 +158,7 @@ class KafkaWriter:
                 f"the Kafka producer could not start against {self.config['bootstrap_servers']}: "
                 f"{_short(e)}"
             ) from e
-        for wid in range(self.workload.concurrency):
-            t = threading.Thread(target=self._worker, args=(wid,), name=f"kafka-writer-{wid}")
-            t.daemon = True
-            t.start()
-            self._threads.append(t)
+        self._start_workers("kafka-writer")
 
     def stop_issuing(self) -> None:
         """No new writes from now on; writes in flight finish on their own."""
@@ -231,11 +213,6 @@ class KafkaWriter:
         self._closers.append(t)
 
     # -- the work ----------------------------------------------------------------------
-    def _next_seq(self) -> int:
-        with self._seq_lock:
-            self._seq += 1
-            return self._seq
-
     def _leader(self, producer: Any, partition: int) -> str | None:
         try:
             leader = producer._metadata.leader_for_partition(TopicPartition(self.topic, partition))
@@ -245,10 +222,8 @@ class KafkaWriter:
 
     def _worker(self, wid: int) -> None:
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
+            for seq in self._writes(wid):
                 partition = partition_of(seq, self.partitions)
-                self.journal.invoke(seq, self.clock.now(), wid)
                 try:
                     producer = self._current()
                 except Exception as e:  # no producer: nothing was sent

@@ -64,6 +64,7 @@ from typing import Any, TextIO
 import psycopg
 
 from rpochaos.clock import Clock
+from rpochaos.errors import first_line
 from rpochaos.topology.postgres import PostgresCluster, PostgresNode
 
 #: the file name in the run directory
@@ -108,11 +109,6 @@ def parse_lsn(text: str | None) -> int | None:
         return None
     hi, _, lo = text.partition("/")
     return (int(hi, 16) << 32) + int(lo, 16)
-
-
-def _short(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 @dataclass(frozen=True)
@@ -224,7 +220,7 @@ class _Poller:
                     except Exception as e:  # refused, timed out, starting up, ...
                         self.errors += 1
                         retry_at = self.clock.now() + RECONNECT_EVERY_S
-                        self._put(ok=False, error=_short(e))
+                        self._put(ok=False, error=first_line(e))
                         continue
                     finally:
                         self.busy_since = None
@@ -241,7 +237,7 @@ class _Poller:
         except Exception as e:
             self.errors += 1
             self._close()
-            self._put(ok=False, error=_short(e))
+            self._put(ok=False, error=first_line(e))
             return
         finally:
             self.busy_since = None

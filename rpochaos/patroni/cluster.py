@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self, TypeVar
 
 import psycopg
@@ -42,6 +41,7 @@ import psycopg
 from rpochaos import deps as rp_deps
 from rpochaos import procs
 from rpochaos.backends.local import LocalBackend, LocalServer
+from rpochaos.closing import Started
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.patroni import deps
 from rpochaos.patroni.config import (
@@ -126,6 +126,12 @@ def _alive(pid: int) -> bool:
 
 
 def _postmasters(data_dir: str) -> list[int]:
+    """PIDs of live postmasters (``postgres -D DIR``) running on exactly ``data_dir``."""
+    return _postmasters_where(lambda d: d == data_dir)
+
+
+def _postmasters_where(wanted: Callable[[str], bool]) -> list[int]:
+    """PIDs of live processes ``.../postgres -D DIR ...`` whose ``DIR`` is ``wanted``."""
     out = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -138,7 +144,7 @@ def _postmasters(data_dir: str) -> list[int]:
             len(argv) >= 3
             and argv[0].endswith(b"/postgres")
             and argv[1] == b"-D"
-            and argv[2].decode(errors="replace") == data_dir
+            and wanted(argv[2].decode(errors="replace"))
             and _alive(int(d.name))
         ):
             out.append(int(d.name))
@@ -184,29 +190,9 @@ def _trees(roots: Sequence[int]) -> list[int]:
             continue
         kids = _children(p)
         if kids is None:
-            return _trees_by_scan(roots)
+            return procs.trees(roots)
         out.append(p)
         todo.extend(kids)
-    return out
-
-
-def _trees_by_scan(roots: Sequence[int]) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        kids.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(d.name))
-    out: list[int] = []
-    todo = list(roots)
-    while todo:
-        p = todo.pop(0)
-        if p not in out:
-            out.append(p)
-            todo.extend(kids.get(p, []))
     return out
 
 
@@ -214,23 +200,7 @@ def postmasters_under(root: Path) -> list[int]:
     """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
     what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
     prefix = str(root).rstrip("/") + "/"
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            len(argv) >= 3
-            and argv[0].endswith(b"/postgres")
-            and argv[1] == b"-D"
-            and argv[2].decode(errors="replace").startswith(prefix)
-            and _alive(int(d.name))
-        ):
-            out.append(int(d.name))
-    return out
+    return _postmasters_where(lambda d: d.startswith(prefix))
 
 
 def _signal_all(pids: Sequence[int], sig: int) -> None:
@@ -248,7 +218,7 @@ def _kill_frozen(roots: Sequence[int]) -> None:
     _signal_all(list(reversed(pids)), signal.SIGKILL)
 
 
-class PatroniCluster:
+class PatroniCluster(Started):
     """A Patroni cluster of ``nodes`` (names, or a count: n1..nN) on a local backend.
 
     The caller owns ``backend``, ``proxy`` (a Toxiproxy client of a running server) and
@@ -572,18 +542,3 @@ class PatroniCluster:
             time.sleep(0.05)
         if left:
             raise TopologyError(f"processes still alive after close: {left}")
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

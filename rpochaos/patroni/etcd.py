@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
 
 from rpochaos.backends.local import LocalBackend, LocalServer
+from rpochaos.closing import Started
 from rpochaos.errors import TopologyError
 from rpochaos.patroni import deps
 from rpochaos.waiting import wait_until
@@ -56,7 +56,7 @@ class Member:
         return self.server is not None and self.server.running()
 
 
-class Etcd:
+class Etcd(Started):
     """An etcd cluster of ``members`` (1 or 3) members. ``start`` brings it up and waits
     until it is healthy; ``close`` kills every member (idempotent). Usable as a context
     manager (``with Etcd(...) as dcs``: started on entry, closed on exit)."""
@@ -189,18 +189,3 @@ class Etcd:
             f"--- {m.name} ---\n{m.server.log_tail(lines) if m.server else '(not started)'}"
             for m in self.members
         )
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -9,15 +9,13 @@ answer for the others; ``/patroni`` is this node's own status.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from rpochaos.errors import TopologyError
+from rpochaos.http_client import HttpClient
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -102,24 +100,12 @@ def _member(data: object) -> Member:
     )
 
 
-class PatroniRest:
+class PatroniRest(HttpClient):
     """Client for one node's REST API at ``api_url`` (``http://host:port``). Close it, or
     use it as a context manager."""
 
     def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        if not (timeout_s > 0 and math.isfinite(timeout_s)):
-            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-        self.api_url = api_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._http = httpx.Client(
-            base_url=self.api_url,
-            timeout=httpx.Timeout(timeout_s),
-            headers={"User-Agent": "rpochaos-patroni-client", "Accept": "application/json"},
-            trust_env=False,  # never an environment proxy between us and a local node
-        )
-
-    def __repr__(self) -> str:
-        return f"PatroniRest({self.api_url!r}, timeout_s={self.timeout_s})"
+        super().__init__(api_url, timeout_s, "rpochaos-patroni-client")
 
     def _call(
         self,
@@ -207,17 +193,3 @@ class PatroniRest:
         """Maintenance mode on or off for the whole cluster (PATCH /config {"pause": ...}):
         Patroni then neither fails over nor restarts PostgreSQL."""
         self.patch_config({"pause": paused})
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

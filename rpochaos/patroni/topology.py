@@ -184,12 +184,10 @@ class PatroniTopology:
     ) -> None:
         self.cluster.crash_host(name, on_down)
         if cut_links:
-            for link in self.proxies_of(name):
-                self.proxy.set_enabled(link, False)
+            self.proxy.set_all_enabled(self.proxies_of(name), False)
 
     def recover(self, name: str) -> None:
-        for link in self.proxies_of(name):
-            self.proxy.set_enabled(link, True)
+        self.proxy.set_all_enabled(self.proxies_of(name), True)
         node = self.cluster.node(name)
         if not node.patroni_running():
             self.cluster.start_node(name)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rpochaos.clock import Clock
 from rpochaos.errors import TopologyError
+from rpochaos.jsonl import parse_objects
 from rpochaos.patroni.rest import ClusterView, PatroniApiError
 
 LEADERSHIP = "leadership.jsonl"
@@ -136,12 +137,4 @@ def read_leadership(path: Path) -> list[dict[str, object]]:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return []
-    out = []
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
+    return list(parse_objects(text))

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rpochaos.errors import MissingDependency, Problem, ScenarioError
+from rpochaos.errors import BAD_INPUT, Problem, ScenarioError, bad_input_text
 from rpochaos.report.index import write_index
 from rpochaos.result import EXIT_BAD_INPUT
 from rpochaos.search.database import ExampleDatabase, StoredFailure
@@ -158,11 +158,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     printed as file, line, key, given, expected (exit 254), never as a traceback."""
     try:
         space, result, out_dir, found = run_search(args, console)
-    except (ScenarioError, MissingDependency) as e:
-        console.print(str(e), markup=False)
-        return EXIT_BAD_INPUT
-    except FileNotFoundError as e:
-        console.print(f"{e.filename}: no such file", markup=False)
+    except BAD_INPUT as e:
+        console.print(bad_input_text(e), markup=False)
         return EXIT_BAD_INPUT
     table = Table(*table_header(space), title=f"{len(result.examples)} examples")
     for row in example_rows(space, result.examples):

@@ -511,13 +511,11 @@ class PostgresCluster:
         if on_down is not None:  # every process is dead: nothing more can be acknowledged
             on_down()
         if cut_links:
-            for link in self.links_of(name):
-                self.proxy.set_enabled(link, False)
+            self.proxy.set_all_enabled(self.links_of(name), False)
 
     def recover(self, name: str) -> None:
         """Undo ``crash``: re-enable the node's links and restart it (crash recovery)."""
-        for link in self.links_of(name):
-            self.proxy.set_enabled(link, True)
+        self.proxy.set_all_enabled(self.links_of(name), True)
         self.nodes[name].restart()
 
     def promote(self, name: str) -> None:

@@ -177,13 +177,8 @@ def witness_kafka(
             t = time.monotonic()
             records = dump_segments(java, classpath, copies, timeout_s)
             times["dump_s"] = time.monotonic() - t
-    except (KafkaWitnessError, MissingDependency) as e:
-        times["total_s"] = time.monotonic() - t0
-        return WitnessReport.unavailable(node, str(e), Timings.model_validate(times))
-    except OSError as e:
-        times["total_s"] = time.monotonic() - t0
-        reason = f"cannot read {e.filename or old_partition_dir}: {e.strerror or e}"
-        return WitnessReport.unavailable(node, reason, Timings.model_validate(times))
+    except (KafkaWitnessError, MissingDependency, OSError) as e:
+        return WitnessReport.gave_up(node, e, old_partition_dir, times, t0)
     by_seq: dict[int, Record] = {}
     for r in records:
         s = _seq(r.payload)

@@ -8,6 +8,7 @@ Sequence-number sets are stored as inclusive ranges (``[[1, 3], [7, 7]]``).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Literal, Self
 
@@ -95,6 +96,20 @@ class WitnessReport(_Part):
     @classmethod
     def unavailable(cls, node: str, why: str, timings: Timings | None = None) -> Self:
         return cls(node=node, status="unavailable", why=why, timings=timings or Timings())
+
+    @classmethod
+    def gave_up(
+        cls, node: str, e: Exception, where: object, times: dict[str, float | int | None], t0: float
+    ) -> Self:
+        """``unavailable`` because of ``e``, with ``times`` (and ``total_s``, since
+        ``time.monotonic()`` was ``t0``) as the timings. An OSError reads ``cannot read
+        <its file, else where>: <why>``; anything else is its own message."""
+        times["total_s"] = time.monotonic() - t0
+        if isinstance(e, OSError):
+            why = f"cannot read {e.filename or where}: {e.strerror or e}"
+        else:
+            why = str(e)
+        return cls.unavailable(node, why, Timings.model_validate(times))
 
     @property
     def old_seqs(self) -> frozenset[int]:

@@ -387,13 +387,8 @@ def witness(
         times["fork_s"] = time.monotonic() - t0
         job = _Job(old_datadir, fork, new_seqs, work_dir, node, table, seq_column, user, bindir)
         return _witness(job, timeout_s, plant, times, t0)
-    except (Unavailable, WalError, MissingDependency) as e:
-        times["total_s"] = time.monotonic() - t0
-        return WitnessReport.unavailable(node, str(e), Timings.model_validate(times))
-    except OSError as e:
-        times["total_s"] = time.monotonic() - t0
-        why = f"cannot read {e.filename or old_datadir}: {e.strerror or e}"
-        return WitnessReport.unavailable(node, why, Timings.model_validate(times))
+    except (Unavailable, WalError, MissingDependency, OSError) as e:
+        return WitnessReport.gave_up(node, e, old_datadir, times, t0)
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,14 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from rpochaos.clock import Clock
+from rpochaos.errors import first_line
 from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Outcome
 from rpochaos.scenario import Workload
 from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint
-from rpochaos.workload.pacing import Pacer
+from rpochaos.workload.pacing import PacedWriter
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 _SYNC_CANCEL_WARNING = "canceling wait for synchronous replication"
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
 
 
 @dataclass
@@ -51,7 +47,7 @@ class _InFlight:
     cancelled: bool = False
 
 
-class PostgresWriter:
+class PostgresWriter(PacedWriter[Workload]):
     def __init__(
         self,
         endpoints: Sequence[Endpoint],
@@ -59,18 +55,10 @@ class PostgresWriter:
         journal: Journal,
         clock: Clock,
     ) -> None:
+        super().__init__(workload, journal, clock)
         self.endpoints = list(endpoints)
-        self.workload = workload
-        self.journal = journal
-        self.clock = clock
-        self._stop = threading.Event()
-        self._pacer = Pacer(workload.rate, clock)
-        self._seq = 0
-        self._seq_lock = threading.Lock()
         self._inflight: dict[int, _InFlight] = {}
         self._inflight_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self.acknowledged = 0
         self.by_port = {e.port: e.node for e in self.endpoints}
         hosts = ",".join(e.host for e in self.endpoints)
         ports = ",".join(str(e.port) for e in self.endpoints)
@@ -83,12 +71,7 @@ class PostgresWriter:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        for wid in range(self.workload.concurrency):
-            t = threading.Thread(
-                target=self._worker, args=(wid,), name=f"writer-{wid}", daemon=True
-            )
-            t.start()
-            self._threads.append(t)
+        self._start_workers("writer")
         if self.workload.commit_timeout is not None:
             w = threading.Thread(target=self._watchdog, name="writer-watchdog", daemon=True)
             w.start()
@@ -115,11 +98,6 @@ class PostgresWriter:
         return not any(t.is_alive() for t in self._threads)
 
     # -- the work ----------------------------------------------------------------------
-    def _next_seq(self) -> int:
-        with self._seq_lock:
-            self._seq += 1
-            return self._seq
-
     def _connect(self, flags: dict[str, bool]) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.conninfo, autocommit=True)
 
@@ -135,9 +113,7 @@ class PostgresWriter:
         node: str | None = None
         flags = {"sync_cancel": False}
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None or conn.closed:
                     try:
                         conn = self._connect(flags)
@@ -145,7 +121,7 @@ class PostgresWriter:
                     except psycopg.Error as e:
                         conn = None
                         self.journal.complete(
-                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
+                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {first_line(e)}"
                         )
                         continue
                 flags["sync_cancel"] = False
@@ -157,7 +133,7 @@ class PostgresWriter:
                     if flags["sync_cancel"]:
                         note = SYNC_WAIT_CANCELLED
                 except psycopg.Error as e:
-                    outcome, note = Outcome.INFO, _short(e)
+                    outcome, note = Outcome.INFO, first_line(e)
                     if conn.closed or isinstance(
                         e, psycopg.OperationalError | pg_errors.ReadOnlySqlTransaction
                     ):
