@@ -96,6 +96,10 @@ def print_plan(plan: Plan, con: Console) -> None:
         con.print(f"  SQL on {escape(q.node)} returns true: {escape(q.query)}")
     for h in c.http:
         con.print(f"  health check {escape(h.url)} not 2xx")
+    for pq in c.prometheus:
+        con.print(
+            f"  Prometheus {escape(pq.url)}: {escape(pq.query)} {pq.threshold} (or no answer)"
+        )
     exposure = _exposure(plan)
     con.print(f"RPO exposure: declared RPO {sc.expect.rpo:g}s; {exposure}")
 

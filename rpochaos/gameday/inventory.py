@@ -135,6 +135,29 @@ class HttpStop(_Part):
     timeout: Duration = 1.0
 
 
+class PrometheusStop(_Part):
+    """Stop when the instant ``query`` against the Prometheus at ``url`` returns a sample above
+    ``above`` (or below ``below``; exactly one of the two), or when that Prometheus does not
+    answer within ``timeout`` or rejects the query. An empty result is not a stop."""
+
+    url: str = Field(pattern=r"^https?://")
+    query: str = Field(min_length=1)
+    above: float | None = None
+    below: float | None = None
+    timeout: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> PrometheusStop:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("exactly one of above or below (the threshold the query must cross)")
+        return self
+
+    @property
+    def threshold(self) -> str:
+        """The crossing that stops the run, as the plan prints it ("> 0.5")."""
+        return f"> {self.above:g}" if self.above is not None else f"< {self.below:g}"
+
+
 class StopConditions(_Part):
     #: fraction of the writes completed in the last ``window`` that did not succeed
     max_error_rate: float | None = Field(default=None, gt=0, le=1)
@@ -143,6 +166,7 @@ class StopConditions(_Part):
     max_lag_bytes: int | None = Field(default=None, gt=0)
     sql: list[SqlStop] = Field(default_factory=list)
     http: list[HttpStop] = Field(default_factory=list)
+    prometheus: list[PrometheusStop] = Field(default_factory=list)
     poll: Duration = 0.1
 
 

@@ -11,6 +11,7 @@ import secrets
 import shutil
 from dataclasses import dataclass
 
+import httpx
 import psycopg
 from psycopg import sql
 
@@ -18,6 +19,7 @@ from rpochaos.errors import ProxyError, first_line
 from rpochaos.gameday.actions import TOXIC_PREFIX, ActionError, DockerCli
 from rpochaos.gameday.plan import Plan
 from rpochaos.gameday.probe import connect
+from rpochaos.gameday.stops import prometheus_check
 from rpochaos.proxy import Toxiproxy
 
 
@@ -93,6 +95,17 @@ def preflight(plan: Plan) -> list[Check]:
             else:
                 why = "no such container" if state is None else f"state {state}"
             checks.append(Check(f"container {node.container} ({name})", state == "running", why))
+    if inv.stop_conditions.prometheus:
+        with httpx.Client(trust_env=False) as http:
+            for pq in inv.stop_conditions.prometheus:
+                reason = prometheus_check(http, pq)  # one that holds already: no start
+                checks.append(
+                    Check(
+                        f"Prometheus stop {pq.query!r}",
+                        reason is None,
+                        f"{pq.url} answers, not {pq.threshold}" if reason is None else reason,
+                    )
+                )
     if inv.failover is not None:
         exe = inv.failover.command[0]
         found = shutil.which(exe)

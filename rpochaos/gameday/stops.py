@@ -4,20 +4,24 @@ Each check returns a reason (str) when the run must stop, else None: the total d
 ``limits.max_total``; the probe's error rate over ``error_window`` past ``max_error_rate``; a
 replica's replay lag in bytes past ``max_lag_bytes`` (``pg_stat_replication`` on the primary);
 each SQL probe whose first column comes back true (or that fails); each HTTP health check that
-does not answer 2xx. The first reason fires ``on_stop`` once, from the poller thread, which is
-how a stop heals within one poll interval and not at the next schedule tick.
+does not answer 2xx; each Prometheus query whose instant result crosses its threshold (or
+that its Prometheus does not answer or rejects). The first reason fires ``on_stop`` once,
+from the poller thread, which is how a stop heals within one poll interval and not at the
+next schedule tick.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psycopg
 
 from rpochaos.clock import Clock
-from rpochaos.gameday.inventory import Inventory
+from rpochaos.gameday.inventory import Inventory, PrometheusStop
 from rpochaos.gameday.probe import Probe, connect
 
 LAG_SQL = (
@@ -103,6 +107,10 @@ class StopWatch:
                 ok, what = False, type(e).__name__
             if not ok:
                 return f"health check {h.url} answered {what}"
+        for pq in c.prometheus:
+            reason = prometheus_check(self._http, pq)
+            if reason:
+                return reason
         return None
 
     def _lag(self, limit: int) -> str | None:
@@ -115,3 +123,44 @@ class StopWatch:
             if lag is not None and int(lag) > limit:
                 return f"replication lag of {name} {int(lag)} bytes > {limit} bytes"
         return None
+
+
+def prometheus_samples(data: Any) -> list[float]:
+    """The values of a Prometheus ``/api/v1/query`` answer's ``data``: each series' value of
+    a vector, the value of a scalar, each series' last value of a matrix; NaN left out.
+    ValueError when ``data`` has none of these shapes."""
+    kind, result = data["resultType"], data["result"]
+    if kind == "scalar":
+        points = [result]
+    elif kind == "vector":
+        points = [series["value"] for series in result]
+    elif kind == "matrix":
+        points = [series["values"][-1] for series in result if series["values"]]
+    else:
+        raise ValueError(f"a {kind} result (a vector or scalar expected)")
+    values = [float(point[1]) for point in points]
+    return [v for v in values if not math.isnan(v)]
+
+
+def prometheus_check(http: httpx.Client, stop: PrometheusStop) -> str | None:
+    """Why the run must stop by ``stop`` now (the query crossed its threshold, or its
+    Prometheus did not answer or refused the query), or None."""
+    url = stop.url.rstrip("/") + "/api/v1/query"
+    try:
+        r = http.get(url, params={"query": stop.query}, timeout=stop.timeout)
+        body = r.json()
+    except (httpx.HTTPError, ValueError) as e:
+        return f"Prometheus {stop.url} did not answer {stop.query!r}: {type(e).__name__}"
+    if r.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+        why = body.get("error") if isinstance(body, dict) else None
+        return f"Prometheus {stop.url} refused {stop.query!r}: {why or f'HTTP {r.status_code}'}"
+    try:
+        values = prometheus_samples(body["data"])
+    except (KeyError, TypeError, IndexError, ValueError) as e:
+        return f"Prometheus {stop.url} answered {stop.query!r} with {e}"
+    for v in values:
+        if (stop.above is not None and v > stop.above) or (
+            stop.below is not None and v < stop.below
+        ):
+            return f"Prometheus {stop.query!r} = {v:g} {stop.threshold}"
+    return None

@@ -7,12 +7,15 @@ they found it; the partition-then-crash game day kills the primary, so it runs l
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -328,6 +331,136 @@ def test_a_stop_condition_mid_partition_heals_within_a_second(system: System) ->
     assert all(v == [] for v in system.toxics().values())
     assert system.tables() == []  # dropped at the end
     assert (runs / "index.html").exists()
+
+
+class Gauge:
+    """A metrics endpoint for Prometheus to scrape: one gauge the test sets."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        gauge = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = f"app_error_ratio {gauge.value}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _prometheus_binary() -> str:
+    cached = Path(os.environ.get("RPOCHAOS_CACHE", Path.home() / ".cache" / "rpochaos"))
+    for candidate in (shutil.which("prometheus"), cached / "prometheus/usr/bin/prometheus"):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise MissingDependency("Prometheus", "scripts/prometheus-setup.sh")
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Gauge]]:
+    """A real Prometheus on a free loopback port, scraping ``Gauge`` every 200 ms."""
+    binary = require(_prometheus_binary)
+    gauge, port = Gauge(), _free_port()
+    tmp = tmp_path_factory.mktemp("prometheus")
+    (tmp / "prometheus.yml").write_text(
+        "global: {scrape_interval: 200ms, scrape_timeout: 150ms}\n"
+        "scrape_configs:\n"
+        f"  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{gauge.port}']}}]\n"
+    )
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(trust_env=False, timeout=1) as h:
+            while True:  # ready, and the gauge scraped at least once
+                try:
+                    got = h.get(f"{url}/api/v1/query", params={"query": "app_error_ratio"})
+                    if got.status_code == 200 and got.json()["data"]["result"]:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()
+                time.sleep(0.1)
+        yield url, gauge
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        gauge.server.shutdown()
+
+
+def test_a_prometheus_query_crossing_its_threshold_stops_and_heals_the_game_day(
+    system: System, prometheus: tuple[str, Gauge]
+) -> None:
+    url, gauge = prometheus
+    gauge.value = 0.0
+    stop = f'[{{url: "{url}", query: app_error_ratio, above: 0.5}}]'
+    inv = system.inventory("gdtest", prometheus=stop, poll="100ms")
+    plan = plan_file(
+        system,
+        "prom",
+        PARTITION_PLAN.format(
+            duration="15s",
+            hold="12s",
+            extra="  - at: 11s\n    pause: replica1\n    for: 1s\n    outage: true\n",
+        ),
+    )
+    planned = gameday("plan", str(plan), "--inventory", str(inv))
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert f"Prometheus {url}: app_error_ratio > 0.5" in planned.stdout
+    assert f"{url} answers, not > 0.5" in planned.stdout  # the preflight asked it
+    runs = system.tmp / "runs-prom"
+    flipped: list[float] = []
+
+    def flip_mid_partition() -> None:  # the "application" starts failing 2 s into the cut
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for events in runs.rglob("events.jsonl"):
+                if '"step_start"' in events.read_text():
+                    time.sleep(2.0)
+                    gauge.value = 0.9
+                    flipped.append(time.monotonic())
+                    return
+            time.sleep(0.05)
+
+    flipper = threading.Thread(target=flip_mid_partition, daemon=True)
+    flipper.start()
+    out = gameday(
+        *("plan", str(plan), "--inventory", str(inv), "--execute", "--confirm", "gdtest"),
+        *("--runs-root", str(runs)),
+    )
+    flipper.join(5)
+    gauge.value = 0.0
+    assert flipped, out.stdout + out.stderr
+    run_dir = only_run(runs)
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    stopped = next(e for e in events if e["type"] == "stopped")
+    start = next(e for e in events if e["type"] == "step_start" and e["index"] == 0)
+    healed = next(e for e in events if e["type"] == "step_end" and e["index"] == 0)
+    assert "Prometheus 'app_error_ratio' = 0.9 > 0.5" in stopped["reason"], stopped
+    assert stopped["t"] - start["t"] >= 1.9  # not before the gauge crossed
+    assert 0 <= healed["t"] - stopped["t"] < 1.0
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["reasons"][0].startswith("run stopped by a stop condition: Prometheus")
+    assert all(v == [] for v in system.toxics().values())
+    assert system.tables() == []
 
 
 #: tries of the SIGKILL test (3 in CI; RPOCHAOS_GAMEDAY_KILLS=10 for the by-hand figure)

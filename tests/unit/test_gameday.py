@@ -164,3 +164,47 @@ def test_the_audit_journal_reads_back_what_is_left_to_undo(tmp_path: Path) -> No
 
 def test_the_probe_table_is_named_after_the_run() -> None:
     assert table_name("g1201223533a1B2") == "rpochaos_probe_g1201223533a1b2"
+
+
+def test_a_prometheus_stop_needs_exactly_one_threshold_at_its_line() -> None:
+    stop = "stop_conditions:\n  prometheus:\n    - {url: 'http://127.0.0.1:9090', query: up}\n"
+    with pytest.raises(ScenarioError) as e:
+        loads_inventory(INVENTORY + stop, "i.inventory.yaml")
+    (p,) = problems(e)
+    assert p.startswith("i.inventory.yaml:23: stop_conditions.prometheus[0]"), p
+    assert "exactly one of above or below" in p
+    ok = loads_inventory(INVENTORY + stop.replace("up}", "up, below: 1}"), "i.yaml")
+    assert ok.stop_conditions.prometheus[0].threshold == "< 1"
+
+
+@pytest.mark.parametrize(
+    ("data", "values"),
+    [
+        ({"resultType": "vector", "result": [{"metric": {}, "value": [1.0, "0.25"]}]}, [0.25]),
+        ({"resultType": "vector", "result": []}, []),
+        ({"resultType": "scalar", "result": [1.0, "3"]}, [3.0]),
+        ({"resultType": "matrix", "result": [{"values": [[1, "1"], [2, "NaN"]]}]}, []),
+        ({"resultType": "matrix", "result": [{"values": [[1, "NaN"], [2, "2"]]}]}, [2.0]),
+    ],
+)
+def test_prometheus_answers_give_their_latest_values(data: object, values: list[float]) -> None:
+    from rpochaos.gameday.stops import prometheus_samples
+
+    assert prometheus_samples(data) == values
+
+
+def test_a_prometheus_string_result_is_no_value() -> None:
+    from rpochaos.gameday.stops import prometheus_samples
+
+    with pytest.raises(ValueError, match="a string result"):
+        prometheus_samples({"resultType": "string", "result": [1.0, "x"]})
+
+
+def test_the_runbooks_inventory_loads_with_every_stop_condition() -> None:
+    import re
+
+    text = (ROOT / "docs" / "gamedays.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "limits:" in b]
+    c = loads_inventory(block, "docs/gamedays.md").stop_conditions
+    assert c.sql and c.http and c.max_lag_bytes and c.max_error_rate
+    assert [p.threshold for p in c.prometheus] == ["> 5", "< 1"]
