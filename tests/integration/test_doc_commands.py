@@ -113,6 +113,11 @@ WHERE: list[tuple[str, str]] = [
      _SEARCH + "test_boundary_mode_brackets_the_flip_between_a_pass_and_a_fail"),
     (r"^(rpochaos search|pytest --rpo-search) scenarios/search/async-partition-boundary\.yaml",
      _SEARCH + "test_a_found_failure_is_replayed_first_and_its_file_reproduces"),
+    (r"^pytest -n 2 --rpo-scenario ",
+     "tests/integration/test_plugin_parallel.py::"
+     "test_two_workers_run_scenarios_side_by_side_without_colliding"),
+    (r"^\.venv/bin/python bench/parallel\.py",
+     HERE + "test_the_parallel_benchmark_runs_both_ways"),
     (r"^pytest --rpo-scenario ",
      "tests/integration/test_plugin.py::test_collection_by_folder_glob_and_name"),
     (r"^python -m rpochaos\.gameday plan .*--execute",
@@ -230,3 +235,18 @@ def test_the_journal_format_benchmark_runs() -> None:
     _no_traceback(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "write format 2" in proc.stdout and "read  format 2" in proc.stdout
+
+
+@pytest.mark.timeout(400)
+def test_the_parallel_benchmark_runs_both_ways(real_pg: None) -> None:
+    """docs/performance.md's parallel benchmark, on two short scenarios (the doc's run of the
+    six PostgreSQL scenarios takes ~4 min)."""
+    proc = _run(
+        sys.executable, "bench/parallel.py", "--scenarios",
+        "pg-sync-partition-crash", "pg-async-lag-within-rpo", timeout=380,
+    )  # fmt: skip
+    _no_traceback(proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "wall: serial" in proc.stdout and "-n 2" in proc.stdout
+    assert "verdicts the same in both runs" in proc.stdout, proc.stdout
+    assert proc.stdout.count("PASS") == 4, proc.stdout
