@@ -643,3 +643,27 @@ def test_async_partition_then_crash_game_day_loses_writes_and_records_no_passwor
         if f.is_file():
             assert SECRET not in f.read_text(errors="replace"), f
     assert OUTPUTS and not any(SECRET in o for o in OUTPUTS)
+    # a CI run of the same shape (the plan plus a topology, brought up by rpochaos on docker)
+    # gives the same verdict and the same window, within the same tolerance
+    ci_scenario = system.tmp / "same-shape.yaml"
+    ci_scenario.write_text(
+        plan.read_text()
+        + 'topology:\n  synchronous_commit: "on"\n  replicas: [{name: replica1, mode: async}]\n'
+    )
+    ci_out = system.tmp / "same-shape-run"
+    ci = subprocess.run(
+        [sys.executable, "-m", "rpochaos.cli", "run", str(ci_scenario), "--backend", "docker",
+         "--out", str(ci_out), "-q", "--no-html"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert ci.returncode == out.returncode, ci.stdout + ci.stderr
+    c = json.loads((ci_out / "result.json").read_text())
+    assert c["verdict"] == r["verdict"] == "FAIL"
+    ci_part = next(f for f in c["faults"] if f["kind"] == "partition")
+    ci_injected = c["outage_at_s"] - ci_part["effective_start_s"]
+    assert within(c["data_loss_window_s"], ci_injected)
+    assert within(r["data_loss_window_s"], c["data_loss_window_s"]), (
+        r["data_loss_window_s"],
+        c["data_loss_window_s"],
+    )
+    assert c["failover"]["promoted"] == r["failover"]["promoted"] == "replica1"
