@@ -10,8 +10,8 @@ Scenario arguments (``run``, ``validate``, ``list``, ``plan``) are found by
 
 Exit codes: 0 PASS, 1 FAIL, 2 UNKNOWN (also a run stopped because Toxiproxy, a node or the
 engine died outside the schedule), 130 interrupted (Ctrl-C or SIGTERM), 254 bad input
-(scenario, arguments, missing program), 255 internal error (a one-line message; the
-traceback goes to a file it names, never to the terminal).
+(scenario, arguments, missing program, a disk too full for the run), 255 internal error (a
+one-line message; the traceback goes to a file it names, never to the terminal).
 """
 
 from __future__ import annotations

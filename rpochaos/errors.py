@@ -54,6 +54,11 @@ class MissingDependency(RpochaosError):
         super().__init__(f"{what} was not found. Install it with: {install}")
 
 
+class NotEnoughSpace(RpochaosError):
+    """The filesystem that would hold a run directory has too little free space for the run.
+    The message says where, how much is free, how much is needed and what to do."""
+
+
 class ProxyError(RpochaosError):
     """A Toxiproxy API call failed (HTTP error, timeout, or refused connection)."""
 
@@ -74,7 +79,12 @@ def first_line(e: BaseException) -> str:
 
 
 #: what the CLI reports as bad input (exit 254) rather than as a failure
-BAD_INPUT: tuple[type[Exception], ...] = (ScenarioError, MissingDependency, FileNotFoundError)
+BAD_INPUT: tuple[type[Exception], ...] = (
+    ScenarioError,
+    MissingDependency,
+    NotEnoughSpace,
+    FileNotFoundError,
+)
 
 
 def bad_input_text(e: Exception) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import Backend, make_backend, resolve_backend, start_proxy
 from rpochaos.clock import Clock
+from rpochaos.diskspace import check_space
 from rpochaos.errors import RpochaosError
 from rpochaos.failover import LsnTracker
 from rpochaos.faults import shim
@@ -307,8 +308,9 @@ def run(
     are written after result.json and never change the verdict.
 
     Raises ScenarioError for bad input before anything starts, MissingDependency when a
-    program is not installed, and re-raises KeyboardInterrupt after tearing everything down
-    and writing an UNKNOWN result.
+    program is not installed, NotEnoughSpace when the run directory's disk is too full (all
+    three before anything is created), and re-raises KeyboardInterrupt after tearing
+    everything down and writing an UNKNOWN result.
     """
     sc = scenario if isinstance(scenario, Scenario) else load(scenario)
     backend = resolve_backend(backend, sc.backend)
@@ -316,6 +318,7 @@ def run(
         sc = sc.with_seed(seed)
     for_scenario(sc).preflight(backend)  # before creating anything
     run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), sc.name)
+    check_space(run_dir, sc)  # before creating anything
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir = run_dir.resolve()
     if sc.path is not None:
