@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rpochaos.errors import NotEnoughSpace
 from rpochaos.scenario import Scenario
+from rpochaos.watchdog import Check
 
 #: a node's data directory with its WAL and logs (PostgreSQL measured at 79 MB), rounded up
 PER_NODE_BYTES = 100 * 2**20
@@ -49,8 +50,7 @@ def check_space(run_dir: Path, sc: Scenario) -> None:
     """Raise NotEnoughSpace (saying where, how much is free, how much is needed and what
     to do) when the filesystem of ``run_dir`` has less free space than ``sc`` needs."""
     where = _existing(run_dir)
-    st = os.statvfs(where)
-    free = st.f_bavail * st.f_frsize
+    free = free_bytes(where)
     need = needed_bytes(sc)
     if free >= need:
         return
@@ -60,4 +60,27 @@ def check_space(run_dir: Path, sc: Scenario) -> None:
         f"about {_mb(need)} ({len(sc.topology.nodes)} nodes' data directories and "
         f"{writes:,} writes' journal and WAL). Free some space, or put the run on a larger "
         "disk: --out DIR (or --runs-root DIR)"
+    )
+
+
+#: free space below which a running run stops (heals, keeps its journal, answers UNKNOWN):
+#: room left for the journal's last lines, the result and the servers' shutdown
+FLOOR_BYTES = 32 * 2**20
+
+
+def free_bytes(path: Path) -> int:
+    """The free space (for unprivileged writers) of the filesystem holding ``path``."""
+    st = os.statvfs(_existing(path))
+    return st.f_bavail * st.f_frsize
+
+
+def disk_check(run_dir: Path, floor: int = FLOOR_BYTES) -> Check:
+    """A watchdog check (``rpochaos.watchdog``) named ``disk``: alive while the filesystem
+    holding ``run_dir`` has at least ``floor`` bytes free. A disk another process fills
+    during a run thus stops the run within one watchdog pass, before a server or the
+    journal meets ENOSPC: the run heals, keeps a whole journal and answers UNKNOWN."""
+    return Check(
+        "disk",
+        lambda: free_bytes(run_dir) >= floor,
+        lambda: f"{run_dir.parent} has {_mb(free_bytes(run_dir))} free, under {_mb(floor)}",
     )

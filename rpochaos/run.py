@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import Backend, make_backend, resolve_backend, start_proxy
 from rpochaos.clock import Clock
-from rpochaos.diskspace import check_space
+from rpochaos.diskspace import check_space, disk_check
 from rpochaos.errors import RpochaosError
 from rpochaos.failover import LsnTracker
 from rpochaos.faults import shim
@@ -201,12 +201,14 @@ class _Runner:
 
     def _watch(self) -> Watchdog:
         """The guard that stops the run when its Toxiproxy server, a node or the engine dies
-        outside the schedule (``rpochaos.watchdog``); the steps tell it which nodes the
-        schedule itself takes down."""
+        outside the schedule, or its disk is nearly full (``rpochaos.watchdog``,
+        ``rpochaos.diskspace``); the steps tell it which nodes the schedule itself takes
+        down."""
         assert self.backend is not None and self.cluster is not None
         backend, cluster = self.backend, self.cluster
+        disk = disk_check(self.run_dir)
         dog = self.dog = Watchdog(
-            lambda: checks_for(backend, cluster),
+            lambda: [*checks_for(backend, cluster), disk],
             now=self.now,
             record=self.events.write,
             on_lost=lambda _: self.stop.set(),
