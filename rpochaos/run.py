@@ -152,7 +152,7 @@ class _Runner:
         cluster = self.cluster = self.system.cluster(backend, proxy, data_root, self.shim.env)
         self.powers = check_powers(self.sc, cluster)
         meta["backend_info"] = backend.describe()
-        seen = witness_role.for_run(self.sc, backend.name, cluster, self.run_dir, self.log)
+        seen = witness_role.for_run(self.sc, backend, cluster, self.run_dir, self.log)
         if seen is not None:  # runs after the servers are killed, before their data goes
             self.teardown.callback(seen.after_run)
         self.teardown.callback(self._close_cluster, cluster)

@@ -82,7 +82,7 @@ def witness_part(
         return Witness(why=str(e))
     if report is None:
         return None
-    took = report.timings.total_s
+    took = report.timings.run_s if report.timings.run_s is not None else report.timings.total_s
     base: dict[str, object] = {
         "system": report.system,
         "node": report.node,

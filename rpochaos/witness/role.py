@@ -11,8 +11,14 @@ old primary itself), and ``unavailable (why)`` when the disk cannot be read:
 
 - the old primary was restored from the archive (its disk is a base backup, not the disk that
   acknowledged the writes);
-- the docker backend: the data directories live in docker volumes, not on this host;
+- Kafka on the docker backend (its log directories live in docker volumes);
 - with ``--keep-topology`` an isolated old primary still runs (``rpochaos.witness.postgres``).
+
+On the docker backend each node's data directory is in a docker volume: a one-shot container
+of the node copies the old primary's data directory (and the promoted node's timeline history
+files) into a host directory of the run (``Backend.host_dir``, removed with the run's data),
+readable by the host's database user, and the local witness reads that copy with the host's
+PostgreSQL programs (same major version as the image: the copy's PG_VERSION is checked).
 
 It never raises: whatever goes wrong becomes ``unavailable`` with the reason, and the run's
 measurement (which reads witness.json in ``rpochaos.result.witness``) goes on.
@@ -21,16 +27,20 @@ measurement (which reads witness.json in ``rpochaos.result.witness``) goes on.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rpochaos import deps
+from rpochaos.backends import Backend
 from rpochaos.kafka.cluster import KafkaCluster
 from rpochaos.roles import Cluster
 from rpochaos.scenario import Scenario
 from rpochaos.store import EVENTS, FINAL_READ
-from rpochaos.topology.postgres import PostgresCluster
+from rpochaos.topology.postgres import PostgresCluster, PostgresNode
 from rpochaos.witness.kafka import witness_kafka
 from rpochaos.witness.model import WitnessReport, save
 from rpochaos.witness.postgres import witness
@@ -38,9 +48,15 @@ from rpochaos.witness.postgres import witness
 Log = Callable[[str], None]
 #: where the witness keeps its copy's log and pids.json, in the run directory
 WORK_DIR = "witness"
-DOCKER = (
-    "the docker backend keeps each node's data directory in a docker volume, not on this "
-    "host: run on the local backend to read the old primary's disk"
+DOCKER_KAFKA = (
+    "the docker backend keeps each broker's log directory in a docker volume: run on the "
+    "local backend to read the old leader's segments"
+)
+#: a one-shot command copying a data directory ($1) to a host directory ($2), readable there
+_COPY_OUT = 'cp -a "$1" "$2/data" && chmod -R a+rwX "$2/data"'
+_COPY_HISTORY = (
+    'mkdir -p "$2/data/pg_wal" && cp "$1"/pg_wal/*.history "$2/data/pg_wal/"'
+    ' && chmod -R a+rwX "$2/data"'
 )
 
 
@@ -50,7 +66,7 @@ class WitnessRole:
 
     run_dir: Path
     scenario: Scenario
-    backend: str
+    backend: Backend
     cluster: PostgresCluster | KafkaCluster
     log: Log
     #: the primary when the run started: the one whose disk a failover leaves behind
@@ -63,11 +79,17 @@ class WitnessRole:
         try:
             report = self._read()
         except Exception as e:  # the witness must never break a run's teardown
-            report = WitnessReport.unavailable(self.first_primary, f"the witness failed: {e}")
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            why = " ".join(dict.fromkeys([lines[0], lines[-1]]))
+            report = WitnessReport.unavailable(self.first_primary, f"the witness failed: {why}")
         if report is None:
             return None
+        took = round(time.monotonic() - t0, 6)
+        report = report.model_copy(
+            update={"timings": report.timings.model_copy(update={"run_s": took})}
+        )
         save(report, self.run_dir)
-        self.log(f"{report.describe()} ({time.monotonic() - t0:.2f} s)")
+        self.log(f"{report.describe()} ({took:.2f} s)")
         return report
 
     def _final(self) -> dict[str, object] | None:
@@ -94,16 +116,29 @@ class WitnessRole:
                 "the old primary was restored from the archive: its disk is a base backup, "
                 "not the disk that acknowledged the writes",
             )
-        if self.backend != "local":
-            return WitnessReport.unavailable(old, DOCKER)
         nodes = self.cluster.nodes
-        return witness(
-            Path(nodes[old].datadir),
-            Path(nodes[new].datadir),
-            present,
-            work_dir=self.run_dir / WORK_DIR,
-            node=old,
-        )
+        if self.backend.name == "local":
+            old_dir, new_dir = Path(nodes[old].datadir), Path(nodes[new].datadir)
+        else:
+            old_dir = self._copy_out(nodes[old], "witness-old", _COPY_OUT)
+            new_dir = self._copy_out(nodes[new], "witness-new", _COPY_HISTORY)
+            mine = _pg_major(deps.pg_bindir())
+            theirs = (old_dir / "PG_VERSION").read_text().strip()
+            if mine != theirs:
+                return WitnessReport.unavailable(
+                    old,
+                    f"the image's PostgreSQL is {theirs}, this host's programs are {mine}: "
+                    "pg_waldump and the server must be of the same major version",
+                )
+        return witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
+
+    def _copy_out(self, node: PostgresNode, name: str, script: str) -> Path:
+        """``node``'s data directory, copied by a one-shot container of the node into the
+        host directory ``name`` of the run (module doc)."""
+        dst = self.backend.host_dir(name)
+        argv = ["sh", "-c", script, "sh", node.datadir, str(dst)]
+        node.handle.run(argv, timeout_s=120, what=f"copy of {node.name}'s disk for the witness")
+        return dst / "data"
 
     def _kafka(self, final: dict[str, object], present: frozenset[int]) -> WitnessReport | None:
         assert isinstance(self.cluster, KafkaCluster)
@@ -113,8 +148,8 @@ class WitnessRole:
         if len(crashed) != 1 or new is None or crashed[0] == new:
             return None  # the witness reads one crashed old leader of partition 0
         old = crashed[0]
-        if self.backend != "local":
-            return WitnessReport.unavailable(old, DOCKER)
+        if self.backend.name != "local":
+            return WitnessReport.unavailable(old, DOCKER_KAFKA)
         part = f"{self.cluster.topic}-0"
         brokers = self.cluster.nodes
         return witness_kafka(
@@ -132,8 +167,17 @@ def _crashed_nodes(events: Path) -> list[str]:
     return out
 
 
+def _pg_major(bindir: Path) -> str:
+    """The major version of the PostgreSQL programs in ``bindir`` ('15')."""
+    out = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"(\d+)(?:\.\d+)?", out)
+    return m.group(1) if m else out.strip()
+
+
 def for_run(
-    scenario: Scenario, backend: str, cluster: Cluster, run_dir: Path, log: Log
+    scenario: Scenario, backend: Backend, cluster: Cluster, run_dir: Path, log: Log
 ) -> WitnessRole | None:
     """The run's witness, or None when its system has none (module doc). Call it before the
     cluster starts: it remembers the first primary."""
