@@ -16,8 +16,9 @@ old primary itself), and ``unavailable (why)`` when the disk cannot be read:
 
 On the docker backend each node's data directory is in a docker volume: a one-shot container
 of the node copies the old primary's data directory (and the promoted node's timeline history
-files) into a host directory of the run (``Backend.host_dir``, removed with the run's data),
-readable by the host's database user, and the local witness reads that copy with the host's
+files) into a scratch directory under the system's temporary directory (shared with the
+node containers, mode 0777 so that the host's database user can reach it wherever the run
+directory is; deleted once read), and the local witness reads that copy with the host's
 PostgreSQL programs (same major version as the image: the copy's PG_VERSION is checked).
 
 It never raises: whatever goes wrong becomes ``unavailable`` with the reason, and the run's
@@ -27,11 +28,14 @@ measurement (which reads witness.json in ``rpochaos.result.witness``) goes on.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rpochaos import deps
@@ -71,6 +75,8 @@ class WitnessRole:
     log: Log
     #: the primary when the run started: the one whose disk a failover leaves behind
     first_primary: str
+    #: the docker backend's copies of data directories, deleted after the read
+    scratch: list[Path] = field(default_factory=list)
 
     def after_run(self) -> WitnessReport | None:
         """Read the old primary's disk and save ``witness.json``; the report, or None when
@@ -82,6 +88,9 @@ class WitnessRole:
             lines = str(e).strip().splitlines() or [type(e).__name__]
             why = " ".join(dict.fromkeys([lines[0], lines[-1]]))
             report = WitnessReport.unavailable(self.first_primary, f"the witness failed: {why}")
+        finally:
+            for d in self.scratch:
+                shutil.rmtree(d, ignore_errors=True)
         if report is None:
             return None
         took = round(time.monotonic() - t0, 6)
@@ -133,9 +142,12 @@ class WitnessRole:
         return witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
 
     def _copy_out(self, node: PostgresNode, name: str, script: str) -> Path:
-        """``node``'s data directory, copied by a one-shot container of the node into the
-        host directory ``name`` of the run (module doc)."""
-        dst = self.backend.host_dir(name)
+        """``node``'s data directory, copied by a one-shot container of the node into a new
+        scratch directory ``rpochaos-<name>-*`` (module doc)."""
+        dst = Path(tempfile.mkdtemp(prefix=f"rpochaos-{name}-"))
+        self.scratch.append(dst)
+        os.chmod(dst, 0o777)
+        self.backend.share_host_dir(dst)
         argv = ["sh", "-c", script, "sh", node.datadir, str(dst)]
         node.handle.run(argv, timeout_s=120, what=f"copy of {node.name}'s disk for the witness")
         return dst / "data"
