@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import tempfile
@@ -28,7 +29,7 @@ from rpochaos.backends.local import gc, leftovers
 from rpochaos.measure import Verdict
 from rpochaos.report.html import write_html
 from rpochaos.report.summary import lines
-from rpochaos.result import Result, analyze_result
+from rpochaos.result import Result, analyze, analyze_result
 from rpochaos.store import FINAL_READ, read_final
 from rpochaos.topology.postgres import TABLE
 from rpochaos.witness.classify import from_ranges
@@ -110,14 +111,19 @@ def test_a_planted_durability_bug_fails_the_run_and_is_a_red_line(
     kept: Kept, tmp_path: Path
 ) -> None:
     """Rows deleted from the witness's copy before it reads them: acknowledged writes on no
-    node. The run re-measured with that witness.json must FAIL, name them first among the
-    reasons, and show the red line in the summary and the HTML report."""
+    node. The run (re-measured against an RPO it meets) with that witness.json must FAIL for
+    that reason alone, name them, and show the red line in the summary and the HTML report."""
     lost = sorted(kept.lost)
     planted = frozenset([*lost[:5], lost[-1]])
     copy = tmp_path / "run"
     copy.mkdir()
     for name in RUN_FILES:
         shutil.copyfile(kept.out / name, copy / name)
+    # an RPO the run meets: only the witness can make it FAIL
+    resolved = json.loads((copy / "resolved.json").read_text())
+    resolved["scenario"]["expect"]["rpo"] = 60.0
+    (copy / "resolved.json").write_text(json.dumps(resolved))
+    assert Verdict(analyze(copy)["verdict"]) is Verdict.PASS
     data = kept.out / "data"
 
     def plant(conn: psycopg.Connection[TupleRow]) -> None:
@@ -136,7 +142,7 @@ def test_a_planted_durability_bug_fails_the_run_and_is_a_red_line(
     assert r.verdict is Verdict.FAIL
     shown = f"seq {lost[0]}-{lost[4]}, {lost[-1]}"
     assert w.fail_reason is not None and shown in w.fail_reason
-    assert r.reasons[0] == w.fail_reason  # first: the scenario's own reasons follow
+    assert r.reasons[0] == w.fail_reason  # first; the passing checks follow
     red = [x for x in lines(r) if x.startswith("DURABILITY BUG")]
     assert len(red) == 1 and shown in red[0]
     html = write_html(copy).read_text()
