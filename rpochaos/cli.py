@@ -386,7 +386,8 @@ def _analyze_arguments(an: argparse.ArgumentParser) -> None:
 
 def _lost_arguments(lo: argparse.ArgumentParser) -> None:
     lo.add_argument("run_dir", metavar="RUN_DIR")
-    lo.add_argument("--format", choices=["csv", "sql"], default="csv")
+    # not choices=: ``export_lost`` says what it expects (and --help lists no subcommand)
+    lo.add_argument("--format", default="csv", metavar="csv|sql")
     lo.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: stdout)")
 
 
