@@ -173,3 +173,32 @@ def test_the_witness_reads_the_old_primary_on_docker(real_pg: None, tmp_path: Pa
     assert w.waldump_commits == w.on_old_primary + w.in_flight_present
     assert w.took_s is not None and w.took_s < BUDGET_S
     assert set(scratch.glob("rpochaos-witness-*")) <= before  # the copies are deleted
+
+
+def test_an_isolated_old_primary_is_read_after_the_teardown_kills_it(
+    real_pg: None, tmp_path: Path
+) -> None:
+    """The old primary is not crashed but cut off from its client and its replica, and the
+    replica promoted: it still runs at the final read. The teardown kills it with the rest
+    of the topology, then the witness reads its disk."""
+    from rpochaos.run import run
+
+    text = SCENARIO.read_text()
+    crash = "    crash: primary\n"
+    assert crash in text
+    isolated = tmp_path / "isolated.yaml"
+    isolated.write_text(
+        text.replace("name: pg-async-partition-crash", "name: pg-async-partition-isolated").replace(
+            crash, "    partition: client->primary\n    mode: blackhole\n"
+        )
+    )
+    out = tmp_path / "run"
+    run(isolated, out=out, observe_rate=0, html=False)
+    r = Result.load(out)
+    lost = frozenset(r.seqs("lost", out))
+    w = r.witness
+    assert w is not None and w.status == "ok", w
+    assert lost and from_ranges(w.on_old_primary_seqs) == lost and w.gone == 0
+    assert w.waldump_commits == w.on_old_primary + w.in_flight_present
+    events = (out / "events.jsonl").read_text().splitlines()
+    assert not any(json.loads(e).get("action") == "crash" for e in events)
