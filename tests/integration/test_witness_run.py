@@ -41,9 +41,12 @@ from tests.helpers import SCENARIOS, require
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SCENARIO = SCENARIOS / "pg-async-partition-crash.yaml"
-#: what the witness may add to a run here (2 shared cores, measured 1-2 s locally, 3-4 s on
-#: docker with the copy out of the volume): "a few seconds"
+#: what the witness may add to a run here (2 shared cores, measured 1.4-2 s locally): "a few
+#: seconds"
 BUDGET_S = 10.0
+#: on docker two one-shot containers copy the data out of the volumes first: 3.3 s at load
+#: average 7-10, 6.6-13 s at load average 17-20 on this machine
+DOCKER_BUDGET_S = 30.0
 #: the run's files a measurement reads (everything but the kept data directories)
 RUN_FILES = ("resolved.json", "history.jsonl", "events.jsonl", FINAL_READ, "scenario.yaml")
 
@@ -171,7 +174,7 @@ def test_the_witness_reads_the_old_primary_on_docker(real_pg: None, tmp_path: Pa
     print(f"\ndocker witness: {w.line()}")
     assert lost and from_ranges(w.on_old_primary_seqs) == lost and w.gone == 0
     assert w.waldump_commits == w.on_old_primary + w.in_flight_present
-    assert w.took_s is not None and w.took_s < BUDGET_S
+    assert w.took_s is not None and w.took_s < DOCKER_BUDGET_S
     assert set(scratch.glob("rpochaos-witness-*")) <= before  # the copies are deleted
 
 
