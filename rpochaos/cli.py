@@ -202,6 +202,23 @@ def _cmd_analyze(a: argparse.Namespace, con: Console) -> int:
     return EXIT[result["verdict"]]
 
 
+def _cmd_lost(a: argparse.Namespace, con: Console) -> int:
+    """The lost rows as the old primary's disk held them (``rpochaos.witness.export``)."""
+    from rpochaos.witness.export import ExportError, export_lost
+
+    try:
+        text = export_lost(Path(a.run_dir), a.format)
+    except ExportError as e:
+        con.print(str(e), markup=False)
+        return EXIT_BAD_INPUT
+    if a.out is None:
+        sys.stdout.write(text)
+    else:
+        Path(a.out).write_text(text, encoding="utf-8")
+        con.print(f"wrote {a.out}", markup=False)
+    return 0
+
+
 def _cmd_doctor(a: argparse.Namespace, con: Console) -> int:
     """Exit 254 when a required program is missing; a missing optional one (needed only by
     some systems) is shown but does not fail."""
@@ -367,6 +384,13 @@ def _analyze_arguments(an: argparse.ArgumentParser) -> None:
     an.add_argument("--json", action="store_true")
 
 
+def _lost_arguments(lo: argparse.ArgumentParser) -> None:
+    lo.add_argument("run_dir", metavar="RUN_DIR")
+    # not choices=: ``export_lost`` says what it expects (and --help lists no subcommand)
+    lo.add_argument("--format", default="csv", metavar="csv|sql")
+    lo.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: stdout)")
+
+
 def _gc_arguments(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "runs_root",
@@ -460,6 +484,14 @@ COMMANDS: list[Command] = [
         "recompute result.json from a run directory",
         _cmd_analyze,
         _analyze_arguments,
+    ),
+    Command(
+        "lost",
+        "RUN_DIR [--format csv|sql]",
+        "the lost writes as the old primary's disk held them",
+        "export the lost writes, read from the old primary's disk by the witness",
+        _cmd_lost,
+        _lost_arguments,
     ),
     Command(
         "doctor",

@@ -1,15 +1,17 @@
 """The one orchestrator: the order of roles, and the guaranteed teardown.
 
 start topology -> readiness -> workload -> schedule -> stop workload -> heal every fault ->
-final read -> tear down -> measure (via ``result.analyze``, from the run directory alone).
+final read -> tear down -> witness (the old primary's disk, ``rpochaos.witness.role``) ->
+measure (via ``result.analyze``, from the run directory alone).
 
 The roles are the protocols of ``rpochaos.roles``; what a step does is elsewhere
 (``rpochaos.faults.steps``, with ``faults.build`` and ``failover``), and so is the live view
 (``rpochaos.live``). Each role's teardown goes on one ``ExitStack`` the moment the role
 exists, so whatever ends the run (success, an exception, Ctrl-C, SIGTERM turned into an
 exception by the CLI) unwinds in reverse: observer stopped, writer stopped, every active
-fault healed, writer joined, journal closed, servers killed, Toxiproxy and backend closed;
-then result.json is written (UNKNOWN when no final read happened). The journal is kept.
+fault healed, writer joined, journal closed, servers killed, the old primary's disk read by
+the witness, Toxiproxy and backend closed; then result.json is written (UNKNOWN when no final
+read happened). The journal is kept.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from rpochaos.scenario import Scenario, load, to_dict
 from rpochaos.store import EVENTS, FINAL_READ, HISTORY, RESOLVED, EventLog, new_run_dir, write_json
 from rpochaos.systems import for_scenario
 from rpochaos.watchdog import Watchdog, checks_for
+from rpochaos.witness import role as witness_role
 
 if TYPE_CHECKING:
     from signal import _HANDLER
@@ -150,6 +153,9 @@ class _Runner:
         cluster = self.cluster = self.system.cluster(backend, proxy, data_root, self.shim.env)
         self.powers = check_powers(self.sc, cluster)
         meta["backend_info"] = backend.describe()
+        seen = witness_role.for_run(self.sc, backend, cluster, self.run_dir, self.log)
+        if seen is not None:  # runs after the servers are killed, before their data goes
+            self.teardown.callback(seen.after_run)
         self.teardown.callback(self._close_cluster, cluster)
         cluster.start()
         meta["bringup_s"] = round(time.monotonic() - t, 3)

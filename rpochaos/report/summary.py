@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rpochaos.report.semisync import semi_sync_lines
+from rpochaos.report.witness import RED, witness_lines
 from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
 from rpochaos.seqs import first_seqs
 
@@ -120,6 +121,7 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
             f"synchronous replication: seq {shown}"
         )
     out += semi_sync_lines(r)
+    out += witness_lines(r)
     if r.faults:
         out.append("schedule: " + "; ".join(fault_text(f) for f in r.faults))
     for reason in r.reasons:
@@ -138,7 +140,8 @@ def render(result: Result | Mapping[str, object], console: Console | None = None
     head.append(f"  {r.scenario}  (seed {r.seed}, backend {r.backend})", style="bold")
     console.print(head)
     for line in lines(r):
-        console.print("  " + line, markup=False)
+        style = "bold white on red" if line.startswith(RED) else None
+        console.print("  " + line, markup=False, style=style)
 
 
 def leadership_line(r: Result) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rpochaos.measure import Expectations, Measurement, measure
+from rpochaos.measure import Expectations, Measurement, Verdict, measure
 from rpochaos.result.leadership import read_leadership
 from rpochaos.result.model import (
     RESULT,
@@ -34,6 +34,7 @@ from rpochaos.result.timing import (
     outage_requested_at,
     window_resolution,
 )
+from rpochaos.result.witness import witness_part
 from rpochaos.seqs import KINDS, RANGES_SHOWN, SEQS, write_seqs
 from rpochaos.store import StoredRun, load_run, write_json
 
@@ -97,9 +98,14 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
     )
     outage = outage_at(run.events)
     m = measure(run.history, run.final, outage, expect)
+    durability = json_dict(run.meta.get("durability"))
+    seen = witness_part(run.path, m.lost_seqs, run.final.present if run.final else None, durability)
+    gone = seen.fail_reason if seen is not None else None
     reasons = [
         # a game day's stop condition (rpochaos.gameday): first, so a reader sees why it ended
         *(f"run stopped by a stop condition: {e['reason']}" for e in _typed(run, "stopped")),
+        # a durable-ack write on no node (rpochaos.witness): a durability bug
+        *([gone] if gone else []),
         *m.reasons,
         *(str(e["message"]) for e in _typed(run, "error")),
     ]
@@ -121,7 +127,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
         seed=seed if isinstance(seed, int) else None,
         backend=None if backend is None else str(backend),
         run_dir=str(run.path),
-        verdict=m.verdict,
+        verdict=Verdict.FAIL if gone else m.verdict,
         reasons=reasons,
         rpo_declared_s=_round(m.rpo_declared_s),
         writes=_writes(m),
@@ -133,7 +139,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
         last_lost_s=_round(m.last_lost_s),
         rto_s=_round(m.rto_s),
         faults=faults_from_events(run.events),
-        durability=json_dict(run.meta.get("durability")),
+        durability=durability,
         workload=Workload(
             rate_per_s=sc.workload.rate,
             concurrency=sc.workload.concurrency,
@@ -172,6 +178,7 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
             run.final.seqs if run.final else None,
         ),
         leader_changes=lead.changes,
+        witness=seen,
     )
     return result, m
 

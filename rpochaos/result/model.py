@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 
 from rpochaos.measure import Verdict
 from rpochaos.result.semisync import SemiSync
+from rpochaos.result.witness import Witness
 from rpochaos.seqs import KINDS, SEQS, SeqSet, read_seqs
 
 RESULT = "result.json"
@@ -233,6 +234,9 @@ class Result(_Part):
     semi_sync: SemiSync | None = None
     #: Patroni runs: each change of leader after the first seen (empty otherwise)
     leader_changes: list[LeaderChange] = Field(default_factory=list)
+    #: where each lost write went, read from the old primary's disk (``rpochaos.witness``);
+    #: None when the run had no old primary to read
+    witness: Witness | None = None
 
     # -- reading and writing -------------------------------------------------------------
     @classmethod
@@ -262,11 +266,12 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json (``leader_changes`` and ``semi_sync`` only for
-        a run that has them, so that other runs' files keep their keys)."""
+        """The JSON-able content of result.json (``leader_changes``, ``semi_sync`` and
+        ``witness`` only for a run that has them, so that other runs' files keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
-        if out.get("semi_sync") is None:
-            out.pop("semi_sync", None)
+        for key in ("semi_sync", "witness"):
+            if out.get(key) is None:
+                out.pop(key, None)
         if not self.leader_changes:
             out.pop("leader_changes", None)
         return out

@@ -52,6 +52,9 @@ class Timings(_Part):
     read_s: float | None = None
     cleanup_s: float | None = None
     total_s: float | None = None
+    #: the witness as a step of a run (``rpochaos.witness.role``): ``total_s`` plus, on the
+    #: docker backend, copying the data directories out of their volumes
+    run_s: float | None = None
 
 
 class WitnessReport(_Part):

@@ -103,6 +103,10 @@ def _invocations(
         (("images", "build"), NO_ENGINE, {254}),  # cheap: no engine answers
         (("analyze", str(run_dir)), {}, {1} if have_pg else {254}),
         (("analyze", str(run_dir), "--json"), {}, {1} if have_pg else {254}),
+        # the witness read the crashed primary's disk in that run: its lost rows
+        (("lost", str(run_dir)), {}, {0} if have_pg else {254}),
+        (("lost", str(run_dir), "--format", "sql"), {}, {0} if have_pg else {254}),
+        (("lost", str(tmp / "nowhere")), {}, {254}),
         (("doctor",), {}, {0, 254}),
         (("schema",), {}, {0}),
         # a scenario with no search space is refused before any run (real searches:

@@ -338,6 +338,11 @@ def test_the_shipped_kafka_leader_cut_then_killed_scenario(tmp_path: Path) -> No
         assert resent <= present and not resent & report.past_fork
         assert report.records_past_fork == len(lost) + len(k.in_flight_present) + len(resent)
         assert report.describe().startswith(f"witness: ok: {len(report.old_seqs)} writes on {old}")
+        # the run itself read the old leader's segments too (rpochaos.witness.role)
+        seen = Result.load(out).witness
+        assert seen is not None and seen.status == "ok" and seen.system == "kafka", seen
+        assert seen.node == old and seen.gone == 0 and seen.fork_offset == report.fork_offset
+        assert from_ranges(seen.on_old_primary_seqs) == lost
     finally:
         gc(tmp_path / "runs", force=True)
         assert leftovers(out) == {}

@@ -25,6 +25,7 @@ from rpochaos.report.html.svg import LOST, RECOVERY, VERDICT_COLOURS, human_byte
 from rpochaos.report.html.timeline import timeline_svg
 from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.report.summary import leadership_line, ms, shown, window_text
+from rpochaos.report.witness import red_line
 from rpochaos.result import Fault, Result
 from rpochaos.seqs import ranges_text
 
@@ -217,6 +218,8 @@ def render_html(d: RunData) -> str:
             cards=cards,
             reasons=r.reasons,
             semi_sync=semi_sync_lines(r),
+            witness=r.witness.line() if r.witness is not None else "",
+            witness_red=red_line(r),
             timeline=Markup(timeline_svg(d)),
             writes=writes,
             lost_seqs=lost_seqs,
