@@ -107,6 +107,9 @@ WHERE: list[tuple[str, str]] = [
     (r"^rpochaos \w+ .*([A-Z_]{3,}|\|)", _CLI),
     (r"^rpochaos (doctor|schema)$", _CLI),
     (r"^rpochaos (validate broken|plan [\w-]+)\.yaml$", _PLAN),
+    (r"^rpochaos (run pg-async-partition-crash|lost) .*runs/incident\b",
+     "tests/integration/test_postmortems_doc.py::"
+     "test_the_postmortem_walkthrough_runs_as_documented"),
     (r"^rpochaos search scenarios/search/sync-never-breaks\.yaml",
      _SEARCH + "test_the_sync_scenario_breaks_nothing_and_says_how_many_it_tried"),
     (r"^rpochaos search scenarios/search/async-partition-boundary\.yaml --boundary",
