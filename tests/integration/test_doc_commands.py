@@ -119,6 +119,8 @@ WHERE: list[tuple[str, str]] = [
     (r"^pytest -n 2 --rpo-scenario ",
      "tests/integration/test_plugin_parallel.py::"
      "test_two_workers_run_scenarios_side_by_side_without_colliding"),
+    (r"^(\$ )?\.venv/bin/python bench/longrun\.py",
+     HERE + "test_the_long_run_benchmark_runs"),
     (r"^\.venv/bin/python bench/parallel\.py",
      HERE + "test_the_parallel_benchmark_runs_both_ways"),
     (r"^pytest --rpo-scenario ",
@@ -253,3 +255,18 @@ def test_the_parallel_benchmark_runs_both_ways(real_pg: None) -> None:
     assert "wall: serial" in proc.stdout and "-n 2" in proc.stdout
     assert "verdicts the same in both runs" in proc.stdout, proc.stdout
     assert proc.stdout.count("PASS") == 4, proc.stdout
+
+
+@pytest.mark.timeout(300)
+def test_the_long_run_benchmark_runs(real_pg: None, tmp_path: Path) -> None:
+    """docs/performance.md's long run, for 30 s at 300 writes/s (the doc's runs take 4 and 10
+    minutes); ``--keep`` leaves a run directory that analyses."""
+    out = tmp_path / "long"
+    proc = _run(
+        sys.executable, "bench/longrun.py", "--minutes", "0.5", "--rate", "300",
+        "--keep", str(out), timeout=280,
+    )  # fmt: skip
+    _no_traceback(proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "harness RSS:" in proc.stdout and "analyze: exit 1" in proc.stdout, proc.stdout
+    assert json.loads((out / "result.json").read_text())["verdict"] == "FAIL"
