@@ -37,10 +37,11 @@ from typing import Any, Protocol
 from kafka import KafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from kafka import errors as kafka_errors
 
+from rpochaos.backends.base import Endpoint
 from rpochaos.clock import Clock
 from rpochaos.errors import WorkloadError
 from rpochaos.history import Journal, Outcome
-from rpochaos.kafka.names import Endpoint, node_name
+from rpochaos.kafka.names import node_name
 from rpochaos.kafka.payload import encode_payload, partition_of
 from rpochaos.workload.pacing import Paced, PacedWriter
 

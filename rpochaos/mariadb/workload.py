@@ -32,11 +32,11 @@ from typing import Protocol
 import pymysql
 import pymysql.cursors
 
+from rpochaos.backends.base import Address
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome
-from rpochaos.mariadb.cluster import Endpoint
 from rpochaos.mariadb.server import TABLE, WRITER_USER, Connection, connect
-from rpochaos.workload.pacing import Pacer
+from rpochaos.workload.pacing import PacedWriter
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 
@@ -68,46 +68,29 @@ class _InFlight:
     cut: bool = False
 
 
-class MariaDBWriter:
+class MariaDBWriter(PacedWriter[WorkloadShape]):
     """Satisfies ``rpochaos.roles.Writer``. ``nodes`` maps server id to node name."""
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: Address,
         nodes: Mapping[int, str],
         password: str,
         workload: WorkloadShape,
         journal: Journal,
         clock: Clock,
     ) -> None:
+        super().__init__(workload, journal, clock)
         self.endpoint = endpoint
         self.nodes = dict(nodes)
         self.password = password
-        self.workload = workload
-        self.journal = journal
-        self.clock = clock
-        self._stop = threading.Event()
-        self._pacer = Pacer(workload.rate, clock)
-        self._seq = 0
-        self._acked = 0
         self._lock = threading.Lock()
         self._inflight: dict[int, _InFlight] = {}
-        self._threads: list[threading.Thread] = []
-
-    @property
-    def acknowledged(self) -> int:
-        with self._lock:
-            return self._acked
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        for wid in range(self.workload.concurrency):
-            t = threading.Thread(
-                target=self._worker, args=(wid,), name=f"mariadb-writer-{wid}", daemon=True
-            )
-            t.start()
-            self._threads.append(t)
+        self._start_workers("mariadb-writer")
 
     def stop_issuing(self) -> None:
         """No new writes from now on; writes in flight finish on their own."""
@@ -131,11 +114,6 @@ class MariaDBWriter:
 
     # -- the work ----------------------------------------------------------------------
 
-    def _next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
-
     def _connect(self) -> tuple[Connection, str | None]:
         conn = connect(
             self.endpoint.port,
@@ -158,9 +136,7 @@ class MariaDBWriter:
         conn: Connection | None = None
         node: str | None = None
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None:
                     try:
                         conn, node = self._connect()
@@ -187,7 +163,7 @@ class MariaDBWriter:
                 self.journal.complete(seq, self.clock.now(), outcome, node, note)
                 if outcome is Outcome.OK:
                     with self._lock:
-                        self._acked += 1
+                        self.acknowledged += 1
         except ValueError:
             pass  # the journal was closed under a stuck worker: the run is over
         finally:

@@ -29,11 +29,12 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
+from rpochaos.backends.base import Endpoint
 from rpochaos.clock import Clock
 from rpochaos.errors import first_line
 from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Outcome
 from rpochaos.scenario import Workload
-from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint
+from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE
 from rpochaos.workload.pacing import PacedWriter
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
