@@ -36,19 +36,14 @@ from rpochaos.backends.base import Address
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome
 from rpochaos.mariadb.server import TABLE, WRITER_USER, Connection, connect
-from rpochaos.workload.pacing import PacedWriter
+from rpochaos.workload.pacing import Paced, PacedWriter
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 
 
-class WorkloadShape(Protocol):
-    """What the writer reads of a scenario's workload (``rpochaos.scenario.Workload`` has it)."""
-
-    @property
-    def rate(self) -> float: ...
-
-    @property
-    def concurrency(self) -> int: ...
+class WorkloadShape(Paced, Protocol):
+    """What the writer reads of a scenario's workload (``rpochaos.scenario.Workload`` has it):
+    the pacing (``Paced``) and its two timeouts."""
 
     @property
     def connect_timeout(self) -> float: ...

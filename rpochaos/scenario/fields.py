@@ -157,12 +157,6 @@ def text(v: object) -> str:
     return v
 
 
-def backend(v: object) -> str:
-    if not isinstance(v, str) or v not in ("local", "docker"):
-        raise Wrong("one of local, docker")
-    return v
-
-
 def number(v: object, minimum: float, maximum: float, expected: str) -> float:
     """A finite number (not a boolean) from ``minimum`` to ``maximum``."""
     if (
@@ -356,7 +350,8 @@ ScenarioName = Annotated[
     _file({"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME}),
 ]
 Text = Annotated[str | None, _pydantic(text), _file({"type": "string"})]
-Backend = Annotated[str | None, _pydantic(backend), _file({"enum": ["local", "docker"]})]
+_BACKENDS = ("local", "docker")
+Backend = Annotated[str | None, _pydantic(choice(_BACKENDS)), _file({"enum": list(_BACKENDS)})]
 Seed = Annotated[
     int,
     _pydantic(lambda v: integer(v, None)),
