@@ -31,7 +31,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pymysql
@@ -67,13 +67,8 @@ class Rejoin:
     following: bool
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "node": self.node,
-            "source": self.source,
-            "errno": self.errno,
-            "error": self.error,
-            "following": self.following,
-        }
+        """Every field by name, in field order (the run record's ``rejoins``)."""
+        return asdict(self)
 
 
 def _errno(state: Mapping[str, str], thread: str) -> int | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,7 +35,7 @@ from rpochaos.backends.base import Address
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome
 from rpochaos.mariadb.server import TABLE, WRITER_USER, Connection, connect
-from rpochaos.workload.pacing import Paced, PacedWriter
+from rpochaos.workload.pacing import Paced, PacedWriter, WritesInFlight
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 
@@ -79,33 +78,21 @@ class MariaDBWriter(PacedWriter[WorkloadShape]):
         self.endpoint = endpoint
         self.nodes = dict(nodes)
         self.password = password
-        self._lock = threading.Lock()
-        self._inflight: dict[int, _InFlight] = {}
+        self._inflight: WritesInFlight[_InFlight] = WritesInFlight()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         self._start_workers("mariadb-writer")
 
-    def stop_issuing(self) -> None:
-        """No new writes from now on; writes in flight finish on their own."""
-        self._stop.set()
-
     def join(self, timeout_s: float = 10.0) -> bool:
         """Wait for writes in flight; past ``timeout_s`` shut their sockets down (each is
         journaled ``info``) and wait a little more. False if a worker is still stuck."""
-        self._stop.set()
-        deadline = self.clock.now() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - self.clock.now()))
-        if any(t.is_alive() for t in self._threads):
-            with self._lock:
-                stuck = list(self._inflight.values())
-            for f in stuck:
-                _cut(f)
-            for t in self._threads:
-                t.join(5.0)
-        return not any(t.is_alive() for t in self._threads)
+        return self._join_or_abort(timeout_s, self._cut_all)
+
+    def _cut_all(self) -> None:
+        for f in self._inflight.now():
+            _cut(f)
 
     # -- the work ----------------------------------------------------------------------
 
@@ -137,28 +124,19 @@ class MariaDBWriter(PacedWriter[WorkloadShape]):
                         conn, node = self._connect()
                     except (pymysql.Error, OSError) as e:
                         conn = None
-                        self.journal.complete(
-                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
-                        )
+                        self._complete(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
                         continue
-                with self._lock:
-                    self._inflight[wid] = _InFlight(conn)
                 outcome, note = Outcome.OK, None
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute(INSERT_SQL, (seq,))
-                except (pymysql.Error, OSError) as e:
-                    outcome, note = Outcome.INFO, _short(e)
-                    with contextlib.suppress(pymysql.Error, OSError):
-                        conn.close()
-                    conn = None
-                finally:
-                    with self._lock:
-                        self._inflight.pop(wid, None)
-                self.journal.complete(seq, self.clock.now(), outcome, node, note)
-                if outcome is Outcome.OK:
-                    with self._lock:
-                        self.acknowledged += 1
+                with self._inflight.holding(wid, _InFlight(conn)):
+                    try:
+                        with conn.cursor() as cur:
+                            cur.execute(INSERT_SQL, (seq,))
+                    except (pymysql.Error, OSError) as e:
+                        outcome, note = Outcome.INFO, _short(e)
+                        with contextlib.suppress(pymysql.Error, OSError):
+                            conn.close()
+                        conn = None
+                self._complete(seq, outcome, node, note)
         except ValueError:
             pass  # the journal was closed under a stuck worker: the run is over
         finally:
