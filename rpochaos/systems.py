@@ -180,13 +180,19 @@ def _kafka(cluster: Cluster) -> KafkaCluster:
     return _own_cluster(cluster, KafkaCluster, "Kafka")
 
 
+def _postgres_needs() -> None:
+    """MissingDependency unless PostgreSQL's programs, the Toxiproxy server and (as root) the
+    unprivileged user PostgreSQL runs as are there: what every PostgreSQL system needs."""
+    deps.pg_bindir()
+    deps.toxiproxy_server()
+    deps.db_user()
+
+
 class PostgresSystem(System):
     name = "postgres"
 
     def check(self) -> None:
-        deps.pg_bindir()
-        deps.toxiproxy_server()
-        deps.db_user()
+        _postgres_needs()
 
     def build(self, parts: ClusterParts) -> PostgresCluster:
         from rpochaos.topology.postgres import PostgresCluster
@@ -345,9 +351,7 @@ class PatroniSystem(System):
     def check(self) -> None:
         from rpochaos.patroni import deps as patroni_deps
 
-        deps.pg_bindir()
-        deps.toxiproxy_server()
-        deps.db_user()
+        _postgres_needs()
         patroni_deps.patroni()
         patroni_deps.etcd()
 
