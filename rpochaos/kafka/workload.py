@@ -213,21 +213,18 @@ class KafkaWriter(PacedWriter[WorkloadLike]):
         return node_name(int(leader)) if isinstance(leader, int) and leader >= 0 else None
 
     def _worker(self, wid: int) -> None:
-        try:
-            for seq in self._writes(wid):
-                partition = partition_of(seq, self.partitions)
-                try:
-                    producer = self._current()
-                except Exception as e:  # no producer: nothing was sent
-                    self._complete(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
-                    continue
-                outcome, note = self._send(producer, seq, partition)
-                node = self._leader(producer, partition)
-                self._complete(seq, outcome, node, note)
-                if outcome is Outcome.INFO:
-                    self._retire(producer)
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
+        for seq in self._writes(wid):
+            partition = partition_of(seq, self.partitions)
+            try:
+                producer = self._current()
+            except Exception as e:  # no producer: nothing was sent
+                self._complete(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
+                continue
+            outcome, note = self._send(producer, seq, partition)
+            node = self._leader(producer, partition)
+            self._complete(seq, outcome, node, note)
+            if outcome is Outcome.INFO:
+                self._retire(producer)
 
     def _send(self, producer: Any, seq: int, partition: int) -> tuple[Outcome, str | None]:
         try:

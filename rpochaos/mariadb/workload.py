@@ -137,8 +137,6 @@ class MariaDBWriter(PacedWriter[WorkloadShape]):
                             conn.close()
                         conn = None
                 self._complete(seq, outcome, node, note)
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
         finally:
             if conn is not None:
                 with contextlib.suppress(pymysql.Error, OSError):

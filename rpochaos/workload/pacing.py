@@ -3,6 +3,7 @@ of the sequenced writers (worker threads, sequence numbers, the invoke journaled
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -116,13 +117,19 @@ class PacedWriter(ABC, Generic[W]):
                 self.acknowledged += 1
 
     def _start_workers(self, prefix: str) -> None:
-        """Start one daemon thread ``<prefix>-<wid>`` running ``_worker(wid)`` per worker."""
+        """Start one daemon thread ``<prefix>-<wid>`` running ``_worker(wid)`` per worker; a
+        ValueError out of ``_worker`` (the journal closed under a stuck worker: the run is
+        over) ends its thread quietly."""
         for wid in range(self.workload.concurrency):
             t = threading.Thread(
-                target=self._worker, args=(wid,), name=f"{prefix}-{wid}", daemon=True
+                target=self._run_worker, args=(wid,), name=f"{prefix}-{wid}", daemon=True
             )
             t.start()
             self._threads.append(t)
+
+    def _run_worker(self, wid: int) -> None:
+        with contextlib.suppress(ValueError):
+            self._worker(wid)
 
     def stop_issuing(self) -> None:
         """No new writes from now on; writes in flight finish on their own."""

@@ -126,8 +126,6 @@ class PostgresWriter(PacedWriter[Workload]):
                             conn.close()
                             conn = None
                 self._complete(seq, outcome, node, note)
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
         finally:
             if conn is not None:
                 conn.close()
