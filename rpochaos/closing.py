@@ -2,7 +2,7 @@
 
 ``Closing``: ``with thing:`` yields the thing itself and calls ``close()`` on the way out,
 whatever happened inside; exceptions are never swallowed. ``Started``: ``with thing:`` calls
-``start()`` and yields what it returns; when ``start`` raises (or is interrupted), ``close()``
+``start()`` and yields the thing itself; when ``start`` raises (or is interrupted), ``close()``
 runs before the exception goes on, so a half-started thing leaves nothing behind. Subclasses
 supply ``close`` (and ``start``); ``close`` should be safe to call more than once.
 """
@@ -34,16 +34,17 @@ class Closing(ABC):
 
 
 class Started(Closing):
-    """``with`` calls ``start()`` and yields its result (``self``); if ``start`` raises, ``close()``
-    runs first and the exception propagates. Leaving the block calls ``close()``."""
+    """``with`` calls ``start()`` and yields ``self``; if ``start`` raises, ``close()`` runs
+    first and the exception propagates. Leaving the block calls ``close()``."""
 
     @abstractmethod
-    def start(self) -> Self:
-        """Bring the thing up and return ``self``."""
+    def start(self) -> object:
+        """Bring the thing up; what it returns (``self``, for chaining, or None) is ignored."""
 
     def __enter__(self) -> Self:
         try:
-            return self.start()
+            self.start()
         except BaseException:
             self.close()
             raise
+        return self

@@ -15,6 +15,7 @@ import pwd
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +76,31 @@ def _tp_hint() -> str:
     return TOXIPROXY_INSTALL.format(cache=cache_dir())
 
 
-def db_user() -> pwd.struct_passwd | None:
-    """The unprivileged account PostgreSQL runs as when we are root (it refuses root):
-    $RPOCHAOS_PG_USER, else 'postgres'. None when we are not root (run as ourselves)."""
+def unprivileged_user(
+    env_var: str, default: str, runs: str, fix: Callable[[str], str]
+) -> pwd.struct_passwd | None:
+    """The account a server runs as when we are root: the one named by $``env_var``, else
+    ``default``. None when we are not root (the server runs as ourselves). When there is no
+    such account, MissingDependency "the unprivileged user 'NAME' that ``runs``", with
+    ``fix(NAME)`` as the fix."""
     if os.geteuid() != 0:
         return None
-    name = os.environ.get("RPOCHAOS_PG_USER", "postgres")
+    name = os.environ.get(env_var, default)
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        raise MissingDependency(
-            f"the unprivileged user {name!r} that PostgreSQL runs as (it refuses to run as root)",
-            f"useradd --system {name}   (or set RPOCHAOS_PG_USER to an existing user)",
-        ) from None
+        raise MissingDependency(f"the unprivileged user {name!r} that {runs}", fix(name)) from None
+
+
+def db_user() -> pwd.struct_passwd | None:
+    """The unprivileged account PostgreSQL runs as when we are root (it refuses root):
+    $RPOCHAOS_PG_USER, else 'postgres'. None when we are not root (run as ourselves)."""
+    return unprivileged_user(
+        "RPOCHAOS_PG_USER",
+        "postgres",
+        "PostgreSQL runs as (it refuses to run as root)",
+        lambda name: f"useradd --system {name}   (or set RPOCHAOS_PG_USER to an existing user)",
+    )
 
 
 def program_version(argv: list[str]) -> str:

@@ -99,8 +99,8 @@ def _http_error(call: str, response: httpx.Response) -> ProxyError:
 class Toxiproxy(HttpClient):
     """Client for one Toxiproxy server. Holds an httpx.Client; close it (or use ``with``)."""
 
-    def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        super().__init__(api_url, timeout_s, "rpochaos-toxiproxy-client")
+    user_agent = "rpochaos-toxiproxy-client"
+    default_timeout_s = DEFAULT_TIMEOUT_S
 
     # -- plumbing --------------------------------------------------------------------------
 

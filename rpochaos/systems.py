@@ -9,8 +9,9 @@ maps onto real nodes and links at the moment a step runs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rpochaos import deps
 from rpochaos.backends.base import Backend
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "ClusterParts",
     "FinalData",
     "KafkaSystem",
     "MariaDBSystem",
@@ -65,6 +67,29 @@ __all__ = [
     "System",
     "for_scenario",
 ]
+
+
+@dataclass(frozen=True)
+class ClusterParts:
+    """What the runner hands a system to build its cluster from: the backend that runs the
+    nodes, the Toxiproxy server the links go through, the data folder (None where the
+    backend keeps data itself, docker volumes) and extra environment per node name (the
+    fault shim's)."""
+
+    backend: Backend
+    proxy: Toxiproxy
+    data_root: Path | None
+    node_env: dict[str, dict[str, str]]
+
+
+_C = TypeVar("_C")
+
+
+def _own_cluster(cluster: Cluster, kind: type[_C], system: str) -> _C:
+    """``cluster`` as the ``kind`` the ``system`` built: every System method is handed back the
+    cluster its ``cluster`` returned, so anything else is a programming error (an assert)."""
+    assert isinstance(cluster, kind), f"a {system} system drives its own cluster"
+    return cluster
 
 
 class System(ABC):
@@ -93,7 +118,6 @@ class System(ABC):
 
             engine.client().close()
 
-    @abstractmethod
     def cluster(
         self,
         backend: Backend,
@@ -103,6 +127,11 @@ class System(ABC):
     ) -> Cluster:
         """A cluster object, not started yet. ``data_root`` is None where the backend keeps
         data itself (docker volumes)."""
+        return self.build(ClusterParts(backend, proxy, data_root, node_env))
+
+    @abstractmethod
+    def build(self, parts: ClusterParts) -> Cluster:
+        """The cluster ``cluster`` returns, made from ``parts``; not started yet."""
 
     @abstractmethod
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
@@ -115,6 +144,14 @@ class System(ABC):
     @abstractmethod
     def final_read(self, cluster: Cluster) -> FinalData:
         """Every sequence number present after recovery."""
+
+    def refusal(self, key: str, given: str, expected: str) -> ScenarioError:
+        """The one-problem ScenarioError ``preflight`` raises for what this system cannot do:
+        the scenario's file (``<scenario>`` when it has none), no line, ``key``, what was
+        ``given`` and what is ``expected``."""
+        return ScenarioError(
+            [Problem(str(self.sc.path or "<scenario>"), None, key, given, expected)]
+        )
 
     def versions(self, cluster: Cluster) -> dict[str, str]:
         return {self.name: str(cluster.version()), "toxiproxy": deps.TOXIPROXY_VERSION}
@@ -134,38 +171,36 @@ class System(ABC):
 def _postgres(cluster: Cluster) -> PostgresCluster:
     from rpochaos.topology.postgres import PostgresCluster
 
-    assert isinstance(cluster, PostgresCluster), "a PostgreSQL system drives its own cluster"
-    return cluster
+    return _own_cluster(cluster, PostgresCluster, "PostgreSQL")
 
 
 def _kafka(cluster: Cluster) -> KafkaCluster:
     from rpochaos.kafka.cluster import KafkaCluster
 
-    assert isinstance(cluster, KafkaCluster), "a Kafka system drives its own cluster"
-    return cluster
+    return _own_cluster(cluster, KafkaCluster, "Kafka")
+
+
+def _postgres_needs() -> None:
+    """MissingDependency unless PostgreSQL's programs, the Toxiproxy server and (as root) the
+    unprivileged user PostgreSQL runs as are there: what every PostgreSQL system needs."""
+    deps.pg_bindir()
+    deps.toxiproxy_server()
+    deps.db_user()
 
 
 class PostgresSystem(System):
     name = "postgres"
 
     def check(self) -> None:
-        deps.pg_bindir()
-        deps.toxiproxy_server()
-        deps.db_user()
+        _postgres_needs()
 
-    def cluster(
-        self,
-        backend: Backend,
-        proxy: Toxiproxy,
-        data_root: Path | None,
-        node_env: dict[str, dict[str, str]],
-    ) -> PostgresCluster:
+    def build(self, parts: ClusterParts) -> PostgresCluster:
         from rpochaos.topology.postgres import PostgresCluster
 
         assert isinstance(self.sc.topology, Topology)
-        c = PostgresCluster(self.sc.topology, backend, proxy, data_root)
-        if node_env:
-            c.node_env = node_env
+        c = PostgresCluster(self.sc.topology, parts.backend, parts.proxy, parts.data_root)
+        if parts.node_env:
+            c.node_env = parts.node_env
         return c
 
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
@@ -199,28 +234,16 @@ class KafkaSystem(System):
     def preflight(self, backend: str) -> None:
         shimmed = sorted({s.action for s in self.sc.schedule if s.action in SHIM_ACTIONS})
         if shimmed and backend != "local":
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(self.sc.path or "<scenario>"),
-                        None,
-                        "schedule",
-                        ", ".join(shimmed),
-                        f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
-                        "they need the local backend (the official apache/kafka image is "
-                        "musl-based, where the glibc fault shim cannot load)",
-                    )
-                ]
+            raise self.refusal(
+                "schedule",
+                ", ".join(shimmed),
+                f"no io_stall or clock_skew on Kafka brokers with --backend {backend}: "
+                "they need the local backend (the official apache/kafka image is "
+                "musl-based, where the glibc fault shim cannot load)",
             )
         super().preflight(backend)
 
-    def cluster(
-        self,
-        backend: Backend,
-        proxy: Toxiproxy,
-        data_root: Path | None,
-        node_env: dict[str, dict[str, str]],
-    ) -> KafkaCluster:
+    def build(self, parts: ClusterParts) -> KafkaCluster:
         from rpochaos.kafka.cluster import KafkaCluster
 
         t = self.sc.topology
@@ -230,13 +253,13 @@ class KafkaSystem(System):
             t.replication_factor,
             t.min_insync_replicas,
             t.unclean_leader_election,
-            backend,
-            proxy,
-            data_root,
+            parts.backend,
+            parts.proxy,
+            parts.data_root,
             topic=t.topic,
             partitions=t.partitions,
             settings=t.settings,
-            node_env=node_env,
+            node_env=parts.node_env,
         )
 
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
@@ -316,8 +339,7 @@ class KafkaSystem(System):
 def _patroni(cluster: Cluster) -> PatroniTopology:
     from rpochaos.patroni.topology import PatroniTopology
 
-    assert isinstance(cluster, PatroniTopology), "a Patroni system drives its own cluster"
-    return cluster
+    return _own_cluster(cluster, PatroniTopology, "Patroni")
 
 
 class PatroniSystem(System):
@@ -329,38 +351,24 @@ class PatroniSystem(System):
     def check(self) -> None:
         from rpochaos.patroni import deps as patroni_deps
 
-        deps.pg_bindir()
-        deps.toxiproxy_server()
-        deps.db_user()
+        _postgres_needs()
         patroni_deps.patroni()
         patroni_deps.etcd()
 
     def preflight(self, backend: str) -> None:
         if backend != "local":
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(self.sc.path or "<scenario>"),
-                        None,
-                        "topology.manager",
-                        f"patroni with --backend {backend}",
-                        "the local backend (Patroni on docker is not built yet)",
-                    )
-                ]
+            raise self.refusal(
+                "topology.manager",
+                f"patroni with --backend {backend}",
+                "the local backend (Patroni on docker is not built yet)",
             )
         self.check()
 
-    def cluster(
-        self,
-        backend: Backend,
-        proxy: Toxiproxy,
-        data_root: Path | None,
-        node_env: dict[str, dict[str, str]],
-    ) -> PatroniTopology:
+    def build(self, parts: ClusterParts) -> PatroniTopology:
         from rpochaos.patroni.topology import PatroniTopology
 
         assert isinstance(self.sc.topology, Topology)
-        return PatroniTopology(self.sc.topology, backend, proxy)
+        return PatroniTopology(self.sc.topology, parts.backend, parts.proxy)
 
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
         from rpochaos.workload.postgres import PostgresWriter
@@ -392,8 +400,7 @@ class PatroniSystem(System):
 def _mariadb(cluster: Cluster) -> MariaDBCluster:
     from rpochaos.mariadb.cluster import MariaDBCluster
 
-    assert isinstance(cluster, MariaDBCluster), "a MariaDB system drives its own cluster"
-    return cluster
+    return _own_cluster(cluster, MariaDBCluster, "MariaDB")
 
 
 class MariaDBSystem(System):
@@ -414,26 +421,12 @@ class MariaDBSystem(System):
 
     def preflight(self, backend: str) -> None:
         if backend != "local":
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(self.sc.path or "<scenario>"),
-                        None,
-                        "backend",
-                        backend,
-                        "local for system: mariadb (no Docker image for MariaDB yet)",
-                    )
-                ]
+            raise self.refusal(
+                "backend", backend, "local for system: mariadb (no Docker image for MariaDB yet)"
             )
         super().preflight(backend)
 
-    def cluster(
-        self,
-        backend: Backend,
-        proxy: Toxiproxy,
-        data_root: Path | None,
-        node_env: dict[str, dict[str, str]],
-    ) -> MariaDBCluster:
+    def build(self, parts: ClusterParts) -> MariaDBCluster:
         from rpochaos.backends.local import LocalBackend
         from rpochaos.mariadb.cluster import MariaDBCluster
         from rpochaos.mariadb.settings import settings_from_mapping
@@ -441,11 +434,13 @@ class MariaDBSystem(System):
 
         t = self.sc.topology
         assert isinstance(t, MariaDBTopology)
-        assert isinstance(backend, LocalBackend), "preflight allows the local backend only"
+        assert isinstance(parts.backend, LocalBackend), "preflight allows the local backend only"
         settings = settings_from_mapping(
             t.settings(), file=str(self.sc.path or "<scenario>"), path="topology"
         )
-        return MariaDBCluster(settings, backend, proxy, data_root, node_env=node_env)
+        return MariaDBCluster(
+            settings, parts.backend, parts.proxy, parts.data_root, node_env=parts.node_env
+        )
 
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
         from rpochaos.mariadb.workload import MariaDBWriter

@@ -88,6 +88,19 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """An address the workload connects to, and the node behind it."""
+
+    host: str
+    port: int
+    node: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class LinkAddress:
     """How one proxied link is wired (see the module docstring for both backends)."""
 

@@ -115,7 +115,36 @@ class LocalServer(Server):
         self._signal_group(signal.SIGCONT)
 
 
-class LocalNode(Node):
+class RunsOneServer:
+    """Mixin for a node run as one ``LocalServer``, held in ``server`` (None until the node
+    starts it): ``running``, ``pid``, ``kill``, ``pause`` and ``resume`` act on that server.
+    Before it is started the node is not running, has no pid, and the three actions do
+    nothing. ``kill`` is a crash: SIGKILL to every process of the node at once, returning once
+    they are dead."""
+
+    server: LocalServer | None
+
+    def running(self) -> bool:
+        return self.server is not None and self.server.running()
+
+    @property
+    def pid(self) -> int | None:
+        return self.server.pid if self.server is not None and self.server.running() else None
+
+    def kill(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+
+    def pause(self) -> None:
+        if self.server is not None:
+            self.server.pause()
+
+    def resume(self) -> None:
+        if self.server is not None:
+            self.server.resume()
+
+
+class LocalNode(RunsOneServer, Node):
     """A node as processes on the host: data under the run's data root, server on 127.0.0.1
     on a free port, programs from ``deps.pg_bindir()``."""
 
@@ -163,31 +192,12 @@ class LocalNode(Node):
     def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         self.server = self.backend.spawn(self.name, argv, as_db_user=self.as_db_user, env=env)
 
-    def running(self) -> bool:
-        return self.server is not None and self.server.running()
-
-    def kill(self) -> None:
-        if self.server is not None:
-            self.server.kill()
-
     def stop(self, timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> None:
         if self.server is not None:
             self.server.stop(timeout_s=timeout_s, sig=sig)
 
-    def pause(self) -> None:
-        if self.server is not None:
-            self.server.pause()
-
-    def resume(self) -> None:
-        if self.server is not None:
-            self.server.resume()
-
     def log_tail(self, lines: int = 20) -> str:
         return self.server.log_tail(lines) if self.server is not None else "(not started)"
-
-    @property
-    def pid(self) -> int | None:
-        return self.server.pid if self.server is not None and self.server.running() else None
 
 
 class LocalBackend(Backend):

@@ -11,7 +11,6 @@ so the run record can say what was wrong and where.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import TracebackType
 from typing import Self
 
 
@@ -49,12 +48,7 @@ class Fault(ABC):
         self.inject()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.heal()
 
     def describe(self) -> str:

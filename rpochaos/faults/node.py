@@ -13,22 +13,29 @@ from collections.abc import Callable
 from rpochaos.faults.base import Fault
 
 
-class Crash(Fault):
-    kind = "crash"
+class Reversible(Fault):
+    """A fault that is a pair of callables on ``target``: ``do`` injects it, ``undo`` heals
+    it (``Fault`` calls each at most once per injection). Subclasses name the ``kind``."""
 
-    def __init__(self, node: str, crash: Callable[[], None], recover: Callable[[], None]) -> None:
-        super().__init__(node)
-        self._crash = crash
-        self._recover = recover
+    def __init__(self, target: str, do: Callable[[], None], undo: Callable[[], None]) -> None:
+        super().__init__(target)
+        self._do = do
+        self._undo = undo
 
     def _inject(self) -> None:
-        self._crash()
+        self._do()
 
     def _heal(self) -> None:
-        self._recover()
+        self._undo()
 
 
-class Pause(Fault):
+class Crash(Reversible):
+    """``do`` crashes the node, ``undo`` recovers it (module docstring)."""
+
+    kind = "crash"
+
+
+class Pause(Reversible):
     """SIGSTOP a node (every process of it) or one named server process; heal is SIGCONT.
 
     The processes keep their sockets and state; peers see silence, then their own timeouts
@@ -36,17 +43,6 @@ class Pause(Fault):
     replication each commit level depends on (see docs/faults.md)."""
 
     kind = "pause"
-
-    def __init__(self, target: str, pause: Callable[[], None], resume: Callable[[], None]) -> None:
-        super().__init__(target)
-        self._pause = pause
-        self._resume = resume
-
-    def _inject(self) -> None:
-        self._pause()
-
-    def _heal(self) -> None:
-        self._resume()
 
 
 class FaultGroup(Fault):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rpochaos import deps
 from rpochaos.faults.base import Fault
+from rpochaos.faults.node import Reversible
 from rpochaos.scenario import Choose, Scenario
 
 #: the actions the shim makes
@@ -76,20 +77,14 @@ def node_env(
     return env
 
 
-class IoStall(Fault):
-    """Durable writes of one node block until healed; the node keeps running otherwise."""
+class IoStall(Reversible):
+    """Durable writes of one node block until healed (``switch`` on, then off); the node
+    keeps running otherwise."""
 
     kind = "io_stall"
 
     def __init__(self, target: str, switch: IoStallSwitch) -> None:
-        super().__init__(target)
-        self.switch = switch
-
-    def _inject(self) -> None:
-        self.switch.on()
-
-    def _heal(self) -> None:
-        self.switch.off()
+        super().__init__(target, switch.on, switch.off)
 
 
 class ClockSkew(Fault):

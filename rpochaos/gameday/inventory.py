@@ -36,6 +36,14 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _SECRET = re.compile(r"(^|\s)(password|passfile)\s*=|://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
 
 
+def _matching(pattern: re.Pattern[str], v: str, expected: str) -> str:
+    """``v`` when ``pattern`` matches all of it; else ValueError(``expected``), which pydantic
+    reports as the field's problem."""
+    if not pattern.fullmatch(v):
+        raise ValueError(expected)
+    return v
+
+
 def _duration(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise ValueError("a duration like '30s' or '2m'")
@@ -110,9 +118,7 @@ class Probe(_Part):
     @field_validator("schema_")
     @classmethod
     def _ident(cls, v: str) -> str:
-        if not _IDENT.fullmatch(v):
-            raise ValueError("a lower-case SQL identifier (letters, digits, _)")
-        return v
+        return _matching(_IDENT, v, "a lower-case SQL identifier (letters, digits, _)")
 
 
 class Limits(_Part):
@@ -185,9 +191,7 @@ class Inventory(_Part):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.fullmatch(v):
-            raise ValueError("a name of letters, digits, '.', '_', '-' (at most 63)")
-        return v
+        return _matching(_NAME, v, "a name of letters, digits, '.', '_', '-' (at most 63)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Inventory:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
-from rpochaos.backends.base import Backend, LinkAddress
+from rpochaos.backends.base import Backend, Endpoint, LinkAddress
 from rpochaos.errors import RpochaosError, TopologyError
 from rpochaos.images import KAFKA_LIBS_IN_IMAGE
 from rpochaos.kafka import jars
@@ -55,7 +55,7 @@ from rpochaos.kafka.metadata import (
     end_offsets,
     list_offsets,
 )
-from rpochaos.kafka.names import Endpoint, link_ends, link_names, node_id_of, node_name
+from rpochaos.kafka.names import link_ends, link_names, node_id_of, node_name
 from rpochaos.kafka.node import JVM_OPTS, KafkaNode
 from rpochaos.kafka.payload import decode_seq, encode_payload, partition_of
 from rpochaos.kafka.queries import KafkaQueries

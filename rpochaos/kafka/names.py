@@ -5,8 +5,6 @@ client endpoint a workload connects to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rpochaos.scenario import kafka_link_names
 
 
@@ -38,16 +36,3 @@ def link_ends(link: str) -> tuple[str, str]:
     if dst.startswith("controller"):
         dst = node_name(node_id_of(dst))
     return src, dst
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An address the workload connects to, and the node behind it."""
-
-    host: str
-    port: int
-    node: str
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"

@@ -35,10 +35,11 @@ from typing import Any
 
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from rpochaos.backends.base import Endpoint
 from rpochaos.clock import Clock
 from rpochaos.errors import RpochaosError, first_line
 from rpochaos.kafka.metadata import admin_client, describe_partitions, list_offsets
-from rpochaos.kafka.names import Endpoint, node_id_of
+from rpochaos.kafka.names import node_id_of
 
 
 class KafkaObserver:

@@ -12,10 +12,10 @@ from typing import Any, cast
 
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
-from rpochaos.backends.base import LinkAddress
+from rpochaos.backends.base import Endpoint, LinkAddress
 from rpochaos.errors import RpochaosError
 from rpochaos.kafka.metadata import PartitionState, admin_client, describe_partitions
-from rpochaos.kafka.names import Endpoint, node_id_of, node_name
+from rpochaos.kafka.names import node_id_of, node_name
 from rpochaos.kafka.node import KafkaNode
 from rpochaos.waiting import wait_until
 

@@ -37,10 +37,11 @@ from typing import Any, Protocol
 from kafka import KafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from kafka import errors as kafka_errors
 
+from rpochaos.backends.base import Endpoint
 from rpochaos.clock import Clock
 from rpochaos.errors import WorkloadError
 from rpochaos.history import Journal, Outcome
-from rpochaos.kafka.names import Endpoint, node_name
+from rpochaos.kafka.names import node_name
 from rpochaos.kafka.payload import encode_payload, partition_of
 from rpochaos.workload.pacing import Paced, PacedWriter
 
@@ -144,7 +145,6 @@ class KafkaWriter(PacedWriter[WorkloadLike]):
         self._producer_lock = threading.Lock()
         self._closed = False
         self._closers: list[threading.Thread] = []
-        self._count_lock = threading.Lock()
         self.producers_created = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -160,19 +160,11 @@ class KafkaWriter(PacedWriter[WorkloadLike]):
             ) from e
         self._start_workers("kafka-writer")
 
-    def stop_issuing(self) -> None:
-        """No new writes from now on; writes in flight finish on their own."""
-        self._stop.set()
-
     def join(self, timeout_s: float = 10.0) -> bool:
         """Wait for writes in flight. Past ``timeout_s``, close the producer without waiting
         (its unfinished futures fail, journaled as ``info``) and wait a little more. Returns
         False if some worker is still stuck. Always closes every producer."""
-        self._stop.set()
-        deadline = self.clock.now() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - self.clock.now()))
-        stuck = any(t.is_alive() for t in self._threads)
+        stuck = not self._wait_workers(timeout_s)
         with self._producer_lock:
             self._closed = True
             producer, self._producer = self._producer, None
@@ -221,26 +213,18 @@ class KafkaWriter(PacedWriter[WorkloadLike]):
         return node_name(int(leader)) if isinstance(leader, int) and leader >= 0 else None
 
     def _worker(self, wid: int) -> None:
-        try:
-            for seq in self._writes(wid):
-                partition = partition_of(seq, self.partitions)
-                try:
-                    producer = self._current()
-                except Exception as e:  # no producer: nothing was sent
-                    self.journal.complete(
-                        seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
-                    )
-                    continue
-                outcome, note = self._send(producer, seq, partition)
-                node = self._leader(producer, partition)
-                self.journal.complete(seq, self.clock.now(), outcome, node, note)
-                if outcome is Outcome.OK:
-                    with self._count_lock:
-                        self.acknowledged += 1
-                elif outcome is Outcome.INFO:
-                    self._retire(producer)
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
+        for seq in self._writes(wid):
+            partition = partition_of(seq, self.partitions)
+            try:
+                producer = self._current()
+            except Exception as e:  # no producer: nothing was sent
+                self._complete(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
+                continue
+            outcome, note = self._send(producer, seq, partition)
+            node = self._leader(producer, partition)
+            self._complete(seq, outcome, node, note)
+            if outcome is Outcome.INFO:
+                self._retire(producer)
 
     def _send(self, producer: Any, seq: int, partition: int) -> tuple[Outcome, str | None]:
         try:

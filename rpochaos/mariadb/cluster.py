@@ -31,14 +31,14 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pymysql
 
+from rpochaos.backends.base import Address
 from rpochaos.backends.local import LocalBackend
+from rpochaos.closing import Started
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.mariadb import gtid
 from rpochaos.mariadb.server import (
@@ -57,14 +57,6 @@ CLIENT_LINK = f"client->{PRIMARY}"
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where the writer connects: the ``client->primary`` proxy."""
-
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
 class Rejoin:
     """What happened when a demoted primary was pointed at the new one."""
 
@@ -75,13 +67,8 @@ class Rejoin:
     following: bool
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "node": self.node,
-            "source": self.source,
-            "errno": self.errno,
-            "error": self.error,
-            "following": self.following,
-        }
+        """Every field by name, in field order (the run record's ``rejoins``)."""
+        return asdict(self)
 
 
 def _errno(state: Mapping[str, str], thread: str) -> int | None:
@@ -90,7 +77,7 @@ def _errno(state: Mapping[str, str], thread: str) -> int | None:
     return int(value) if value.isdigit() and int(value) else None
 
 
-class MariaDBCluster:
+class MariaDBCluster(Started):
     """The topology (module docstring). The caller owns ``backend`` and ``proxy`` (a client
     of a running Toxiproxy server); ``close`` kills this cluster's servers and deletes its
     proxies, not those. ``data_root`` defaults to the backend's."""
@@ -151,8 +138,9 @@ class MariaDBCluster:
     def by_server_id(self) -> dict[int, str]:
         return {s.server_id: name for name, s in self.servers.items()}
 
-    def client_endpoint(self) -> Endpoint:
-        return Endpoint(HOST, self._links[CLIENT_LINK][0])
+    def client_endpoint(self) -> Address:
+        """Where the writer connects: the ``client->primary`` proxy."""
+        return Address(HOST, self._links[CLIENT_LINK][0])
 
     def node(self, name: str) -> MariaDBServer:
         try:
@@ -164,7 +152,7 @@ class MariaDBCluster:
 
     def start(self) -> None:
         """Bring every node up and return once ``wait_ready`` holds (TopologyError with the
-        nodes' log tails otherwise)."""
+        nodes' log tails otherwise). ``with cluster:`` starts it (``Started``)."""
         errors: list[BaseException] = []
 
         def prepare(s: MariaDBServer) -> None:
@@ -541,19 +529,3 @@ class MariaDBCluster:
         left = wait_gone(list(self.servers.values()))
         if left:
             raise TopologyError(f"mariadbd still running after close: pids {left}")
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rpochaos.deps import unprivileged_user
 from rpochaos.errors import MissingDependency
 
 if TYPE_CHECKING:
@@ -48,15 +49,7 @@ def mysql_user() -> pwd.struct_passwd | None:
     """The unprivileged account the servers run as when we are root: $RPOCHAOS_MARIADB_USER,
     else ``mysql`` (Debian's package creates it). None when we are not root (they run as
     ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    name = os.environ.get("RPOCHAOS_MARIADB_USER", "mysql")
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise MissingDependency(
-            f"the unprivileged user {name!r} that MariaDB runs as", SETUP
-        ) from None
+    return unprivileged_user("RPOCHAOS_MARIADB_USER", "mysql", "MariaDB runs as", lambda _: SETUP)
 
 
 def check() -> None:

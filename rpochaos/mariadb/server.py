@@ -34,7 +34,7 @@ from typing import TypeAlias
 import pymysql
 import pymysql.cursors
 
-from rpochaos.backends.local import LocalBackend, LocalServer
+from rpochaos.backends.local import LocalBackend, LocalServer, RunsOneServer
 from rpochaos.errors import TopologyError
 from rpochaos.mariadb import datadir, deps
 from rpochaos.mariadb.settings import MariaDBSettings
@@ -114,7 +114,7 @@ def connect(
     )
 
 
-class MariaDBServer:
+class MariaDBServer(RunsOneServer):
     """One node. ``role`` is ``primary`` or ``replica`` and decides ``read_only`` at every
     start. Construction starts nothing; ``prepare`` makes the data directory, ``start``
     starts the server and returns at once, ``wait_accepting`` waits for clients."""
@@ -244,13 +244,6 @@ class MariaDBServer:
             env=self.env or None,
         )
 
-    def running(self) -> bool:
-        return self.server is not None and self.server.running()
-
-    @property
-    def pid(self) -> int | None:
-        return self.server.pid if self.server is not None and self.server.running() else None
-
     def connect(
         self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
     ) -> Connection:
@@ -298,11 +291,6 @@ class MariaDBServer:
             interval_s=0.05,
         )
 
-    def kill(self) -> None:
-        """SIGKILL every process of the node at once (a crash); returns once they are dead."""
-        if self.server is not None:
-            self.server.kill()
-
     def stop(self, timeout_s: float = 20.0) -> None:
         """A requested shutdown (SIGTERM), SIGKILL after ``timeout_s``."""
         if self.server is not None:
@@ -313,14 +301,6 @@ class MariaDBServer:
         self.stop()
         self.start()
         self.wait_accepting()
-
-    def pause(self) -> None:
-        if self.server is not None:
-            self.server.pause()
-
-    def resume(self) -> None:
-        if self.server is not None:
-            self.server.resume()
 
     def log_tail(self, lines: int = 20) -> str:
         try:

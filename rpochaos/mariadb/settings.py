@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import cast
 
-from rpochaos.errors import Problem, ScenarioError
 from rpochaos.proxy import check_name
+from rpochaos.scenario.mariadb_model import WAIT_POINTS, PrimaryDurability, WaitPoint
+from rpochaos.setting_problems import SettingProblem, raise_problems, unknown_keys
 
-WaitPoint = Literal["AFTER_SYNC", "AFTER_COMMIT"]
-WAIT_POINTS: tuple[str, ...] = get_args(WaitPoint)
 SETTING_KEYS: tuple[str, ...] = (
     "semi_sync",
     "rpl_semi_sync_master_timeout",
@@ -48,26 +47,12 @@ PRIMARY = "primary"
 _MAX_U32 = 2**32 - 1
 
 
-@dataclass(frozen=True)
-class SettingProblem:
-    """One declared setting that cannot be run as given."""
-
-    key: str
-    given: str
-    expected: str
-
-
 @dataclass(frozen=True, kw_only=True)
-class MariaDBSettings:
+class MariaDBSettings(PrimaryDurability):
     """The declared settings (module docstring). Construct, then ``check`` before use; the
     cluster checks again."""
 
     semi_sync: Mapping[str, bool]
-    rpl_semi_sync_master_timeout: int
-    rpl_semi_sync_master_wait_point: WaitPoint
-    rpl_semi_sync_master_wait_no_slave: bool
-    sync_binlog: int
-    innodb_flush_log_at_trx_commit: int
 
     @property
     def replicas(self) -> list[str]:
@@ -136,11 +121,7 @@ class MariaDBSettings:
 
     def check(self, file: str = "<settings>", path: str = "topology.mariadb") -> None:
         """ScenarioError listing every problem (``problems``), each at ``path.key``."""
-        found = self.problems
-        if found:
-            raise ScenarioError(
-                [Problem(file, None, f"{path}.{p.key}", p.given, p.expected) for p in found]
-            )
+        raise_problems(self.problems, file=file, path=path)
 
     def server_args(self, node: str) -> list[str]:
         """The command-line options these settings give node ``node``'s mariadbd. Master
@@ -184,14 +165,11 @@ def settings_from_mapping(
     """Settings from a parsed mapping (a scenario's ``topology.mariadb``). ScenarioError
     listing every missing, unknown or invalid key at once; no key has a default. A YAML
     ``on``/``off`` reads as a boolean, so it is accepted wherever true/false is."""
-    problems: list[Problem] = []
+    problems = unknown_keys(data, SETTING_KEYS)
 
     def add(key: str, given: str, expected: str) -> None:
-        problems.append(Problem(file, None, f"{path}.{key}", given, expected))
+        problems.append(SettingProblem(key, given, expected))
 
-    for key in data:
-        if key not in SETTING_KEYS:
-            add(str(key), "an unknown key", "one of " + ", ".join(SETTING_KEYS))
     missing = [k for k in SETTING_KEYS if k not in data]
     for key in missing:
         add(key, "nothing", "a value: every setting that bounds loss is declared")
@@ -217,6 +195,5 @@ def settings_from_mapping(
     for p in settings.problems:
         if p.key not in missing and not (p.key == "semi_sync" and "semi_sync" in missing):
             add(p.key, p.given, p.expected)
-    if problems:
-        raise ScenarioError(problems)
+    raise_problems(problems, file=file, path=path)
     return settings

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,23 +31,18 @@ from typing import Protocol
 import pymysql
 import pymysql.cursors
 
+from rpochaos.backends.base import Address
 from rpochaos.clock import Clock
 from rpochaos.history import Journal, Outcome
-from rpochaos.mariadb.cluster import Endpoint
 from rpochaos.mariadb.server import TABLE, WRITER_USER, Connection, connect
-from rpochaos.workload.pacing import Pacer
+from rpochaos.workload.pacing import Paced, PacedWriter, WritesInFlight
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 
 
-class WorkloadShape(Protocol):
-    """What the writer reads of a scenario's workload (``rpochaos.scenario.Workload`` has it)."""
-
-    @property
-    def rate(self) -> float: ...
-
-    @property
-    def concurrency(self) -> int: ...
+class WorkloadShape(Paced, Protocol):
+    """What the writer reads of a scenario's workload (``rpochaos.scenario.Workload`` has it):
+    the pacing (``Paced``) and its two timeouts."""
 
     @property
     def connect_timeout(self) -> float: ...
@@ -68,73 +62,39 @@ class _InFlight:
     cut: bool = False
 
 
-class MariaDBWriter:
+class MariaDBWriter(PacedWriter[WorkloadShape]):
     """Satisfies ``rpochaos.roles.Writer``. ``nodes`` maps server id to node name."""
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: Address,
         nodes: Mapping[int, str],
         password: str,
         workload: WorkloadShape,
         journal: Journal,
         clock: Clock,
     ) -> None:
+        super().__init__(workload, journal, clock)
         self.endpoint = endpoint
         self.nodes = dict(nodes)
         self.password = password
-        self.workload = workload
-        self.journal = journal
-        self.clock = clock
-        self._stop = threading.Event()
-        self._pacer = Pacer(workload.rate, clock)
-        self._seq = 0
-        self._acked = 0
-        self._lock = threading.Lock()
-        self._inflight: dict[int, _InFlight] = {}
-        self._threads: list[threading.Thread] = []
-
-    @property
-    def acknowledged(self) -> int:
-        with self._lock:
-            return self._acked
+        self._inflight: WritesInFlight[_InFlight] = WritesInFlight()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        for wid in range(self.workload.concurrency):
-            t = threading.Thread(
-                target=self._worker, args=(wid,), name=f"mariadb-writer-{wid}", daemon=True
-            )
-            t.start()
-            self._threads.append(t)
-
-    def stop_issuing(self) -> None:
-        """No new writes from now on; writes in flight finish on their own."""
-        self._stop.set()
+        self._start_workers("mariadb-writer")
 
     def join(self, timeout_s: float = 10.0) -> bool:
         """Wait for writes in flight; past ``timeout_s`` shut their sockets down (each is
         journaled ``info``) and wait a little more. False if a worker is still stuck."""
-        self._stop.set()
-        deadline = self.clock.now() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - self.clock.now()))
-        if any(t.is_alive() for t in self._threads):
-            with self._lock:
-                stuck = list(self._inflight.values())
-            for f in stuck:
-                _cut(f)
-            for t in self._threads:
-                t.join(5.0)
-        return not any(t.is_alive() for t in self._threads)
+        return self._join_or_abort(timeout_s, self._cut_all)
+
+    def _cut_all(self) -> None:
+        for f in self._inflight.now():
+            _cut(f)
 
     # -- the work ----------------------------------------------------------------------
-
-    def _next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
 
     def _connect(self) -> tuple[Connection, str | None]:
         conn = connect(
@@ -158,38 +118,25 @@ class MariaDBWriter:
         conn: Connection | None = None
         node: str | None = None
         try:
-            while self._pacer.wait(self._stop):
-                seq = self._next_seq()
-                self.journal.invoke(seq, self.clock.now(), wid)
+            for seq in self._writes(wid):
                 if conn is None:
                     try:
                         conn, node = self._connect()
                     except (pymysql.Error, OSError) as e:
                         conn = None
-                        self.journal.complete(
-                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {_short(e)}"
-                        )
+                        self._complete(seq, Outcome.FAIL, None, f"connect: {_short(e)}")
                         continue
-                with self._lock:
-                    self._inflight[wid] = _InFlight(conn)
                 outcome, note = Outcome.OK, None
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute(INSERT_SQL, (seq,))
-                except (pymysql.Error, OSError) as e:
-                    outcome, note = Outcome.INFO, _short(e)
-                    with contextlib.suppress(pymysql.Error, OSError):
-                        conn.close()
-                    conn = None
-                finally:
-                    with self._lock:
-                        self._inflight.pop(wid, None)
-                self.journal.complete(seq, self.clock.now(), outcome, node, note)
-                if outcome is Outcome.OK:
-                    with self._lock:
-                        self._acked += 1
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
+                with self._inflight.holding(wid, _InFlight(conn)):
+                    try:
+                        with conn.cursor() as cur:
+                            cur.execute(INSERT_SQL, (seq,))
+                    except (pymysql.Error, OSError) as e:
+                        outcome, note = Outcome.INFO, _short(e)
+                        with contextlib.suppress(pymysql.Error, OSError):
+                            conn.close()
+                        conn = None
+                self._complete(seq, outcome, node, note)
         finally:
             if conn is not None:
                 with contextlib.suppress(pymysql.Error, OSError):

@@ -25,7 +25,7 @@ from typing import Literal, get_args
 
 import yaml
 
-from rpochaos.errors import Problem, ScenarioError
+from rpochaos.setting_problems import SettingProblem, raise_problems, unknown_keys
 
 #: off: asynchronous; on: ``synchronous_mode: true`` (Patroni empties the synchronous list
 #: when the standby goes away, and commits go on alone); strict: also
@@ -37,15 +37,6 @@ SYNC_MODES: tuple[str, ...] = get_args(SyncMode)
 MIN_TTL = 20
 MIN_LOOP_WAIT = 1
 MIN_RETRY_TIMEOUT = 3
-
-
-@dataclass(frozen=True)
-class SettingProblem:
-    """One declared setting Patroni would not run as given."""
-
-    key: str
-    given: str
-    expected: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,11 +101,7 @@ class PatroniSettings:
 
     def check(self, file: str = "(patroni settings)", path: str = "topology.patroni") -> None:
         """ScenarioError listing every problem (keys as ``<path>.<key>``); nothing if valid."""
-        found = self.problems()
-        if found:
-            raise ScenarioError(
-                [Problem(file, None, f"{path}.{p.key}", p.given, p.expected) for p in found]
-            )
+        raise_problems(self.problems(), file=file, path=path)
 
     def dcs(self) -> dict[str, object]:
         """Patroni's ``bootstrap.dcs`` for these settings."""
@@ -144,14 +131,11 @@ def settings_from_mapping(
     """Settings from a parsed mapping (e.g. a scenario's ``topology.patroni``). ScenarioError
     listing every missing, unknown or invalid key; no key has a default. A bare YAML
     ``on``/``off``/``true``/``false`` for ``synchronous_mode`` (read as a boolean) means on/off."""
-    problems: list[Problem] = []
+    problems = unknown_keys(data, SETTING_KEYS)
 
     def add(key: str, given: str, expected: str) -> None:
-        problems.append(Problem(file, None, f"{path}.{key}", given, expected))
+        problems.append(SettingProblem(key, given, expected))
 
-    for key in data:
-        if key not in SETTING_KEYS:
-            add(key, "an unknown key", "one of " + ", ".join(SETTING_KEYS))
     ints: dict[str, int] = {}
     bools: dict[str, bool] = {}
     sync: SyncMode = "off"
@@ -176,8 +160,7 @@ def settings_from_mapping(
             ints[key] = value
         else:
             add(key, repr(value), "a whole number")
-    if problems:
-        raise ScenarioError(problems)
+    raise_problems(problems, file=file, path=path)
     settings = PatroniSettings(
         ttl=ints["ttl"],
         loop_wait=ints["loop_wait"],

@@ -104,8 +104,8 @@ class PatroniRest(HttpClient):
     """Client for one node's REST API at ``api_url`` (``http://host:port``). Close it, or
     use it as a context manager."""
 
-    def __init__(self, api_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        super().__init__(api_url, timeout_s, "rpochaos-patroni-client")
+    user_agent = "rpochaos-patroni-client"
+    default_timeout_s = DEFAULT_TIMEOUT_S
 
     def _call(
         self,

@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 
 from rpochaos import procs
-from rpochaos.backends.base import Backend
+from rpochaos.backends.base import Backend, Endpoint
 from rpochaos.backends.local import LocalBackend
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.patroni import deps
@@ -50,7 +50,6 @@ from rpochaos.topology.postgres import (
     DURABILITY_SETTINGS,
     SCHEMA_SQL,
     TABLE,
-    Endpoint,
 )
 from rpochaos.waiting import wait_until
 

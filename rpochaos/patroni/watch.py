@@ -19,14 +19,13 @@ does not answer: each call has the REST client's 2 s timeout, and a failed poll 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from rpochaos.clock import Clock
 from rpochaos.errors import TopologyError
-from rpochaos.jsonl import parse_objects
+from rpochaos.jsonl import JsonlAppender, parse_objects
 from rpochaos.patroni.rest import ClusterView, PatroniApiError
 
 LEADERSHIP = "leadership.jsonl"
@@ -50,17 +49,13 @@ class LeaderWatch:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._file = path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
+        self._out = JsonlAppender(path)
         self.polls = 0
         self.failed_polls = 0
         self.changes = 0
 
     def _write(self, record: Mapping[str, object]) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(json.dumps(dict(record)) + "\n")
-                self._file.flush()
+        self._out.append(record)  # nothing once closed
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="patroni-leader-watch", daemon=True)
@@ -108,8 +103,7 @@ class LeaderWatch:
         t = round(self.clock.now(), 6)
         for node, line in refusals(self._logs()):
             self._write({"type": "failover_refused", "t": t, "node": node, "reason": line})
-        with self._lock:
-            self._file.close()
+        self._out.close()
         return {
             "observer": "patroni",
             "polls": self.polls,

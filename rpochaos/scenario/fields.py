@@ -81,17 +81,25 @@ def duration(v: object, positive: bool = False, alternative: str = "") -> float:
     return seconds
 
 
-def rate(v: object) -> float:
-    """'500/s', '60/m' -> per second, > 0 and at most the highest rate."""
+def _text_at_most(
+    v: object, parse: Callable[[str], float], expected: str, maximum: float, too_big: str
+) -> float:
+    """``v`` as ``parse`` reads it: Wrong(``expected``) when ``v`` is not text or ``parse``
+    raises ValueError, Wrong(``too_big``) when the value is above ``maximum``."""
     try:
         if not isinstance(v, str):
             raise ValueError
-        per_s = parse_rate(v)
+        value = parse(v)
     except ValueError:
-        raise Wrong(_RATE) from None
-    if per_s > MAX_RATE:
-        raise Wrong(f"at most {MAX_RATE:.0f}/s")
-    return per_s
+        raise Wrong(expected) from None
+    if value > maximum:
+        raise Wrong(too_big)
+    return value
+
+
+def rate(v: object) -> float:
+    """'500/s', '60/m' -> per second, > 0 and at most the highest rate."""
+    return _text_at_most(v, parse_rate, _RATE, MAX_RATE, f"at most {MAX_RATE:.0f}/s")
 
 
 def integer(v: object, minimum: int | None, maximum: int = MAX_INTEGER, why: str = "") -> int:
@@ -154,12 +162,6 @@ def scenario_name(v: object) -> str:
 def text(v: object) -> str:
     if not isinstance(v, str):
         raise Wrong("text")
-    return v
-
-
-def backend(v: object) -> str:
-    if not isinstance(v, str) or v not in ("local", "docker"):
-        raise Wrong("one of local, docker")
     return v
 
 
@@ -232,15 +234,7 @@ def offset(v: object) -> float:
 
 def bandwidth(v: object) -> float:
     """'64KB/s', '1MB/s' -> KB/s, > 0 and at most the highest bandwidth."""
-    try:
-        if not isinstance(v, str):
-            raise ValueError
-        kbps = _parse_bandwidth(v)
-    except ValueError:
-        raise Wrong(_BANDWIDTH) from None
-    if kbps > MAX_BANDWIDTH_KBPS:
-        raise Wrong("at most 10000MB/s")
-    return kbps
+    return _text_at_most(v, _parse_bandwidth, _BANDWIDTH, MAX_BANDWIDTH_KBPS, "at most 10000MB/s")
 
 
 def choice(options: tuple[str, ...]) -> Callable[[object], str]:
@@ -356,7 +350,8 @@ ScenarioName = Annotated[
     _file({"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME}),
 ]
 Text = Annotated[str | None, _pydantic(text), _file({"type": "string"})]
-Backend = Annotated[str | None, _pydantic(backend), _file({"enum": ["local", "docker"]})]
+_BACKENDS = ("local", "docker")
+Backend = Annotated[str | None, _pydantic(choice(_BACKENDS)), _file({"enum": list(_BACKENDS)})]
 Seed = Annotated[
     int,
     _pydantic(lambda v: integer(v, None)),

@@ -10,12 +10,11 @@ replication link) and ``client->primary`` (the writer's, moved to the promoted n
 
 from __future__ import annotations
 
-from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.mariadb_model import MariaDBReplica, MariaDBTopology
 from rpochaos.scenario.mariadb_shape import MariaDBReplicaShape, MariaDBTopologySection
 from rpochaos.scenario.sections import _Sections
 from rpochaos.scenario.shapes import keys_of
-from rpochaos.scenario.source import _Y, _given
+from rpochaos.scenario.source import _Y
 
 #: what a missing key of a MariaDB topology expects, with the server's own default
 _MISSING: dict[str, str] = {
@@ -59,16 +58,9 @@ class _MariaDBChecks(_Sections):
         rep_y = y.entries["replicas"][1] if "replicas" in y.entries else None
         replicas: list[MariaDBReplica] = []
         names: list[str] | None = None
-        if rep_y is not None and (rep_y.kind != "seq" or not rep_y.items):
-            self.add(rep_y.line, f"{path}.replicas", _given(rep_y), "a non-empty list of replicas")
-            ok = False
-        elif rep_y is not None and len(rep_y.items) > MAX_REPLICAS:
-            self.add(
-                rep_y.line,
-                f"{path}.replicas",
-                f"a list of {len(rep_y.items)}",
-                f"at most {MAX_REPLICAS} replicas (each is a MariaDB server of its own)",
-            )
+        if rep_y is not None and not self.replica_list(
+            rep_y, path, server="MariaDB", at_least_one=True
+        ):
             ok = False
         elif rep_y is not None:
             names = []

@@ -30,16 +30,24 @@ class MariaDBReplica:
     semi_sync: bool
 
 
-@dataclass(frozen=True)
-class MariaDBTopology:
-    """A validated MariaDB topology (see the module docstring)."""
+@dataclass(frozen=True, kw_only=True)
+class PrimaryDurability:
+    """The five server-wide settings of a MariaDB topology that bound what a failover can
+    lose, by MariaDB's own variable names (``rpochaos.mariadb.settings`` says what each
+    does). Both the scenario's topology and the cluster's settings hold them."""
 
-    replicas: tuple[MariaDBReplica, ...]
     rpl_semi_sync_master_timeout: int
     rpl_semi_sync_master_wait_point: WaitPoint
     rpl_semi_sync_master_wait_no_slave: bool
     sync_binlog: int
     innodb_flush_log_at_trx_commit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MariaDBTopology(PrimaryDurability):
+    """A validated MariaDB topology (see the module docstring)."""
+
+    replicas: tuple[MariaDBReplica, ...]
 
     @property
     def nodes(self) -> tuple[str, ...]:

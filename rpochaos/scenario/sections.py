@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from rpochaos.scenario.fields import (
     ERROR_TYPE,
 )
+from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.messages import _join, _suggest
 from rpochaos.scenario.shapes import keys_of
 from rpochaos.scenario.source import _Y, _given
@@ -60,6 +61,25 @@ class _Sections(_Values):
                 )  # fmt: skip
             good = {k: v for k, v in data.items() if k not in bad}
             return None, dict(_parsed(model, good))
+
+    def replica_list(self, rep_y: _Y, path: str, *, server: str, at_least_one: bool) -> bool:
+        """Whether ``rep_y``, the ``replicas`` value of the topology at ``path``, is a list of
+        at most MAX_REPLICAS items (and, with ``at_least_one``, not an empty one). If not, one
+        problem is added for ``{path}.replicas`` (the limit's names ``server``, what each
+        replica runs) and the answer is False."""
+        if rep_y.kind != "seq" or (at_least_one and not rep_y.items):
+            expected = "a non-empty list of replicas" if at_least_one else "a list of replicas"
+            self.add(rep_y.line, f"{path}.replicas", _given(rep_y), expected)
+            return False
+        if len(rep_y.items) > MAX_REPLICAS:
+            self.add(
+                rep_y.line,
+                f"{path}.replicas",
+                f"a list of {len(rep_y.items)}",
+                f"at most {MAX_REPLICAS} replicas (each is a {server} server of its own)",
+            )
+            return False
+        return True
 
     def _report(
         self,

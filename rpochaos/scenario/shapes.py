@@ -293,16 +293,21 @@ class KafkaTopologySection(_Section):
     @field_validator("replication_factor", mode="plain")
     @classmethod
     def _replication_factor(cls, v: object, info: ValidationInfo) -> int:
-        brokers = info.data.get("brokers")
-        suffix = f" ({brokers}): every replica is on its own broker" if brokers else ""
-        return _bounded(v, brokers, "an integer from 1 to topology.brokers" + suffix)
+        return _at_most_key(v, info, "brokers", "every replica is on its own broker")
 
     @field_validator("min_insync_replicas", mode="plain")
     @classmethod
     def _min_insync_replicas(cls, v: object, info: ValidationInfo) -> int:
-        rf = info.data.get("replication_factor")
-        suffix = f" ({rf}): more could never be in sync" if rf else ""
-        return _bounded(v, rf, "an integer from 1 to topology.replication_factor" + suffix)
+        return _at_most_key(v, info, "replication_factor", "more could never be in sync")
+
+
+def _at_most_key(v: object, info: ValidationInfo, key: str, why: str) -> int:
+    """``v`` as an integer from 1 to the topology's ``key`` as validated so far (no upper
+    bound when that key is missing or invalid); the problem's expected text names ``key``,
+    its value and ``why``."""
+    high = info.data.get(key)
+    suffix = f" ({high}): {why}" if high else ""
+    return _bounded(v, high, f"an integer from 1 to topology.{key}" + suffix)
 
 
 def _bounded(v: object, high: int | None, expected: str) -> int:

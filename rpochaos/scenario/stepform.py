@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.fields import FieldInfo
 
 from rpochaos.scenario.limits import MAX_DRIFT_PPM, MAX_STEP_NAME
 from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
@@ -20,39 +21,30 @@ from rpochaos.scenario.units import (
     SIZE_PATTERN,
 )
 
-Duration = Annotated[
-    str,
-    StringConstraints(pattern=DURATION_PATTERN),
-    Field(description="a duration like '250ms', '5s' or '2m'"),
-]
-Offset = Annotated[
-    str,
-    StringConstraints(pattern=OFFSET_PATTERN),
-    Field(description="a signed duration like '30s', '+30s' or '-2m'"),
-]
-Rate = Annotated[
-    str,
-    StringConstraints(pattern=RATE_PATTERN),
-    Field(description="a rate > 0 like '500/s' or '60/m'"),
-]
+
+def _written(pattern: str, description: str) -> FieldInfo:
+    """The schema's view of a value written as a string with a unit: it must match
+    ``pattern`` and is described as ``description`` (``_pattern`` reads the pattern back)."""
+    info: FieldInfo = Field(pattern=pattern, description=description)
+    return info
+
+
+Duration = Annotated[str, _written(DURATION_PATTERN, "a duration like '250ms', '5s' or '2m'")]
+Offset = Annotated[str, _written(OFFSET_PATTERN, "a signed duration like '30s', '+30s' or '-2m'")]
+Rate = Annotated[str, _written(RATE_PATTERN, "a rate > 0 like '500/s' or '60/m'")]
 Bandwidth = Annotated[
-    str,
-    StringConstraints(pattern=BANDWIDTH_PATTERN),
-    Field(description="a bandwidth > 0 like '64KB/s', '64kB/s' or '1MB/s'"),
+    str, _written(BANDWIDTH_PATTERN, "a bandwidth > 0 like '64KB/s', '64kB/s' or '1MB/s'")
 ]
-Size = Annotated[
-    str,
-    StringConstraints(pattern=SIZE_PATTERN),
-    Field(description="a size like '16MB', '512kB' or '0B' (1kB = 1024 B)"),
-]
+Size = Annotated[str, _written(SIZE_PATTERN, "a size like '16MB', '512kB' or '0B' (1kB = 1024 B)")]
 Setting = str | int | float | bool
 
 
 def _pattern(unit: object) -> str:
-    """The regular expression of a unit type (its StringConstraints)."""
-    for meta in getattr(unit, "__metadata__", ()):
-        if isinstance(meta, StringConstraints) and meta.pattern is not None:
-            return str(meta.pattern)
+    """The regular expression of a unit type (what ``_written`` was given)."""
+    for info in getattr(unit, "__metadata__", ()):
+        for meta in getattr(info, "metadata", ()):
+            if getattr(meta, "pattern", None) is not None:
+                return str(meta.pattern)
     raise ValueError(f"{unit!r} has no pattern")
 
 

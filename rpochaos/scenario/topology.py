@@ -17,7 +17,6 @@ from rpochaos.scenario.keys import (
     _SETTING_RE,
     _TOPOLOGY_KEYS,
 )
-from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.mariadb import _MariaDBChecks
 from rpochaos.scenario.mariadb_model import MariaDBTopology
 from rpochaos.scenario.model import (
@@ -153,16 +152,9 @@ class _TopologyChecks(_MariaDBChecks):
         replicas: list[Replica] = []
         names: list[str] | None = None
         rep_y = get("replicas")
-        if rep_y is not None and rep_y.kind != "seq":
-            self.add(rep_y.line, f"{path}.replicas", _given(rep_y), "a list of replicas")
-            ok = False
-        elif rep_y is not None and len(rep_y.items) > MAX_REPLICAS:
-            self.add(
-                rep_y.line,
-                f"{path}.replicas",
-                f"a list of {len(rep_y.items)}",
-                f"at most {MAX_REPLICAS} replicas (each is a PostgreSQL server of its own)",
-            )
+        if rep_y is not None and not self.replica_list(
+            rep_y, path, server="PostgreSQL", at_least_one=False
+        ):
             ok = False
         elif rep_y is not None:
             names = []

@@ -38,26 +38,29 @@ def parse_duration(text: str) -> float:
     return _to_float(Fraction(m.group(1)) * _DURATION_UNITS[m.group(2)], text)
 
 
+def _positive(
+    text: str, unit: re.Pattern[str], per: dict[str, Fraction], name: str, like: str
+) -> float:
+    """``text`` as ``unit`` matches it (a number, then a unit) times that unit's factor in
+    ``per``. ValueError ("is not a {name} like {like}") when it does not match, and ("is not
+    a {name} > 0") when it is not above 0."""
+    m = unit.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not a {name} like {like}")
+    value = Fraction(m.group(1)) * per[m.group(2)]
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a {name} > 0")
+    return _to_float(value, text)
+
+
 def parse_rate(text: str) -> float:
     """'1000/s' -> 1000.0, '60/m' -> 1.0 (per second). Raises ValueError otherwise."""
-    m = _RATE_RE.fullmatch(text) if isinstance(text, str) else None
-    if m is None:
-        raise ValueError(f"{text!r} is not a rate like '1000/s' or '60/m'")
-    value = Fraction(m.group(1)) * _RATE_UNITS[m.group(2)]
-    if value <= 0:
-        raise ValueError(f"{text!r} is not a rate > 0")
-    return _to_float(value, text)
+    return _positive(text, _RATE_RE, _RATE_UNITS, "rate", "'1000/s' or '60/m'")
 
 
 def _parse_bandwidth(text: str) -> float:
     """'64KB/s' -> 64.0, '1MB/s' -> 1000.0 (KB/s). Raises ValueError otherwise."""
-    m = _BANDWIDTH_RE.fullmatch(text)
-    if m is None:
-        raise ValueError(f"{text!r} is not a bandwidth like '64KB/s'")
-    value = Fraction(m.group(1)) * _BANDWIDTH_UNITS[m.group(2)]
-    if value <= 0:
-        raise ValueError(f"{text!r} is not a bandwidth > 0")
-    return _to_float(value, text)
+    return _positive(text, _BANDWIDTH_RE, _BANDWIDTH_UNITS, "bandwidth", "'64KB/s'")
 
 
 _SIZE_RE = re.compile(_NUMBER + r"(B|kB|KB|MB|GB)")

@@ -39,7 +39,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node
+from rpochaos.backends.base import Address, Backend, Endpoint, LinkAddress, Node
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
@@ -106,15 +106,6 @@ class Restored:
             f"{self.replayed_to} (last archived segment {seg}, {self.segments} in the archive), "
             f"now on timeline {self.timeline}, in {self.seconds:.2f} s"
         )
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An address the workload connects to, and the node behind it."""
-
-    host: str
-    port: int
-    node: str
 
 
 def _wait(what: str, timeout_s: float, probe: Callable[[], Any], log: Callable[[], str]) -> Any:

@@ -29,12 +29,13 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
+from rpochaos.backends.base import Endpoint
 from rpochaos.clock import Clock
 from rpochaos.errors import first_line
 from rpochaos.history import SYNC_WAIT_CANCELLED, Journal, Outcome
 from rpochaos.scenario import Workload
-from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE, Endpoint
-from rpochaos.workload.pacing import PacedWriter
+from rpochaos.topology.postgres import DB_NAME, DB_USER, TABLE
+from rpochaos.workload.pacing import PacedWriter, WritesInFlight
 
 INSERT_SQL = f"INSERT INTO {TABLE} (seq) VALUES (%s)"
 _SYNC_CANCEL_WARNING = "canceling wait for synchronous replication"
@@ -57,8 +58,7 @@ class PostgresWriter(PacedWriter[Workload]):
     ) -> None:
         super().__init__(workload, journal, clock)
         self.endpoints = list(endpoints)
-        self._inflight: dict[int, _InFlight] = {}
-        self._inflight_lock = threading.Lock()
+        self._inflight: WritesInFlight[_InFlight] = WritesInFlight()
         self.by_port = {e.port: e.node for e in self.endpoints}
         hosts = ",".join(e.host for e in self.endpoints)
         ports = ",".join(str(e.port) for e in self.endpoints)
@@ -77,25 +77,14 @@ class PostgresWriter(PacedWriter[Workload]):
             w.start()
             self._threads.append(w)
 
-    def stop_issuing(self) -> None:
-        """No new writes from now on; writes in flight finish on their own."""
-        self._stop.set()
-
     def join(self, timeout_s: float = 10.0) -> bool:
         """Wait for writes in flight. Past ``timeout_s``, cancel them (PostgreSQL cancel
         request) and wait a little more. Returns False if some worker is still stuck."""
-        self._stop.set()
-        deadline = self.clock.now() + timeout_s
-        for t in self._threads:
-            t.join(max(0.0, deadline - self.clock.now()))
-        if any(t.is_alive() for t in self._threads):
-            with self._inflight_lock:
-                stuck = list(self._inflight.values())
-            for f in stuck:
-                self._cancel(f)
-            for t in self._threads:
-                t.join(5.0)
-        return not any(t.is_alive() for t in self._threads)
+        return self._join_or_abort(timeout_s, self._cancel_all)
+
+    def _cancel_all(self) -> None:
+        for f in self._inflight.now():
+            self._cancel(f)
 
     # -- the work ----------------------------------------------------------------------
     def _connect(self, flags: dict[str, bool]) -> psycopg.Connection[Any]:
@@ -120,34 +109,23 @@ class PostgresWriter(PacedWriter[Workload]):
                         node = self.by_port.get(int(conn.info.port))
                     except psycopg.Error as e:
                         conn = None
-                        self.journal.complete(
-                            seq, self.clock.now(), Outcome.FAIL, None, f"connect: {first_line(e)}"
-                        )
+                        self._complete(seq, Outcome.FAIL, None, f"connect: {first_line(e)}")
                         continue
                 flags["sync_cancel"] = False
-                with self._inflight_lock:
-                    self._inflight[wid] = _InFlight(conn, self.clock.now())
                 outcome, note = Outcome.OK, None
-                try:
-                    conn.execute(INSERT_SQL, (seq,))
-                    if flags["sync_cancel"]:
-                        note = SYNC_WAIT_CANCELLED
-                except psycopg.Error as e:
-                    outcome, note = Outcome.INFO, first_line(e)
-                    if conn.closed or isinstance(
-                        e, psycopg.OperationalError | pg_errors.ReadOnlySqlTransaction
-                    ):
-                        conn.close()
-                        conn = None
-                finally:
-                    with self._inflight_lock:
-                        self._inflight.pop(wid, None)
-                self.journal.complete(seq, self.clock.now(), outcome, node, note)
-                if outcome is Outcome.OK:
-                    with self._seq_lock:
-                        self.acknowledged += 1
-        except ValueError:
-            pass  # the journal was closed under a stuck worker: the run is over
+                with self._inflight.holding(wid, _InFlight(conn, self.clock.now())):
+                    try:
+                        conn.execute(INSERT_SQL, (seq,))
+                        if flags["sync_cancel"]:
+                            note = SYNC_WAIT_CANCELLED
+                    except psycopg.Error as e:
+                        outcome, note = Outcome.INFO, first_line(e)
+                        if conn.closed or isinstance(
+                            e, psycopg.OperationalError | pg_errors.ReadOnlySqlTransaction
+                        ):
+                            conn.close()
+                            conn = None
+                self._complete(seq, outcome, node, note)
         finally:
             if conn is not None:
                 conn.close()
@@ -165,10 +143,7 @@ class PostgresWriter(PacedWriter[Workload]):
         while True:
             time.sleep(0.02)
             now = self.clock.now()
-            with self._inflight_lock:
-                late = [
-                    f for f in self._inflight.values() if not f.cancelled and now - f.since >= limit
-                ]
+            late = [f for f in self._inflight.now() if not f.cancelled and now - f.since >= limit]
             for f in late:
                 self._cancel(f)
             workers = [t for t in self._threads if t.name != "writer-watchdog"]
