@@ -8,7 +8,7 @@ that tells nodes apart on one machine.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -85,3 +85,40 @@ def wait_stopped(pids: list[int], timeout_s: float = 1.0) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.001)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (present and not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def postmasters_where(wanted: Callable[[str], bool]) -> list[int]:
+    """PIDs of live processes ``.../postgres -D DIR ...`` whose ``DIR`` is ``wanted``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            len(argv) >= 3
+            and argv[0].endswith(b"/postgres")
+            and argv[1] == b"-D"
+            and wanted(argv[2].decode(errors="replace"))
+            and alive(int(d.name))
+        ):
+            out.append(int(d.name))
+    return out
+
+
+def postmasters_under(root: Path) -> list[int]:
+    """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
+    what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
+    prefix = str(root).rstrip("/") + "/"
+    return postmasters_where(lambda d: d.startswith(prefix))

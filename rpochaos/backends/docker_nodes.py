@@ -38,15 +38,36 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from rpochaos.backends.base import Address, Node, NodeKind
 from rpochaos.errors import TopologyError
 
 if TYPE_CHECKING:
+    import docker
     from docker.models.containers import Container
 
-    from rpochaos.backends.docker import DockerBackend
+    from rpochaos.images.names import Images
+
+
+class DockerBackend(Protocol):
+    """What a node needs of the docker backend that made it (``backends.docker``): the
+    engine, the images, the run's name prefix, network and labels, where logs go, the host
+    directories bind-mounted into every node, and whether the backend is closing or its
+    engine is this machine's."""
+
+    client: docker.DockerClient
+    images: Images
+    prefix: str
+    network_name: str
+    logs: Path
+    shared: list[Path]
+    closed: bool
+    local_engine: bool
+
+    def labels(self, role: str, **extra: str) -> dict[str, str]: ...
+
 
 DATA_MOUNT = "/var/lib/rpochaos"
 DATADIR = f"{DATA_MOUNT}/data"

@@ -478,12 +478,10 @@ def leftovers(run_dir: Path) -> dict[str, int]:
 def _kill_detached_postmasters(run_dir: Path) -> list[str]:
     """Postmasters started detached (by Patroni) on the run's data, which pids.json does not
     list: SIGKILL each with its children."""
-    from rpochaos.patroni.cluster import postmasters_under
-
     data = run_dir / "data"
     roots = {data, data.resolve()} if data.exists() else {data}
     out = []
-    for pid in sorted({p for r in roots for p in postmasters_under(r)}):
+    for pid in sorted({p for r in roots for p in procs.postmasters_under(r)}):
         for child in reversed(procs.descendants(pid)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)

@@ -111,44 +111,15 @@ class PatroniNode:
             pids.extend(procs.descendants(self.server.pid))
         for pm in self.postmasters():
             pids.extend(procs.descendants(pm))
-        return [p for p in dict.fromkeys(pids) if _alive(p)]
+        return [p for p in dict.fromkeys(pids) if procs.alive(p)]
 
     def log_tail(self, lines: int = 25) -> str:
         return self.server.log_tail(lines) if self.server is not None else "(not started)"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _postmasters(data_dir: str) -> list[int]:
     """PIDs of live postmasters (``postgres -D DIR``) running on exactly ``data_dir``."""
-    return _postmasters_where(lambda d: d == data_dir)
-
-
-def _postmasters_where(wanted: Callable[[str], bool]) -> list[int]:
-    """PIDs of live processes ``.../postgres -D DIR ...`` whose ``DIR`` is ``wanted``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            len(argv) >= 3
-            and argv[0].endswith(b"/postgres")
-            and argv[1] == b"-D"
-            and wanted(argv[2].decode(errors="replace"))
-            and _alive(int(d.name))
-        ):
-            out.append(int(d.name))
-    return out
+    return procs.postmasters_where(lambda d: d == data_dir)
 
 
 def _pid_file(path: Path) -> int | None:
@@ -157,7 +128,7 @@ def _pid_file(path: Path) -> int | None:
         pid = int(path.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if procs.alive(pid) else None
 
 
 def _children(pid: int) -> list[int] | None:
@@ -194,13 +165,6 @@ def _trees(roots: Sequence[int]) -> list[int]:
         out.append(p)
         todo.extend(kids)
     return out
-
-
-def postmasters_under(root: Path) -> list[int]:
-    """PIDs of live postmasters (``postgres -D DIR``) whose data directory is below ``root``:
-    what a run killed with SIGKILL leaves behind (Patroni starts them detached)."""
-    prefix = str(root).rstrip("/") + "/"
-    return _postmasters_where(lambda d: d.startswith(prefix))
 
 
 def _signal_all(pids: Sequence[int], sig: int) -> None:

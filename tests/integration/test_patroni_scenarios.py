@@ -18,7 +18,7 @@ import pytest
 
 from rpochaos.backends.local import leftovers
 from rpochaos.patroni import deps as patroni_deps
-from rpochaos.patroni.cluster import postmasters_under
+from rpochaos.procs import postmasters_under
 from tests.helpers import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli, result_of
 
