@@ -407,7 +407,13 @@ class LocalBackend(Backend):
             "owner_start": proc_start(os.getpid()),
             "keep": self.keep,
             "servers": {
-                s.name: {"pid": s.pid, "argv0": str(s.popen.args[0])}  # type: ignore[index]
+                s.name: {
+                    "pid": s.pid,
+                    "argv0": str(s.popen.args[0]),  # type: ignore[index]
+                    # with the pid, names the process for good, also once it exec'd another
+                    # program (setpriv -> mariadbd)
+                    "start": proc_start(s.pid),
+                }
                 for s in self._servers
             },
         }
@@ -461,14 +467,19 @@ def owner_alive(pid: int, start: str | None) -> bool:
 
 
 def leftovers(run_dir: Path) -> dict[str, int]:
-    """Servers of a run that are still running (matched by pid and program), by name."""
+    """Servers of a run that are still running, by name: matched by pid and start time
+    (pids.json of this version), or by pid and program (older ones)."""
     try:
         data = json.loads((run_dir / "pids.json").read_text())
     except (OSError, ValueError):
         return {}
     out: dict[str, int] = {}
     for name, info in data.get("servers", {}).items():
-        pid, argv0 = int(info["pid"]), str(info["argv0"])
+        pid, argv0, start = int(info["pid"]), str(info["argv0"]), info.get("start")
+        if start is not None:
+            if proc_start(pid) == start:
+                out[name] = pid
+            continue
         cmd = _cmdline(pid)
         if cmd is not None and cmd.startswith(argv0) and _alive(pid):
             out[name] = pid

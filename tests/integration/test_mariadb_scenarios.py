@@ -10,11 +10,8 @@ About 20 s + 30 s for the two CLI runs and 50 s for the pytest run on a quiet ma
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -107,13 +104,11 @@ def test_the_timeout_falls_back_and_loses_what_the_primary_acked_alone(tmp_path:
         assert "could not follow replica1" in summary and "1236" in summary
         assert "rpl_semi_sync_master_timeout=2000" in summary
     finally:
-        # the kept servers are this test's own: killed by pid (local gc matches a server by
-        # its program, and a mariadbd started through setpriv is not matched yet), then the
-        # local gc, scoped to this runs root, kills Toxiproxy and removes the data
-        for _port, pid, _pw in kept.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        local.gc(runs, force=True)
+        # the local gc, scoped to this runs root, kills the kept servers (mariadbd, started
+        # through setpriv, is matched by pid and start time), Toxiproxy, and removes the data
+        removed = local.gc(runs, force=True)
+        for node, (_port, pid, _pw) in kept.items():  # each named, not found as a stray
+            assert any(r.endswith(f": mariadb-{node} (pid {pid})") for r in removed), removed
         left = [pid for _port, pid, _pw in kept.values() if _alive(pid)]
         assert not left, f"mariadbd pids {left} still run"
 
