@@ -295,6 +295,8 @@ class Api:
                         f"exec in pod {pod} did not finish within {timeout_s:g} s: "
                         f"{' '.join(argv)}\n{''.join(out)[-2000:]}"
                     )
+            out.append(resp.read_stdout() or "")  # what came with the close
+            out.append(resp.read_stderr() or "")
             code = resp.returncode
         finally:
             with contextlib.suppress(Exception):

@@ -17,11 +17,11 @@ other through Docker's FORWARD DROP policy. ``Cluster.dropped()`` reads the DROP
 packet counters. NodePorts answer on 127.0.0.1 and the node IP (kube-proxy sets
 ``route_localnet``, restored at teardown).
 
-Host state changed and restored: the sysctls in ``SYSCTLS`` (the kubelet and kube-proxy change
+Host state changed and restored: the sysctls in ``host.SYSCTLS`` (the kubelet and kube-proxy change
 some; their values are saved first), iptables/ip6tables chains named KUBE-* (removed), the rules
-above, the two bridges, the fixed host paths the kubelet and CNI write (``HOST_PATHS``, removed
+above, the two bridges, the fixed host paths the kubelet and CNI write (``host.HOST_PATHS``, removed
 when they did not exist before), every mount under the scratch directory, the kubepods cgroups.
-A state file (``STATE``) records all of it as soon as it is made, so ``down()`` (or the next
+A state file (``host.STATE``) records all of it as soon as it is made, so ``down()`` (or the next
 ``up()``) cleans up after a killed process too. One cluster per machine at a time.
 
 ``python -m rpochaos.backends.kubernetes_cluster up|down`` does the same from a shell.
@@ -32,18 +32,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rpochaos.backends import kubernetes_host as host
 from rpochaos.deps import cache_dir
 from rpochaos.errors import MissingDependency, TopologyError
 
@@ -51,30 +50,12 @@ K8S_VERSION = "v1.34.2"
 NODE_NAME = "k8s-node"
 NODE_BRIDGE = "rpk8s0"
 NODE_IP = "10.250.0.1"
-POD_BRIDGE = "cni0"
+POD_BRIDGE = host.POD_BRIDGE
 POD_CIDR = "10.244.0.0/24"
 SERVICE_CIDR = "10.96.0.0/12"
 API_SERVICE_IP = "10.96.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
 PAUSE_IMAGE = "localhost/pause:3.10"
-STATE = Path("/run/rpochaos-k8s-cluster.json")
-RULE_COMMENT = "rpochaos-k8s"
-SYSCTLS = (
-    "kernel/panic",
-    "kernel/panic_on_oops",
-    "vm/overcommit_memory",
-    "vm/panic_on_oom",
-    "kernel/keys/root_maxkeys",
-    "kernel/keys/root_maxbytes",
-    "net/ipv4/conf/all/route_localnet",
-    "net/ipv4/ip_forward",
-    "net/bridge/bridge-nf-call-iptables",
-    "net/bridge/bridge-nf-call-ip6tables",
-    "net/netfilter/nf_conntrack_max",
-    "net/netfilter/nf_conntrack_tcp_timeout_established",
-    "net/netfilter/nf_conntrack_tcp_timeout_close_wait",
-)
-HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni")
 COMPONENTS = (
     "kube-apiserver",
     "kube-controller-manager",
@@ -83,8 +64,6 @@ COMPONENTS = (
     "kube-proxy",
 )
 SETUP_HINT = "scripts/k8s-setup.sh   (builds Kubernetes and CoreDNS once into the cache)"
-_DROP_RULE = ["FORWARD", "-i", POD_BRIDGE, "!", "-o", POD_BRIDGE]
-_ACCEPT_RULE = ["FORWARD", "-i", POD_BRIDGE, "-o", POD_BRIDGE]
 
 
 def bin_dir() -> Path:
@@ -114,28 +93,6 @@ def require_binaries() -> None:
         raise MissingDependency("root (the test cluster changes iptables and mounts)", SETUP_HINT)
 
 
-# -- the recorded state -----------------------------------------------------------------------
-
-
-@dataclass
-class State:
-    """Everything ``up`` changed on the host, written to ``STATE`` as it happens."""
-
-    scratch: str
-    pids: dict[str, list[int]] = field(default_factory=dict)  # name -> [pid, start time]
-    sysctls: dict[str, str] = field(default_factory=dict)
-    host_paths: list[str] = field(default_factory=list)  # made by the run: removed at teardown
-    bridges: list[str] = field(default_factory=list)
-    rules: list[list[str]] = field(default_factory=list)  # [binary, table, *rule]
-    chains_before: dict[str, list[str]] = field(default_factory=dict)  # "iptables/nat" -> names
-    cgroups: list[str] = field(default_factory=list)
-
-    def save(self) -> None:
-        tmp = STATE.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        tmp.replace(STATE)
-
-
 @dataclass
 class Cluster:
     """A running test cluster: its kubeconfig (cluster-admin on https://127.0.0.1:<port>)."""
@@ -147,27 +104,7 @@ class Cluster:
 
     def dropped(self) -> int:
         """Packets the pod bridge's outbound DROP rules have dropped (v4 + v6)."""
-        return dropped_packets()
-
-
-def _proc_start(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _run(*argv: str, check: bool = True, timeout: float = 60) -> str:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if check and p.returncode != 0:
-        raise TopologyError(f"{' '.join(argv)} failed ({p.returncode}): {p.stderr.strip()}")
-    return p.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        return host.dropped_packets()
 
 
 # -- certificates and kubeconfigs -------------------------------------------------------------
@@ -178,7 +115,7 @@ def _certs(pki: Path) -> None:
     key pair: EC P-256, made with openssl."""
     pki.mkdir(parents=True)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _run("openssl", "req", "-x509", *ec, "-keyout", f"{pki}/ca.key", "-out", f"{pki}/ca.crt",
+    host.run("openssl", "req", "-x509", *ec, "-keyout", f"{pki}/ca.key", "-out", f"{pki}/ca.crt",
          "-days", "3", "-subj", "/CN=rpochaos-test-ca")  # fmt: skip
     clients = {
         "apiserver": ("kube-apiserver", ""),
@@ -192,7 +129,7 @@ def _certs(pki: Path) -> None:
     }
     for name, (cn, org) in clients.items():
         subj = f"/CN={cn}" + (f"/O={org}" if org else "")
-        _run("openssl", "req", *ec, "-keyout", f"{pki}/{name}.key", "-out", f"{pki}/{name}.csr",
+        host.run("openssl", "req", *ec, "-keyout", f"{pki}/{name}.key", "-out", f"{pki}/{name}.csr",
              "-subj", subj)  # fmt: skip
         ext = pki / f"{name}.ext"
         if name == "apiserver":
@@ -204,11 +141,13 @@ def _certs(pki: Path) -> None:
             )
         else:
             ext.write_text("extendedKeyUsage=clientAuth\n")
-        _run("openssl", "x509", "-req", "-in", f"{pki}/{name}.csr", "-CA", f"{pki}/ca.crt",
+        host.run("openssl", "x509", "-req", "-in", f"{pki}/{name}.csr", "-CA", f"{pki}/ca.crt",
              "-CAkey", f"{pki}/ca.key", "-CAcreateserial", "-days", "3", "-extfile", str(ext),
              "-out", f"{pki}/{name}.crt")  # fmt: skip
-    _run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{pki}/sa.key")
-    _run("openssl", "ec", "-in", f"{pki}/sa.key", "-pubout", "-out", f"{pki}/sa.pub")
+    host.run(
+        "openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{pki}/sa.key"
+    )
+    host.run("openssl", "ec", "-in", f"{pki}/sa.key", "-pubout", "-out", f"{pki}/sa.pub")
 
 
 def _kubeconfig(path: Path, pki: Path, user: str, server: str) -> None:
@@ -242,165 +181,6 @@ def _kubeconfig(path: Path, pki: Path, user: str, server: str) -> None:
     )
 
 
-# -- host state: sysctls, iptables, bridges, mounts -------------------------------------------
-
-
-def _sysctl_read(name: str) -> str | None:
-    try:
-        return Path("/proc/sys", name).read_text().strip()
-    except OSError:
-        return None
-
-
-def _sysctl_write(name: str, value: str) -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/sys", name).write_text(value)
-
-
-def _chains(binary: str, table: str) -> list[str]:
-    out = _run(f"{binary}-save", "-t", table, check=False)
-    return [line[1:].split()[0] for line in out.splitlines() if line.startswith(":")]
-
-
-def _rule(binary: str, table: str, op: str, rule: list[str], target: str) -> bool:
-    argv = [binary, "-w", "5", "-t", table, op, *rule, "-m", "comment", "--comment", RULE_COMMENT]
-    if op == "-I":
-        argv.insert(argv.index("-I") + 2, "1")
-    return subprocess.run([*argv, "-j", target], capture_output=True, check=False).returncode == 0
-
-
-def dropped_packets() -> int:
-    """The packet counters of the pod bridge's outbound DROP rules (v4 + v6), 0 when absent."""
-    total = 0
-    for binary in ("iptables", "ip6tables"):
-        out = _run(binary, "-w", "5", "-t", "mangle", "-L", "FORWARD", "-v", "-x", "-n",
-                   check=False)  # fmt: skip
-        for line in out.splitlines():
-            if RULE_COMMENT in line and "DROP" in line:
-                total += int(line.split()[0])
-    return total
-
-
-def _remove_kube_chains(state: State) -> None:
-    """Delete every rule that jumps to a KUBE-* chain made by the cluster, then those chains."""
-    for binary in ("iptables", "ip6tables"):
-        for table in ("filter", "nat", "mangle", "raw"):
-            before = set(state.chains_before.get(f"{binary}/{table}", []))
-            ours = [c for c in _chains(binary, table) if c.startswith("KUBE-") and c not in before]
-            if not ours:
-                continue
-            save = _run(f"{binary}-save", "-t", table, check=False)
-            for line in save.splitlines():
-                parts = shlex.split(line)
-                jumps = {parts[i + 1] for i, p in enumerate(parts[:-1]) if p == "-j"}
-                if (
-                    len(parts) > 2
-                    and parts[0] == "-A"
-                    and parts[1] not in ours
-                    and jumps & set(ours)
-                ):
-                    _run(binary, "-w", "5", "-t", table, "-D", *parts[1:], check=False)
-            for c in ours:
-                _run(binary, "-w", "5", "-t", table, "-F", c, check=False)
-            for c in ours:
-                _run(binary, "-w", "5", "-t", table, "-X", c, check=False)
-
-
-def _mounts_under(root: str) -> list[str]:
-    out = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mounts").read_text().splitlines():
-            target = line.split()[1].replace("\\040", " ")
-            if target == root or target.startswith(root.rstrip("/") + "/"):
-                out.append(target)
-    return sorted(out, key=len, reverse=True)
-
-
-def _kubepods_cgroups() -> list[Path]:
-    found = []
-    root = Path("/sys/fs/cgroup")
-    for ctl in root.iterdir() if root.is_dir() else []:
-        p = ctl / "kubepods"
-        if p.is_dir():
-            found.append(p)
-    return found
-
-
-def _rmdir_tree(path: Path) -> None:
-    for d in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
-                    reverse=True):  # fmt: skip
-        with contextlib.suppress(OSError):
-            d.rmdir()
-    with contextlib.suppress(OSError):
-        path.rmdir()
-
-
-# -- processes --------------------------------------------------------------------------------
-
-
-def _start(state: State, name: str, argv: list[str], logs: Path) -> subprocess.Popen[bytes]:
-    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
-    p = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    state.pids[name] = [p.pid, int(_proc_start(p.pid) or 0)]
-    state.save()
-    return p
-
-
-def _alive(pid: int, start: int) -> bool:
-    s = _proc_start(pid)
-    return s is not None and (start == 0 or int(s) == start)
-
-
-def _stop_pid(pid: int, start: int, timeout_s: float = 10.0) -> None:
-    if not _alive(pid, start):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid, start):
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if _alive(pid, start):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
-
-
-def _shims(scratch: str) -> list[int]:
-    """The pids of containerd shims (and what they run) of this cluster's containerd."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "containerd-shim" in cmd and scratch in cmd:
-            pids.append(int(d.name))
-    return pids
-
-
-def _wait(what: str, timeout_s: float, probe: object, logs: Path, log_name: str) -> None:
-    assert callable(probe)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if probe():
-                return
-        time.sleep(0.2)
-    tail = ""
-    with contextlib.suppress(OSError):
-        tail = "\n".join((logs / f"{log_name}.log").read_text(errors="replace").splitlines()[-15:])
-    raise TopologyError(f"test cluster: {what} within {timeout_s:g} s\n{tail}")
-
-
 # -- up and down ------------------------------------------------------------------------------
 
 
@@ -410,11 +190,11 @@ def up(images: list[str] | None = None, log: object = print) -> Cluster:
     binaries or tools are missing, TopologyError (after tearing down what started) when a
     component does not come up."""
     require_binaries()
-    if STATE.exists():
+    if host.STATE.exists():
         down()
     t0 = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="rpochaos-k8s-"))
-    state = State(scratch=str(scratch))
+    state = host.State(scratch=str(scratch))
     state.save()
     try:
         cluster = _up(state, scratch, images or [], log)
@@ -430,20 +210,20 @@ def _say(log: object, msg: str) -> None:
         log(f"[k8s] {msg}")
 
 
-def _up(state: State, scratch: Path, images: list[str], log: object) -> Cluster:
+def _up(state: host.State, scratch: Path, images: list[str], log: object) -> Cluster:
     t0 = time.monotonic()
     binaries, logs = bin_dir(), scratch / "logs"
     logs.mkdir()
-    for p in HOST_PATHS:
+    for p in host.HOST_PATHS:
         if not os.path.exists(p):
             state.host_paths.append(p)
-    for name in SYSCTLS:
-        v = _sysctl_read(name)
+    for name in host.SYSCTLS:
+        v = host.sysctl_read(name)
         if v is not None:
             state.sysctls[name] = v
     for binary in ("iptables", "ip6tables"):
         for table in ("filter", "nat", "mangle", "raw"):
-            state.chains_before[f"{binary}/{table}"] = _chains(binary, table)
+            state.chains_before[f"{binary}/{table}"] = host.chains(binary, table)
     state.save()
     # the network first: bridges, then the drop rule, before any pod can exist
     for br in (NODE_BRIDGE, POD_BRIDGE):
@@ -451,28 +231,28 @@ def _up(state: State, scratch: Path, images: list[str], log: object) -> Cluster:
             raise TopologyError(
                 f"test cluster: the interface {br} exists already (another cluster?)"
             )
-    _run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
+    host.run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
     state.bridges.append(NODE_BRIDGE)
     state.save()
-    _run("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_BRIDGE)
-    _run("ip", "link", "set", NODE_BRIDGE, "up")
+    host.run("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_BRIDGE)
+    host.run("ip", "link", "set", NODE_BRIDGE, "up")
     # cni0 is made now (not by the CNI plugin) so the rules below name a real interface
-    _run("ip", "link", "add", POD_BRIDGE, "type", "bridge")
+    host.run("ip", "link", "add", POD_BRIDGE, "type", "bridge")
     state.bridges.append(POD_BRIDGE)
     state.save()
     for binary in ("iptables", "ip6tables"):
-        if not _rule(binary, "mangle", "-I", _DROP_RULE, "DROP"):
+        if not host.rule(binary, "mangle", "-I", host.DROP_RULE, "DROP"):
             raise TopologyError(f"test cluster: could not add the {binary} drop rule")
-        state.rules.append([binary, "mangle", *_DROP_RULE, "DROP"])
+        state.rules.append([binary, "mangle", *host.DROP_RULE, "DROP"])
         state.save()
-        if _rule(binary, "filter", "-I", _ACCEPT_RULE, "ACCEPT"):
-            state.rules.append([binary, "filter", *_ACCEPT_RULE, "ACCEPT"])
+        if host.rule(binary, "filter", "-I", host.ACCEPT_RULE, "ACCEPT"):
+            state.rules.append([binary, "filter", *host.ACCEPT_RULE, "ACCEPT"])
             state.save()
     _say(log, f"network ready ({time.monotonic() - t0:.1f} s)")
 
     pki = scratch / "pki"
     _certs(pki)
-    etcd_port, etcd_peer, api_port = _free_port(), _free_port(), _free_port()
+    etcd_port, etcd_peer, api_port = host.free_port(), host.free_port(), host.free_port()
     server = f"https://127.0.0.1:{api_port}"
     for user in ("admin", "controller-manager", "scheduler", "kubelet", "proxy", "coredns"):
         _kubeconfig(scratch / f"{user}.kubeconfig", pki, user, server)
@@ -536,8 +316,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     conf_dir = "{netd}"
 """
     )
-    _start(state, "containerd", ["containerd", "--config", str(cd / "config.toml")], logs)
-    _wait("containerd did not answer", 30,
+    host.start(state, "containerd", ["containerd", "--config", str(cd / "config.toml")], logs)
+    host.wait("containerd did not answer", 30,
           lambda: subprocess.run(["ctr", "-a", str(sock), "version"], capture_output=True,
                                  timeout=5).returncode == 0, logs, "containerd")  # fmt: skip
 
@@ -548,7 +328,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
-    _start(state, "etcd", [
+    host.start(state, "etcd", [
         "etcd", "--name", "default", "--data-dir", str(scratch / "etcd"),
         "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
         "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
@@ -557,7 +337,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
         "--listen-metrics-urls", "",
     ], logs)  # fmt: skip
-    _start(state, "kube-apiserver", [
+    host.start(state, "kube-apiserver", [
         str(binaries / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
         "--bind-address=127.0.0.1", f"--secure-port={api_port}", f"--advertise-address={NODE_IP}",
@@ -582,9 +362,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         )  # fmt: skip
         return p.returncode == 0
 
-    _wait("kube-apiserver was not ready", 60, api_ready, logs, "kube-apiserver")
+    host.wait("kube-apiserver was not ready", 60, api_ready, logs, "kube-apiserver")
     _say(log, f"apiserver ready ({time.monotonic() - t0:.1f} s)")
-    _start(state, "kube-controller-manager", [
+    host.start(state, "kube-controller-manager", [
         str(binaries / "kube-controller-manager"),
         f"--kubeconfig={scratch}/controller-manager.kubeconfig", "--leader-elect=false",
         f"--service-account-private-key-file={pki}/sa.key", f"--root-ca-file={pki}/ca.crt",
@@ -592,7 +372,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         "--use-service-account-credentials=false", "--allocate-node-cidrs=false",
         "--bind-address=127.0.0.1", "--secure-port=0", "--profiling=false",
     ], logs)  # fmt: skip
-    _start(state, "kube-scheduler", [
+    host.start(state, "kube-scheduler", [
         str(binaries / "kube-scheduler"), f"--kubeconfig={scratch}/scheduler.kubeconfig",
         "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0", "--profiling=false",
     ], logs)  # fmt: skip
@@ -637,7 +417,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             }
         )
     )
-    _start(state, "kubelet", [
+    host.start(state, "kubelet", [
         str(binaries / "kubelet"), f"--kubeconfig={scratch}/kubelet.kubeconfig",
         f"--config={scratch}/kubelet.yaml", f"--root-dir={kubelet_root}",
         f"--cert-dir={scratch}/kubelet-pki", f"--hostname-override={NODE_NAME}",
@@ -653,19 +433,23 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 "clusterCIDR": POD_CIDR,
                 "hostnameOverride": NODE_NAME,
                 "nodePortAddresses": ["127.0.0.0/8", f"{NODE_IP}/32"],
-                "healthzBindAddress": f"127.0.0.1:{_free_port()}",
-                "metricsBindAddress": f"127.0.0.1:{_free_port()}",
+                "healthzBindAddress": f"127.0.0.1:{host.free_port()}",
+                "metricsBindAddress": f"127.0.0.1:{host.free_port()}",
                 "conntrack": {
                     "maxPerCore": 0,
                     "min": 0,
                     "tcpEstablishedTimeout": "0s",
                     "tcpCloseWaitTimeout": "0s",
                 },
-                "iptables": {"localhostNodePorts": True, "masqueradeAll": False},
+                "iptables": {
+                    "localhostNodePorts": True,
+                    "masqueradeAll": False,
+                    "minSyncPeriod": "0s",
+                },
             }
         )
     )
-    _start(state, "kube-proxy", [
+    host.start(state, "kube-proxy", [
         str(binaries / "kube-proxy"), f"--config={scratch}/kube-proxy.yaml",
     ], logs)  # fmt: skip
     corefile = scratch / "Corefile"
@@ -675,7 +459,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         f"    kubeconfig {scratch}/coredns.kubeconfig rpochaos-test\n"
         "    pods insecure\n  }\n}\n"
     )
-    _start(state, "coredns", [str(binaries / "coredns"), "-conf", str(corefile)], logs)
+    host.start(state, "coredns", [str(binaries / "coredns"), "-conf", str(corefile)], logs)
 
     out, _ = importer.communicate(timeout=300)
     if importer.returncode != 0:
@@ -685,10 +469,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     def node_ready() -> bool:
         return _node_ready(admin)
 
-    _wait("the node was not Ready", 90, node_ready, logs, "kubelet")
+    host.wait("the node was not Ready", 90, node_ready, logs, "kubelet")
     _dns_service(admin)
     _say(log, f"node Ready ({time.monotonic() - t0:.1f} s)")
-    for c in _kubepods_cgroups():
+    for c in host.kubepods_cgroups():
         state.cgroups.append(str(c))
     state.save()
     return Cluster(kubeconfig=admin, scratch=scratch)
@@ -740,10 +524,10 @@ def _dns_service(kubeconfig: Path) -> None:
 
 
 def down(log: object = print) -> list[str]:
-    """Tear down the cluster ``STATE`` records (nothing when there is none); return what was
-    removed or restored. Never raises for what is already gone."""
+    """Tear down the cluster ``host.STATE`` records (nothing when there is none); return what
+    was removed or restored. Never raises for what is already gone."""
     try:
-        state = State(**json.loads(STATE.read_text()))
+        state = host.State(**json.loads(host.STATE.read_text()))
     except (OSError, ValueError, TypeError):
         return []
     t0 = time.monotonic()
@@ -751,53 +535,53 @@ def down(log: object = print) -> list[str]:
     scratch = state.scratch
     admin = Path(scratch, "admin.kubeconfig")
     pids = state.pids
-    if "kubelet" in pids and _alive(*pids["kubelet"]) and admin.exists():
+    if "kubelet" in pids and host.alive(*pids["kubelet"]) and admin.exists():
         with contextlib.suppress(Exception):
             _delete_all_pods(admin)
             done.append("every pod deleted")
     for name in ("coredns", "kube-proxy", "kubelet", "kube-scheduler",
                  "kube-controller-manager", "kube-apiserver", "etcd"):  # fmt: skip
         if name in pids:
-            _stop_pid(*pids[name])
+            host.stop_pid(*pids[name])
             done.append(f"stopped {name}")
     # whatever containers remain: their shims and processes, then containerd
-    for pid in _shims(scratch):
+    for pid in host.shims(scratch):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if "containerd" in pids:
-        _stop_pid(*pids["containerd"])
+        host.stop_pid(*pids["containerd"])
         done.append("stopped containerd")
     kube_proxy = bin_dir() / "kube-proxy"
     if kube_proxy.exists():
-        _run(str(kube_proxy), "--cleanup", check=False)
-    _remove_kube_chains(state)
+        host.run(str(kube_proxy), "--cleanup", check=False)
+    host.remove_kube_chains(state)
     for rule in state.rules:
         binary, table, *spec = rule
         target = spec.pop()
-        while _rule(binary, table, "-D", spec, target):
+        while host.rule(binary, table, "-D", spec, target):
             pass
         done.append(f"removed {binary} {table} {' '.join(spec)} -j {target}")
-    for target in _mounts_under(scratch):
+    for target in host.mounts_under(scratch):
         if subprocess.run(["umount", target], capture_output=True, check=False).returncode:
             subprocess.run(["umount", "-l", target], capture_output=True, check=False)
     for br in reversed(state.bridges):
-        _run("ip", "link", "del", br, check=False)
+        host.run("ip", "link", "del", br, check=False)
         done.append(f"removed bridge {br}")
-    for p in _kubepods_cgroups():
-        _rmdir_tree(p)
+    for p in host.kubepods_cgroups():
+        host.rmdir_tree(p)
     for name, value in state.sysctls.items():
-        if _sysctl_read(name) != value:
-            _sysctl_write(name, value)
+        if host.sysctl_read(name) != value:
+            host.sysctl_write(name, value)
             done.append(f"restored {name.replace('/', '.')}={value}")
     for path in state.host_paths:
-        for target in _mounts_under(path):
+        for target in host.mounts_under(path):
             subprocess.run(["umount", "-l", target], capture_output=True, check=False)
         shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
     with contextlib.suppress(OSError):
-        STATE.unlink()
+        host.STATE.unlink()
     _say(log, f"down ({time.monotonic() - t0:.1f} s)")
     return done
 
