@@ -63,6 +63,7 @@ COMPONENTS = (
     "kubelet",
     "kube-proxy",
 )
+IMPORTER = "image-import"
 SETUP_HINT = "scripts/k8s-setup.sh   (builds Kubernetes and CoreDNS once into the cache)"
 
 
@@ -322,11 +323,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                                  timeout=5).returncode == 0, logs, "containerd")  # fmt: skip
 
     # images, while the control plane starts
-    importer = subprocess.Popen(
-        ["sh", "-c", 'docker save "$@" | ctr -a "$0" -n k8s.io images import --all-platforms -',
-         str(sock), PAUSE_IMAGE, *images],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    importer = host.start(state, IMPORTER, [
+        "sh", "-c", 'docker save "$@" | ctr -a "$0" -n k8s.io images import --all-platforms -',
+        str(sock), PAUSE_IMAGE, *images,
+    ], logs)  # fmt: skip
 
     host.start(state, "etcd", [
         "etcd", "--name", "default", "--data-dir", str(scratch / "etcd"),
@@ -461,9 +461,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     )
     host.start(state, "coredns", [str(binaries / "coredns"), "-conf", str(corefile)], logs)
 
-    out, _ = importer.communicate(timeout=300)
-    if importer.returncode != 0:
-        raise TopologyError(f"test cluster: importing images failed:\n{out.decode()[-2000:]}")
+    if importer.wait(timeout=300) != 0:
+        tail = (logs / f"{IMPORTER}.log").read_text(errors="replace")[-2000:]
+        raise TopologyError(f"test cluster: importing images failed:\n{tail}")
     _say(log, f"images imported ({time.monotonic() - t0:.1f} s)")
 
     def node_ready() -> bool:
@@ -535,6 +535,9 @@ def down(log: object = print) -> list[str]:
     scratch = state.scratch
     admin = Path(scratch, "admin.kubeconfig")
     pids = state.pids
+    if IMPORTER in pids and host.alive(*pids[IMPORTER]):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pids[IMPORTER][0], signal.SIGKILL)  # its own session: sh, docker, ctr
     if "kubelet" in pids and host.alive(*pids["kubelet"]) and admin.exists():
         with contextlib.suppress(Exception):
             _delete_all_pods(admin)
