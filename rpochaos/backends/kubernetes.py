@@ -97,6 +97,7 @@ class KubernetesNode(Node):
         self.port = PG_PORT
         self.pod = kapi.dns_name(name)
         self._created = False
+        self._running = False  # the pod's container has been seen running
         self._cluster_ip = ""
         self.address = Address(backend.node_host, 0)
         self._lock = threading.Lock()
@@ -108,7 +109,8 @@ class KubernetesNode(Node):
         raise TopologyError("the kubernetes backend runs PostgreSQL nodes only (for now)")
 
     def ensure(self) -> None:
-        """Create the pod and its Service once, and wait until the pod runs."""
+        """Create the pod and its Service once (``node`` does, so the pods of a run start
+        together); the first exec waits until the pod runs."""
         with self._lock:
             if self._created:
                 return
@@ -133,8 +135,13 @@ class KubernetesNode(Node):
             )
             self._cluster_ip = svc.cluster_ip
             self.address = Address(b.node_host, svc.node_ports["pg"])
-            b.api.wait_running(self.pod, timeout_s=120)
             self._created = True
+
+    def _wait_running(self) -> None:
+        with self._lock:
+            if not self._running:
+                self.backend.api.wait_running(self.pod, timeout_s=120)
+                self._running = True
 
     @property
     def cluster_ip(self) -> str:
@@ -143,6 +150,7 @@ class KubernetesNode(Node):
 
     def _exec(self, argv: list[str], timeout_s: float = 30.0) -> tuple[int, str]:
         self.ensure()
+        self._wait_running()
         return self.backend.api.exec(self.pod, argv, timeout_s=timeout_s)
 
     def _sh(self, script: str, *args: str, timeout_s: float = 30.0) -> tuple[int, str]:
