@@ -297,7 +297,10 @@ class Api:
                     )
             out.append(resp.read_stdout() or "")  # what came with the close
             out.append(resp.read_stderr() or "")
-            code = resp.returncode
+            try:
+                code = resp.returncode
+            except (ValueError, KeyError, IndexError, TypeError) as e:  # not an exit status
+                raise TopologyError(f"exec in pod {pod}: {''.join(out)[-2000:] or e}") from e
         finally:
             with contextlib.suppress(Exception):
                 resp.close()
