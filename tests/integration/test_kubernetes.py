@@ -80,8 +80,10 @@ def test_async_partition_then_crash_loses_the_partition_window(kube: Any, tmp_pa
     assert res["backend"] == "kubernetes"
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert res["writes"]["lost"] > 0
-    # truth: the partition at 2 s, the crash at 5 s
-    assert within(res["data_loss_window_s"], 3.0), res["data_loss_window_s"]
+    # truth: from the partition at 2 s to the crash, which an exec makes take effect some
+    # 0.1-0.4 s after 5 s (the outage time is when it did)
+    truth = res["outage_at_s"] - 2.0
+    assert within(res["data_loss_window_s"], truth), (res["data_loss_window_s"], truth)
 
 
 def test_sync_partition_then_crash_loses_nothing(kube: Any, tmp_path: Path) -> None:
@@ -127,7 +129,7 @@ def test_gc_removes_the_namespace_of_a_run_killed_with_sigkill(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert _namespaces(kube) == names  # nothing removed it yet
-    gone = cli("gc", "--runs-root", str(tmp_path), env=_env(kube))
+    gone = cli("gc", str(tmp_path), env=_env(kube))
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert all(n in gone.stdout for n in names), gone.stdout
     assert _namespaces(kube) == []
