@@ -11,8 +11,9 @@
 #      no staging modules, so a tiny main module requires it and replaces each staging module
 #      (listed in its go.mod) by its published v0.x release; `go build -p 2`;
 #   4. CoreDNS $COREDNS_VERSION with `go install`;
-#   5. two static images in the Docker engine, each FROM scratch: localhost/pause:3.10 (a
-#      few lines of C built with gcc -static) and localhost/coredns:$COREDNS_VERSION.
+#   5. the pod sandbox image localhost/pause:3.10 in the Docker engine, FROM scratch: a few
+#      lines of C built with gcc -static (the test cluster imports it into its containerd;
+#      CoreDNS runs there as a host process, so it needs no image).
 # Everything goes under <cache>/k8s/$K8S_VERSION; a stamp file written last marks each step
 # complete. Set RPOCHAOS_K8S_DROP_GO_CACHES=1 to remove the Go build cache afterwards.
 # Prints the directory of the binaries on stdout.
@@ -23,7 +24,6 @@ K8S_VERSION=v1.34.2
 STAGING_VERSION=v0.34.2
 COREDNS_VERSION=v1.15.0
 PAUSE_IMAGE=localhost/pause:3.10
-COREDNS_IMAGE=localhost/coredns:${COREDNS_VERSION#v}
 CACHE="${RPOCHAOS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rpochaos}"
 ROOT="$CACHE/k8s/$K8S_VERSION"
 BIN="$ROOT/bin"
@@ -160,8 +160,7 @@ EOF
     mv "$ROOT/pause/pause.tmp" "$ROOT/pause/pause"
   fi
   docker image inspect "$PAUSE_IMAGE" >/dev/null 2>&1 || scratch_image "$PAUSE_IMAGE" "$ROOT/pause/pause" pause
-  docker image inspect "$COREDNS_IMAGE" >/dev/null 2>&1 || scratch_image "$COREDNS_IMAGE" "$BIN/coredns" coredns
-  say "images: $PAUSE_IMAGE $COREDNS_IMAGE ($(took "$t") s)"
+  say "images: $PAUSE_IMAGE ($(took "$t") s)"
 }
 
 all=$(now)

@@ -346,7 +346,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         "--service-account-issuer=https://kubernetes.default.svc",
         f"--service-account-key-file={pki}/sa.pub",
         f"--service-account-signing-key-file={pki}/sa.key",
-        "--allow-privileged=true", "--kubelet-preferred-address-types=InternalIP", "--profiling=false", "--endpoint-reconciler-type=none",
+        "--allow-privileged=true", "--kubelet-preferred-address-types=InternalIP",
+        "--profiling=false", "--endpoint-reconciler-type=none",
         "--service-node-port-range=30000-32767",
     ], logs)  # fmt: skip
     admin = scratch / "admin.kubeconfig"

@@ -1,6 +1,6 @@
-"""The host side of the project's Kubernetes test cluster (``kubernetes_cluster``): what it
-changes on this machine, recorded so that it can all be undone, and the few tools that change
-it.
+"""The host side of the Kubernetes test cluster: what it changes here, recorded to be undone.
+
+``kubernetes_cluster`` uses it; here are the few tools that make and undo those changes.
 
 ``State`` is written to ``STATE`` (a file under /run) as each change is made: the child
 processes (pid and start time, so a reused pid is never signalled), the sysctl values found
