@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -108,6 +109,7 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
 
     if a.repeat < 1:
         raise ScenarioError([Problem("--repeat", None, "repeat", str(a.repeat), "an integer >= 1")])
+    _kube_env(a)
     results: list[dict[str, Any]] = []
     worst = 0
     try:
@@ -298,14 +300,37 @@ def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
+def _kube_arguments(r: argparse.ArgumentParser) -> None:
+    """--kubeconfig, --kube-context, --namespace: the kubernetes backend's cluster and namespace
+    (they set $RPOCHAOS_KUBECONFIG, $RPOCHAOS_KUBE_CONTEXT, $RPOCHAOS_KUBE_NAMESPACE)."""
+    r.add_argument("--kubeconfig", default=None, help="kubernetes: the kubeconfig file")
+    r.add_argument("--kube-context", default=None, help="kubernetes: the kubeconfig context")
+    r.add_argument(
+        "--namespace",
+        default=None,
+        help="kubernetes: the namespace the run creates and deletes (default rpochaos-<run id>)",
+    )
+
+
+def _kube_env(a: argparse.Namespace) -> None:
+    for value, env in (
+        (a.kubeconfig, "RPOCHAOS_KUBECONFIG"),
+        (a.kube_context, "RPOCHAOS_KUBE_CONTEXT"),
+        (a.namespace, "RPOCHAOS_KUBE_NAMESPACE"),
+    ):
+        if value:
+            os.environ[env] = str(value)
+
+
 def _run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("scenario", help="a scenario file, or its name in scenarios/")
     r.add_argument(
         "--backend",
         default=None,
-        help="where nodes run: local or docker (default: $RPOCHAOS_BACKEND, the "
-        "scenario's backend key, else local)",
+        help="where nodes run: local, docker or kubernetes (default: $RPOCHAOS_BACKEND, "
+        "the scenario's backend key, else local)",
     )
+    _kube_arguments(r)
     r.add_argument(
         "--postgres-image",
         default=None,

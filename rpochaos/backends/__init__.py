@@ -1,12 +1,13 @@
 """Backends: how nodes are started and reached (see ``base`` for the contract).
 
-- ``make_backend(name, run_dir, keep)``: a ``local`` or ``docker`` backend for one run. For
+- ``make_backend(name, run_dir, keep)``: a ``local``, ``docker`` or ``kubernetes`` backend
+  for one run. For
   docker it first sweeps what dead runs left behind (``docker.gc(spare_kept=True)``), then
   resolves the images (building the local ones when nothing better is there).
 - ``resolve_backend(explicit, declared)``: which backend a run uses.
 - ``start_proxy(backend)``: start the run's Toxiproxy server and return its client (the one
   way to start one).
-- ``gc(runs_root, force, run_id)``: both backends' leftovers of runs whose owner is gone.
+- ``gc(runs_root, force, run_id)``: every backend's leftovers of runs whose owner is gone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from rpochaos.errors import Problem, ScenarioError
 if TYPE_CHECKING:
     from rpochaos.proxy import Toxiproxy
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "kubernetes")
 
 __all__ = [
     "BACKENDS",
@@ -89,6 +90,20 @@ def make_backend(
         return docker_backend.DockerBackend(
             run_dir, keep=keep, images=images, client=client, log=log
         )
+    if name == "kubernetes":
+        from rpochaos.backends.kubernetes import KubernetesBackend
+
+        if system != "postgres":
+            raise ScenarioError(
+                [Problem("--backend", None, "backend", repr(name), "a PostgreSQL scenario")]
+            )
+        return KubernetesBackend(
+            run_dir,
+            keep=keep,
+            postgres_image=postgres_image,
+            toxiproxy_image=toxiproxy_image,
+            log=log,
+        )
     raise ScenarioError(
         [Problem("--backend", None, "backend", repr(name), f"one of {', '.join(BACKENDS)}")]
     )
@@ -106,9 +121,10 @@ def gc(runs_root: Path, *, force: bool = False, run_id: str | None = None) -> li
     whose owner still lives (e.g. --keep-topology), but only those under ``runs_root`` (a
     runs root, or one run directory). ``run_id``: only the run with that id."""
     from rpochaos.backends import docker as docker_backend
-    from rpochaos.backends import local
+    from rpochaos.backends import kubernetes_api, local
 
     return [
         *local.gc(runs_root, force=force, run_id=run_id),
         *docker_backend.gc(force=force, runs_root=runs_root, run_id=run_id),
+        *kubernetes_api.gc(force=force, runs_root=runs_root, run_id=run_id),
     ]
