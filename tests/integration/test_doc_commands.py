@@ -116,6 +116,9 @@ WHERE: list[tuple[str, str]] = [
      _SEARCH + "test_boundary_mode_brackets_the_flip_between_a_pass_and_a_fail"),
     (r"^(rpochaos search|pytest --rpo-search) scenarios/search/async-partition-boundary\.yaml",
      _SEARCH + "test_a_found_failure_is_replayed_first_and_its_file_reproduces"),
+    (r"^rpochaos run scenarios/pg-async-partition-crash\.yaml --backend kubernetes --kubeconfig",
+     "tests/integration/test_kubernetes.py::"
+     "test_async_partition_then_crash_loses_the_partition_window"),
     (r"^pytest -n 2 --rpo-scenario ",
      "tests/integration/test_plugin_parallel.py::"
      "test_two_workers_run_scenarios_side_by_side_without_colliding"),

@@ -59,24 +59,30 @@ def _env(kube: Any) -> dict[str, str]:
     return {"RPOCHAOS_KUBECONFIG": str(kube.kubeconfig)}
 
 
-def _run(kube: Any, name: str, out: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+def _run(
+    kube: Any, name: str, out: Path, *, flags: bool = False
+) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run ``name`` on the test cluster, reached through $RPOCHAOS_KUBECONFIG or (``flags``)
+    as docs/kubernetes.md shows: ``--kubeconfig FILE --kube-context NAME``."""
+    how = ["--kubeconfig", str(kube.kubeconfig), "--kube-context", "rpochaos-test"]
     proc = cli(
         "run",
         str(SCENARIOS / f"{name}.yaml"),
         "--backend",
         "kubernetes",
+        *(how if flags else []),
         "--out",
         str(out),
         "--no-html",
         timeout=240,
-        env=_env(kube),
+        env=None if flags else _env(kube),
     )
     assert (out / "result.json").exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, result_of(out)
 
 
 def test_async_partition_then_crash_loses_the_partition_window(kube: Any, tmp_path: Path) -> None:
-    proc, res = _run(kube, "pg-async-partition-crash", tmp_path / "run")
+    proc, res = _run(kube, "pg-async-partition-crash", tmp_path / "run", flags=True)
     assert res["backend"] == "kubernetes"
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert res["writes"]["lost"] > 0
