@@ -454,7 +454,8 @@ class Command:
 COMMANDS: list[Command] = [
     Command(
         "run",
-        "SCENARIO.yaml [--backend local|docker] [--out DIR] [--seed N] [--keep-topology]\n"
+        "SCENARIO.yaml [--backend local|docker|kubernetes] [--out DIR] [--seed N]\n"
+        "             [--keep-topology] [--kubeconfig FILE] [--kube-context NAME]\n"
         "             [--repeat N] [--junit FILE] [--push-gateway URL] [--observe-rate HZ] "
         "[-q|--plain]",
         "",
