@@ -1,5 +1,6 @@
-"""Preflight: everything a game day will touch answers, and nothing is changed on the way
-(the probe's table test creates and drops a table of its own, in the allowed schema).
+"""Preflight: everything a game day will touch answers, every replica has caught up with the
+primary, and nothing is changed on the way (the probe's table test creates and drops a table
+of its own, in the allowed schema).
 
 ``preflight(plan)`` returns one ``Check`` per thing checked, in order; ``ok(checks)`` says
 whether a run may start.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -51,6 +53,9 @@ def preflight(plan: Plan) -> list[Check]:
             )
         except psycopg.Error as e:
             checks.append(Check(f"node {name} reachable", False, first_line(e)))
+    checks += [
+        _caught_up(inv.nodes["primary"].conninfo, n, inv.nodes[n].conninfo) for n in inv.replicas
+    ]
     schema = inv.probe.schema_
     test = sql.Identifier(schema, f"rpochaos_preflight_{secrets.token_hex(3)}")
     try:
@@ -113,6 +118,43 @@ def preflight(plan: Plan) -> list[Check]:
             Check(f"failover command {exe}", found is not None, found or "not found on PATH")
         )
     return checks
+
+
+#: how long the preflight waits for a replica to replay what the primary has written
+CATCH_UP_S = 10.0
+
+
+def _caught_up(primary: str, name: str, conninfo: str, within_s: float = CATCH_UP_S) -> Check:
+    """Whether replica ``name`` replays the primary's current WAL position within
+    ``within_s``: a game day that starts with a replica already behind (still cut off by an
+    earlier fault, or its wal receiver not yet reconnected) would measure that, not the plan."""
+    what = f"{name} replays the primary's WAL"
+    try:
+        with connect(primary, 2.0) as c:
+            row = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        target = str(row[0])
+        deadline = time.monotonic() + within_s
+        t0 = time.monotonic()
+        with connect(conninfo, 2.0) as c:
+            while True:
+                got = c.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn, pg_last_wal_replay_lsn()::text",
+                    (target,),
+                ).fetchone()
+                if got is not None and got[0]:
+                    return Check(what, True, f"caught up in {time.monotonic() - t0:.1f}s")
+                if time.monotonic() >= deadline:
+                    at = got[1] if got is not None else None
+                    return Check(
+                        what,
+                        False,
+                        f"replayed up to {at or 'nothing'}, the primary is at {target}, after "
+                        f"{within_s:g}s: wait for it to catch up (or heal what cuts it off)",
+                    )
+                time.sleep(0.1)
+    except psycopg.Error as e:
+        return Check(what, False, first_line(e))
 
 
 def ok(checks: list[Check]) -> bool:

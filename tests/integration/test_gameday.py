@@ -170,6 +170,24 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         subprocess.run([*dc, "down", "-v", "-t", "2"], env=env, capture_output=True, timeout=120)
 
 
+@pytest.fixture(autouse=True)
+def _replica_caught_up(system: System) -> None:
+    """Each test starts with replica1 replaying the primary's WAL: after an earlier test's
+    blackhole, its wal receiver may take up to wal_receiver_timeout (60 s) to reconnect, and
+    the preflight refuses a game day against a replica that is behind."""
+    with psycopg.connect(system.conninfo(system.client_primary), autocommit=True) as c:
+        row = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    deadline = time.monotonic() + 90
+    with psycopg.connect(system.conninfo(system.client_replica), autocommit=True) as c:
+        while True:
+            got = c.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],))
+            if got.fetchone() == (True,):
+                return
+            assert time.monotonic() < deadline, "replica1 did not catch up within 90 s"
+            time.sleep(0.2)
+
+
 #: every process run here gets the password in its environment: none may record it
 ENV = {**os.environ, "PGPASSWORD": SECRET}
 OUTPUTS: list[str] = []
@@ -235,6 +253,27 @@ def test_plan_changes_nothing(system: System) -> None:
     }
     assert system.tables() == []
     assert not runs.exists()
+
+
+def test_the_preflight_refuses_a_replica_that_is_behind(system: System) -> None:
+    """replica1's replication link slowed by 30 s (a latency toxic, so the stream resumes as
+    soon as it is removed): the primary's latest WAL does not reach it within the
+    preflight's 10 s, and the plan says so and would not start."""
+    inv = system.inventory()
+    plan = ROOT / "examples" / "gameday" / "async-partition-crash.plan.yaml"
+    toxic = {"name": "test-slow", "type": "latency", "stream": "downstream"}
+    link = f"{system.api}/proxies/replica1->primary/toxics"
+    with httpx.Client(timeout=5, trust_env=False) as h:
+        h.post(link, json={**toxic, "attributes": {"latency": 30000}}).raise_for_status()
+        try:
+            with psycopg.connect(system.conninfo(system.client_primary), autocommit=True) as c:
+                c.execute("SELECT pg_switch_wal()")  # the primary moves on; the replica lags
+            out = gameday("plan", str(plan), "--inventory", str(inv))
+        finally:
+            h.delete(f"{link}/test-slow").raise_for_status()
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "FAIL replica1 replays the primary's WAL" in out.stdout, out.stdout
+    assert "wait for it to catch up" in out.stdout
 
 
 def test_execute_without_terminal_or_confirmation_is_refused(system: System) -> None:

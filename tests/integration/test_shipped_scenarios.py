@@ -52,11 +52,18 @@ def test_async_partition_crash_fails_with_the_partition_to_crash_window(shipped:
     assert within(r["data_loss_window_s"], t2 - t1), (r["data_loss_window_s"], t2 - t1)
     # against the partition's effective start (its Toxiproxy call returned), the window agrees
     # to the spacing of acknowledgements: max(1/rate, 5 ms), or the run's own resolution when
-    # a loaded machine spaced the acknowledgements wider than that
+    # a loaded machine spaced the acknowledgements wider than that; it may be longer by the
+    # replica's streaming lag at the cut (what it had not yet received then is lost too:
+    # 12 ms seen in a CI run, against a 9.3 ms resolution), never shorter
     p = fault(r, "partition")
     injected = r["outage_at_s"] - p["effective_start_s"]
     bound = max(1 / 400, 0.005, r["window_resolution_s"])
-    assert abs(r["data_loss_window_s"] - injected) <= bound, (r["data_loss_window_s"], injected)
+    lag_allowance = 0.05
+    assert -bound <= r["data_loss_window_s"] - injected <= bound + lag_allowance, (
+        r["data_loss_window_s"],
+        injected,
+        bound,
+    )
     assert p["requested_start_s"] < p["effective_start_s"]
     # lost ~= rate x (t2 - t1): every ack in the partition, nothing outside it
     hist = read_history(out / "history.jsonl")
