@@ -281,3 +281,18 @@ class Backend(ABC):
         """The host directory under which node data directories are created (backends that
         keep node data on the host only)."""
         raise TopologyError(f"the {self.name} backend keeps no node data on the host")
+
+
+def append_log(log: Path, text: str) -> None:
+    """Append ``text`` to a node's log file, ending it with a newline."""
+    with open(log, "a") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+
+
+def checked_output(log: Path, argv: list[str], what: str, code: int, out: str) -> str:
+    """A one-shot command's output, after logging it to ``log``: raises TopologyError (with
+    the command and the end of its output) when it exited non-zero."""
+    append_log(log, f"--- {what}: {' '.join(argv)} (exit {code}) ---\n{out}")
+    if code != 0:
+        raise TopologyError(f"{what} failed (exit {code}): {' '.join(argv)}\n{out[-2000:]}")
+    return out

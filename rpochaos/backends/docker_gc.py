@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
+from rpochaos.backends.local import labelled_owner_alive
 from rpochaos.backends.local import proc_start as _proc_start
 from rpochaos.errors import MissingDependency
 
@@ -51,14 +52,7 @@ LABEL_RUN_DIR = "rpochaos.run_dir"
 
 def owner_alive(labels: Mapping[str, str]) -> bool:
     """True when the process that created a labelled object still runs."""
-    try:
-        pid = int(labels.get(LABEL_OWNER, "0"))
-    except ValueError:
-        return False
-    if pid <= 0:
-        return False
-    start = _proc_start(pid)
-    return start is not None and start == labels.get(LABEL_OWNER_START, start)
+    return labelled_owner_alive(labels, LABEL_OWNER, LABEL_OWNER_START)
 
 
 def session_id() -> str:

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from rpochaos.backends.base import Address, Node, NodeKind
+from rpochaos.backends.base import Address, Node, NodeKind, append_log, checked_output
 from rpochaos.errors import TopologyError
 
 if TYPE_CHECKING:
@@ -189,14 +189,10 @@ class DockerNode(Node):
         finally:
             with contextlib.suppress(docker.errors.APIError):
                 c.remove(force=True, v=True)
-        self._append_log(f"--- {what}: {' '.join(argv)} (exit {code}) ---\n{out}")
-        if code != 0:
-            raise TopologyError(f"{what} failed (exit {code}): {' '.join(argv)}\n{out[-2000:]}")
-        return out
+        return checked_output(self.backend.logs / f"{self.name}.log", argv, what, code, out)
 
     def _append_log(self, text: str) -> None:
-        with open(self.backend.logs / f"{self.name}.log", "a") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        append_log(self.backend.logs / f"{self.name}.log", text)
 
     def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         import docker.errors

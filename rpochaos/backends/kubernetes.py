@@ -45,7 +45,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rpochaos.backends import kubernetes_api as kapi
-from rpochaos.backends.base import Address, Backend, LinkAddress, Node, NodeKind, wait_for_api
+from rpochaos.backends.base import (
+    Address,
+    Backend,
+    LinkAddress,
+    Node,
+    NodeKind,
+    append_log,
+    checked_output,
+    wait_for_api,
+)
 from rpochaos.errors import TopologyError
 from rpochaos.proxy import Toxiproxy
 
@@ -163,14 +172,10 @@ class KubernetesNode(Node):
 
     def run(self, argv: list[str], *, timeout_s: float, what: str) -> str:
         code, out = self._exec(argv, timeout_s=timeout_s)
-        self._append_log(f"--- {what}: {' '.join(argv)} (exit {code}) ---\n{out}")
-        if code != 0:
-            raise TopologyError(f"{what} failed (exit {code}): {' '.join(argv)}\n{out[-2000:]}")
-        return out
+        return checked_output(self.backend.logs / f"{self.name}.log", argv, what, code, out)
 
     def _append_log(self, text: str) -> None:
-        with open(self.backend.logs / f"{self.name}.log", "a") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        append_log(self.backend.logs / f"{self.name}.log", text)
 
     def start(self, argv: list[str], env: Mapping[str, str] | None = None) -> None:
         if self.backend.closed:

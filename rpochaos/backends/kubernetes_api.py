@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rpochaos.backends.local import proc_start
+from rpochaos.backends.local import labelled_owner_alive, proc_start
 from rpochaos.errors import MissingDependency, TopologyError
 
 LABEL_RUN = "rpochaos.io/run"
@@ -360,14 +360,7 @@ def _short(e: BaseException) -> str:
 
 
 def _owner_alive(labels: dict[str, str]) -> bool:
-    try:
-        pid = int(labels.get(LABEL_OWNER, "0"))
-    except ValueError:
-        return False
-    if pid <= 0:
-        return False
-    start = proc_start(pid)
-    return start is not None and start == labels.get(LABEL_OWNER_START, start)
+    return labelled_owner_alive(labels, LABEL_OWNER, LABEL_OWNER_START)
 
 
 def _within(run_dir: str | None, root: Path) -> bool:

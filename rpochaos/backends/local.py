@@ -459,6 +459,17 @@ def _alive(pid: int) -> bool:
     return proc_start(pid) is not None
 
 
+def labelled_owner_alive(labels: Mapping[str, str], pid_key: str, start_key: str) -> bool:
+    """True when the process named by an object's labels (its pid under ``pid_key``, its start
+    time under ``start_key`` when present) still runs: docker containers', Kubernetes
+    namespaces' owner."""
+    try:
+        pid = int(labels.get(pid_key, "0"))
+    except ValueError:
+        return False
+    return pid > 0 and owner_alive(pid, labels.get(start_key))
+
+
 def owner_alive(pid: int, start: str | None) -> bool:
     """True while the process ``pid`` runs and, when ``start`` is known, is the one that
     started at ``start`` (not a later process that reused the pid)."""

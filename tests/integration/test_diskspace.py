@@ -26,14 +26,14 @@ from tests.integration.helpers import RPOCHAOS, cli
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def _mount(at: Path) -> Path:
+def _mount(at: Path, size: str = "5m") -> Path:
     at.mkdir()
     got = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(at)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(at)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if got.returncode != 0:
-        raise MissingDependency(f"a 5 MB tmpfs ({got.stderr.strip()})", "run the tests as root")
+        raise MissingDependency(f"a {size} tmpfs ({got.stderr.strip()})", "run the tests as root")
     return at
 
 
@@ -72,14 +72,7 @@ def test_the_estimate_counts_nodes_and_writes(tmp_path: Path) -> None:
 
 @pytest.fixture
 def disk_400m(tmp_path: Path) -> Iterator[Path]:
-    at = tmp_path / "disk"
-    at.mkdir()
-    got = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", str(at)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if got.returncode != 0:
-        require(lambda: _mount(tmp_path / "probe"))  # says why, fails under CI=true
+    at = require(lambda: _mount(tmp_path / "disk", "400m"))
     try:
         yield at
     finally:
