@@ -27,6 +27,10 @@ from tests.integration.helpers import RPOCHAOS, cli
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 SCENARIO = str(SCENARIOS / "pg-async-partition-crash.yaml")
+#: SIGKILL-then-gc tries per backend: 5 local and 3 docker in CI; the by-hand figures of the
+#: reliability issue are RPOCHAOS_GC_KILLS=20 and RPOCHAOS_GC_DOCKER_KILLS=10
+KILLS = int(os.environ.get("RPOCHAOS_GC_KILLS", "5"))
+DOCKER_KILLS = int(os.environ.get("RPOCHAOS_GC_DOCKER_KILLS", "3"))
 
 
 @pytest.fixture
@@ -91,10 +95,10 @@ def assert_clean(out: Path) -> None:
     assert a.returncode == 2 and json.loads(a.stdout)["verdict"] == "UNKNOWN", a.stdout[-500:]
 
 
-def test_sigkill_mid_partition_then_gc_leaves_no_process_and_no_data_5x(
+def test_sigkill_mid_partition_then_gc_leaves_no_process_and_no_data(
     real_pg: None, open_dir: Path
 ) -> None:
-    for i in range(5):
+    for i in range(KILLS):
         out = open_dir / f"run-{i}"
         proc = start(out)
         wait_for(out, proc, '"action":"partition"')
@@ -162,10 +166,10 @@ def labelled(client: Any, rid: str) -> list[str]:
     )
 
 
-def test_docker_sigkill_mid_partition_then_gc_leaves_nothing_3x(
+def test_docker_sigkill_mid_partition_then_gc_leaves_nothing(
     docker_engine: Any, open_dir: Path
 ) -> None:
-    for i in range(3):
+    for i in range(DOCKER_KILLS):
         out = open_dir / f"docker-{i}"
         proc = start(out, "--backend", "docker")
         wait_for(out, proc, '"action":"partition"', timeout=240)
