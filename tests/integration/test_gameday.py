@@ -701,8 +701,16 @@ def test_async_partition_then_crash_game_day_loses_writes_and_records_no_passwor
     ci_part = next(f for f in c["faults"] if f["kind"] == "partition")
     ci_injected = c["outage_at_s"] - ci_part["effective_start_s"]
     assert within(c["data_loss_window_s"], ci_injected)
-    assert within(r["data_loss_window_s"], c["data_loss_window_s"]), (
-        r["data_loss_window_s"],
-        c["data_loss_window_s"],
+    # the same measurement: each window is off its own injected time by the same error, to the
+    # tolerance (the injected times themselves differ by when each crash took effect)
+    game_err = r["data_loss_window_s"] - injected
+    ci_err = c["data_loss_window_s"] - ci_injected
+    print(
+        f"game day: window {r['data_loss_window_s']:.3f} s, injected {injected:.3f} s; "
+        f"CI run: window {c['data_loss_window_s']:.3f} s, injected {ci_injected:.3f} s"
+    )
+    assert abs(game_err - ci_err) <= 0.25, (
+        (r["data_loss_window_s"], injected),
+        (c["data_loss_window_s"], ci_injected),
     )
     assert c["failover"]["promoted"] == r["failover"]["promoted"] == "replica1"
