@@ -22,6 +22,7 @@ from rpochaos.images.names import (
     BASE_IMAGE,
     IMAGE_LABEL,
     LOCAL_KAFKA_IMAGE,
+    LOCAL_MARIADB_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     RECIPE_LABEL,
@@ -32,6 +33,7 @@ from rpochaos.images.names import (
 )
 from rpochaos.images.recipes import (
     KAFKA_DOCKERFILE,
+    MARIADB_DOCKERFILE,
     PG_DOCKERFILE,
     TOXIPROXY_DOCKERFILE,
     _current,
@@ -95,6 +97,17 @@ def _build_pg(c: docker.DockerClient, log: Log) -> None:
     try:
         (work / "Dockerfile").write_text(PG_DOCKERFILE)
         _docker_build(c, work, LOCAL_PG_IMAGE, log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_mariadb(c: docker.DockerClient, log: Log) -> None:
+    if not _current(c, BASE_IMAGE):
+        _build_base(c, log)
+    work = _workdir("mariadb-")
+    try:
+        (work / "Dockerfile").write_text(MARIADB_DOCKERFILE)
+        _docker_build(c, work, LOCAL_MARIADB_IMAGE, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -187,6 +200,7 @@ _BUILDERS: dict[str, Callable[[docker.DockerClient, Log], None]] = {
     LOCAL_PG_IMAGE: _build_pg,
     LOCAL_TOXIPROXY_IMAGE: _build_toxiproxy,
     LOCAL_KAFKA_IMAGE: _build_kafka,
+    LOCAL_MARIADB_IMAGE: _build_mariadb,
 }
 
 
