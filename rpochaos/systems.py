@@ -406,10 +406,11 @@ def _mariadb(cluster: Cluster) -> MariaDBCluster:
 class MariaDBSystem(System):
     """A MariaDB primary and replicas (semi-sync or not), failed over by rpochaos itself:
     ``promote`` moves semi-sync and the writer's link to the chosen replica. Local or docker
-    backend (no io_stall or clock_skew on docker). The observer samples every 50 ms at least
-    (the semi-sync switch-off time is the first sample that sees it OFF), and ``durability``
-    is the declared settings, the values the primary reports, and the failover record
-    (promotions; rejoins, with error 1236 when the old primary cannot follow)."""
+    backend (``kubernetes`` is refused before anything starts). The observer samples every
+    50 ms at least (the semi-sync switch-off time is the first sample that sees it OFF), and
+    ``durability`` is the declared settings, the values the primary reports, and the
+    failover record (promotions; rejoins, with error 1236 when the old primary cannot
+    follow)."""
 
     name = "mariadb"
 
@@ -422,14 +423,6 @@ class MariaDBSystem(System):
     def preflight(self, backend: str) -> None:
         if backend not in ("local", "docker"):
             raise self.refusal("backend", backend, "local or docker for system: mariadb")
-        shimmed = sorted({s.action for s in self.sc.schedule if s.action in SHIM_ACTIONS})
-        if shimmed and backend != "local":
-            raise self.refusal(
-                "schedule",
-                ", ".join(shimmed),
-                f"no io_stall or clock_skew on MariaDB nodes with --backend {backend} yet: "
-                "they need the local backend",
-            )
         super().preflight(backend)
 
     def build(self, parts: ClusterParts) -> MariaDBCluster:
