@@ -1,6 +1,6 @@
 """The per-image builds (``rpochaos/postgres``, ``rpochaos/toxiproxy``, ``rpochaos/kafka``,
-on top of the Debian base) and ``ensure_local`` / ``build_images``, which build only what is
-missing or stale, under the build lock.
+``rpochaos/mariadb``, on top of the Debian base) and ``ensure_local`` / ``build_images``,
+which build only what is missing or stale, under the build lock.
 """
 
 from __future__ import annotations
@@ -239,7 +239,8 @@ def build_images(
     log: Log = _quiet,
 ) -> list[Step]:
     """Build every local image that is missing (or all of them with ``force``): the Debian
-    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0 and rpochaos/kafka:3.9.2 (``kafka``:
+    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11 and
+    rpochaos/kafka:3.9.2 (``kafka``:
     None builds the Kafka image only when the Kafka jars are in the cache). Returns what was
     done, with timings. Raises MissingDependency for a missing engine or tool."""
     c = client or engine.client()
