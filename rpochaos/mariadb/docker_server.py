@@ -28,22 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pymysql
-import pymysql.cursors
-
 from rpochaos.backends.base import Backend, LinkAddress
 from rpochaos.backends.docker_nodes import DATADIR
 from rpochaos.errors import TopologyError
-from rpochaos.mariadb.server import (
-    ADMIN_USER,
-    FIXED_OPTIONS,
-    INNODB_OPTIONS,
-    Connection,
-    Credentials,
-    connect,
-)
+from rpochaos.mariadb.server import FIXED_OPTIONS, INNODB_OPTIONS, AdminClient, Credentials
 from rpochaos.mariadb.settings import MariaDBSettings
-from rpochaos.waiting import wait_until
 
 HOME = DATADIR
 SOCKET = f"{HOME}/mysqld.sock"
@@ -61,11 +50,12 @@ _PREPARE = (
 )
 
 
-class DockerMariaDBServer:
+class DockerMariaDBServer(AdminClient):
     """One node on the docker backend, with the interface of ``server.MariaDBServer`` that
     the cluster and the observer use: construction starts nothing; ``prepare`` makes the data
     directory, ``start`` starts the server and returns at once, ``wait_accepting`` waits for
-    clients. ``port`` is where the harness reaches it on 127.0.0.1 (the published port)."""
+    clients (``AdminClient``). ``port`` is where the harness reaches it on 127.0.0.1 (the
+    published port)."""
 
     def __init__(
         self,
@@ -181,53 +171,4 @@ class DockerMariaDBServer:
         return (
             f"kept mariadb {self.name}: container {self.container}, 127.0.0.1:{self.port} "
             f"(docker exec -it -u root {self.container} mariadb --socket={SOCKET})"
-        )
-
-    # -- clients -----------------------------------------------------------------------------
-
-    def connect(
-        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
-    ) -> Connection:
-        """A new autocommit admin connection to this server's published port (no proxy)."""
-        return connect(
-            self.port,
-            ADMIN_USER,
-            self.credentials.admin,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-
-    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        """Run one statement on a fresh admin connection; its rows."""
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-
-    def status(self, sql: str) -> dict[str, str]:
-        """A ``SHOW ... STATUS`` / ``SHOW SLAVE STATUS`` answer as name -> value (one row)."""
-        with self.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(sql)
-            rows = cur.fetchall()
-        if not rows:
-            return {}
-        if "Variable_name" in rows[0]:
-            return {str(r["Variable_name"]): str(r["Value"]) for r in rows}
-        return {str(k): "" if v is None else str(v) for k, v in rows[0].items()}
-
-    def wait_accepting(self, timeout_s: float = 30.0) -> None:
-        """Wait until the admin account can log in (the init file has run)."""
-
-        def probe() -> bool:
-            if not self.running():
-                raise TopologyError(f"{self.name}: mariadbd exited\n{self.log_tail()}")
-            self.query("SELECT 1")
-            return True
-
-        wait_until(
-            f"{self.name}: mariadbd did not accept clients on 127.0.0.1:{self.port}",
-            timeout_s,
-            probe,
-            self.log_tail,
-            retry_on=pymysql.Error,
-            interval_s=0.05,
         )

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import pymysql
 import pymysql.cursors
@@ -117,7 +117,70 @@ def connect(
     )
 
 
-class MariaDBServer(RunsOneServer):
+class AdminClient:
+    """Mixin of both node kinds: the harness's admin connection to ``127.0.0.1:<port>`` (the
+    server's own port locally, its published port on docker), one-statement queries, and the
+    wait for clients. Needs ``name``, ``port``, ``credentials``, ``running`` and ``log_tail``."""
+
+    name: str
+    port: int
+    credentials: Credentials
+
+    if TYPE_CHECKING:
+
+        def running(self) -> bool: ...
+
+        def log_tail(self, lines: int = 20) -> str: ...
+
+    def connect(
+        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
+    ) -> Connection:
+        """A new autocommit admin connection straight to this server (not through a proxy)."""
+        return connect(
+            self.port,
+            ADMIN_USER,
+            self.credentials.admin,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Run one statement on a fresh admin connection; its rows."""
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def status(self, sql: str) -> dict[str, str]:
+        """A ``SHOW ... STATUS`` / ``SHOW SLAVE STATUS`` answer as name -> value (one row)."""
+        with self.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        if not rows:
+            return {}
+        if "Variable_name" in rows[0]:
+            return {str(r["Variable_name"]): str(r["Value"]) for r in rows}
+        return {str(k): "" if v is None else str(v) for k, v in rows[0].items()}
+
+    def wait_accepting(self, timeout_s: float = 30.0) -> None:
+        """Wait until the admin account can log in (the init file has run)."""
+
+        def probe() -> bool:
+            if not self.running():
+                raise TopologyError(f"{self.name}: mariadbd exited\n{self.log_tail()}")
+            self.query("SELECT 1")
+            return True
+
+        wait_until(
+            f"{self.name}: mariadbd did not accept clients on port {self.port}",
+            timeout_s,
+            probe,
+            self.log_tail,
+            retry_on=pymysql.Error,
+            interval_s=0.05,
+        )
+
+
+class MariaDBServer(RunsOneServer, AdminClient):
     """One node. ``role`` is ``primary`` or ``replica`` and decides ``read_only`` at every
     start. Construction starts nothing; ``prepare`` makes the data directory, ``start``
     starts the server and returns at once, ``wait_accepting`` waits for clients."""
@@ -262,53 +325,6 @@ class MariaDBServer(RunsOneServer):
             self._as_server_user(self.argv()),
             as_db_user=False,
             env=self.env or None,
-        )
-
-    def connect(
-        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
-    ) -> Connection:
-        """A new autocommit admin connection straight to this server (not through a proxy)."""
-        return connect(
-            self.port,
-            ADMIN_USER,
-            self.credentials.admin,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-
-    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        """Run one statement on a fresh admin connection; its rows."""
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-
-    def status(self, sql: str) -> dict[str, str]:
-        """A ``SHOW ... STATUS`` / ``SHOW SLAVE STATUS`` answer as name -> value (one row)."""
-        with self.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(sql)
-            rows = cur.fetchall()
-        if not rows:
-            return {}
-        if "Variable_name" in rows[0]:
-            return {str(r["Variable_name"]): str(r["Value"]) for r in rows}
-        return {str(k): "" if v is None else str(v) for k, v in rows[0].items()}
-
-    def wait_accepting(self, timeout_s: float = 30.0) -> None:
-        """Wait until the admin account can log in (the init file has run)."""
-
-        def probe() -> bool:
-            if not self.running():
-                raise TopologyError(f"{self.name}: mariadbd exited\n{self.log_tail()}")
-            self.query("SELECT 1")
-            return True
-
-        wait_until(
-            f"{self.name}: mariadbd did not accept clients on port {self.port}",
-            timeout_s,
-            probe,
-            self.log_tail,
-            retry_on=pymysql.Error,
-            interval_s=0.05,
         )
 
     def stop(self, timeout_s: float = 20.0) -> None:
