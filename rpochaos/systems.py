@@ -405,11 +405,12 @@ def _mariadb(cluster: Cluster) -> MariaDBCluster:
 
 class MariaDBSystem(System):
     """A MariaDB primary and replicas (semi-sync or not), failed over by rpochaos itself:
-    ``promote`` moves semi-sync and the writer's link to the chosen replica. Local backend
-    only. The observer samples every 50 ms at least (the semi-sync switch-off time is the
-    first sample that sees it OFF), and ``durability`` is the declared settings, the values
-    the primary reports, and the failover record (promotions; rejoins, with error 1236 when
-    the old primary cannot follow)."""
+    ``promote`` moves semi-sync and the writer's link to the chosen replica. Local or docker
+    backend (``kubernetes`` is refused before anything starts). The observer samples every
+    50 ms at least (the semi-sync switch-off time is the first sample that sees it OFF), and
+    ``durability`` is the declared settings, the values the primary reports, and the
+    failover record (promotions; rejoins, with error 1236 when the old primary cannot
+    follow)."""
 
     name = "mariadb"
 
@@ -420,21 +421,17 @@ class MariaDBSystem(System):
         deps.toxiproxy_server()
 
     def preflight(self, backend: str) -> None:
-        if backend != "local":
-            raise self.refusal(
-                "backend", backend, "local for system: mariadb (no Docker image for MariaDB yet)"
-            )
+        if backend not in ("local", "docker"):
+            raise self.refusal("backend", backend, "local or docker for system: mariadb")
         super().preflight(backend)
 
     def build(self, parts: ClusterParts) -> MariaDBCluster:
-        from rpochaos.backends.local import LocalBackend
         from rpochaos.mariadb.cluster import MariaDBCluster
         from rpochaos.mariadb.settings import settings_from_mapping
         from rpochaos.scenario import MariaDBTopology
 
         t = self.sc.topology
         assert isinstance(t, MariaDBTopology)
-        assert isinstance(parts.backend, LocalBackend), "preflight allows the local backend only"
         settings = settings_from_mapping(
             t.settings(), file=str(self.sc.path or "<scenario>"), path="topology"
         )

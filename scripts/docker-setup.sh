@@ -13,8 +13,9 @@
 #      is there, it is built from its Go module (github.com/docker/compose/v2) into
 #      /usr/local/lib/docker/cli-plugins (skip with RPOCHAOS_SKIP_COMPOSE=1);
 #   5. the local images (rpochaos/debian:bookworm, rpochaos/postgres:15,
-#      rpochaos/toxiproxy:2.12.0, and rpochaos/kafka:3.9.2 when the Kafka jars are in the
-#      cache: ./dev test fetches them first) that are missing: `python -m rpochaos.images build`.
+#      rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11, and rpochaos/kafka:3.9.2 when the
+#      Kafka jars are in the cache: ./dev test fetches them first) that are missing:
+#      `python -m rpochaos.images build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

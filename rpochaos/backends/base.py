@@ -74,8 +74,9 @@ def wait_for_api(
             time.sleep(0.05)
 
 
-#: what a node runs: a PostgreSQL server, or a Kafka broker+controller JVM
-NodeKind = Literal["postgres", "kafka"]
+#: what a node runs: a PostgreSQL server, a Kafka broker+controller JVM, or a MariaDB server
+#: (docker only: the local MariaDB cluster runs its own processes, ``rpochaos.mariadb.server``)
+NodeKind = Literal["postgres", "kafka", "mariadb"]
 
 
 @dataclass(frozen=True)

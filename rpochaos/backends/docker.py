@@ -271,7 +271,7 @@ class DockerBackend(Backend):
     def _remove_scratch(self) -> None:
         import docker.errors
 
-        image = self.images.postgres or self.images.kafka
+        image = self.images.postgres or self.images.kafka or self.images.mariadb
         for path in self._scratch:
             with contextlib.suppress(OSError):
                 shutil.rmtree(path)
@@ -354,6 +354,7 @@ class DockerBackend(Backend):
                 for k, v in (
                     ("postgres", self.images.postgres),
                     ("kafka", self.images.kafka),
+                    ("mariadb", self.images.mariadb),
                     ("toxiproxy", self.images.toxiproxy),
                 )
                 if v

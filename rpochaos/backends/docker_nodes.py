@@ -75,6 +75,8 @@ PG_PORT = 5432
 DB_OS_USER = "postgres"
 KAFKA_PORT = 9092  # a Kafka node's client listener; its other listeners take the next ports
 KAFKA_OS_USER = "appuser"  # the official apache/kafka image's user (rpochaos/kafka has it too)
+MARIADB_PORT = 3306
+MARIADB_OS_USER = "mysql"  # the official mariadb image's user (Debian's package makes it too)
 
 
 def _free_port() -> int:
@@ -105,6 +107,8 @@ class DockerNode(Node):
         self.port = KAFKA_PORT if kafka else PG_PORT
         self.user = KAFKA_OS_USER if kafka else DB_OS_USER
         self.image = backend.images.kafka if kafka else backend.images.postgres
+        if kind == "mariadb":
+            self.port, self.user, self.image = MARIADB_PORT, MARIADB_OS_USER, backend.images.mariadb
         if not self.image:
             raise TopologyError(f"{name}: the docker backend was made without a {kind} image")
         self._next_port = self.port + 1
@@ -222,7 +226,7 @@ class DockerNode(Node):
                     },
                     network_mode=f"container:{sandbox.id}",
                     environment={"LANG": "C.UTF-8", **want_env},
-                    stop_signal="SIGTERM" if self.kind == "kafka" else "SIGINT",
+                    stop_signal="SIGINT" if self.kind == "postgres" else "SIGTERM",
                     detach=True,
                 )
                 self._argv, self._env = list(argv), want_env

@@ -1,16 +1,18 @@
 """Container images for the docker backend: which ones a run uses, and local equivalents.
 
-Which image (``resolve_images``), for PostgreSQL (or Kafka) and for Toxiproxy each:
+Which image (``resolve_images``), for PostgreSQL (or Kafka, or MariaDB) and for Toxiproxy
+each:
 
 1. the name given (scenario, CLI or pytest option), else $RPOCHAOS_PG_IMAGE /
-   $RPOCHAOS_KAFKA_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE, else the official image:
-   ``postgres:15``, ``apache/kafka:3.9.2`` and ``ghcr.io/shopify/toxiproxy:2.12.0``;
+   $RPOCHAOS_KAFKA_IMAGE / $RPOCHAOS_MARIADB_IMAGE / $RPOCHAOS_TOXIPROXY_IMAGE, else the
+   official image: ``postgres:15``, ``apache/kafka:3.9.2``, ``mariadb:10.11`` and
+   ``ghcr.io/shopify/toxiproxy:2.12.0``;
 2. that image when the engine has it; else a pull of it when a registry answers;
 3. else, for the official defaults only, the local equivalent (``rpochaos/postgres:15``,
-   ``rpochaos/kafka:3.9.2``, ``rpochaos/toxiproxy:2.12.0``), built once when missing. An
-   image named explicitly that is neither present nor pullable is an error
-   (MissingDependency) that says how to fix it: an explicit choice is never silently
-   replaced. Naming a local image (``rpochaos/...``) explicitly builds it when missing.
+   ``rpochaos/kafka:3.9.2``, ``rpochaos/mariadb:10.11``, ``rpochaos/toxiproxy:2.12.0``),
+   built once when missing. An image named explicitly that is neither present nor pullable
+   is an error (MissingDependency) that says how to fix it: an explicit choice is never
+   silently replaced. Naming a local image (``rpochaos/...``) explicitly builds it when missing.
 
 The local equivalents (``build_images``; also ``python -m rpochaos.images build`` and
 ``scripts/docker-setup.sh``), for machines where no container registry answers:
@@ -26,6 +28,10 @@ The local equivalents (``build_images``; also ``python -m rpochaos.images build`
   ``/opt/kafka/libs``, with the user ``appuser``: the layout of the official
   ``apache/kafka`` image that rpochaos relies on (``java`` on PATH, ``/opt/kafka/libs``,
   ``appuser``), nothing else;
+- ``rpochaos/mariadb:10.11``: FROM that base, Debian's mariadb-server, mariadb-client and
+  procps (bookworm's MariaDB is 10.11, as the official default): ``mariadbd``,
+  ``mariadb-install-db`` and ``mariadb`` on PATH and the ``mysql`` user, as in the official
+  image; no server or data directory of the package's own;
 - ``rpochaos/toxiproxy:2.12.0``: FROM scratch with the static (CGO_ENABLED=0) server and CLI
   that ``go install github.com/Shopify/toxiproxy/v2/cmd/{server,cli}@v2.12.0`` builds, laid
   out as in the official image (``/toxiproxy``, ``/toxiproxy-cli``).
@@ -50,6 +56,7 @@ from rpochaos.images.names import (
     BASE_IMAGE,
     BUILD_COMMAND,
     DEFAULT_KAFKA_IMAGE,
+    DEFAULT_MARIADB_IMAGE,
     DEFAULT_MIRROR,
     DEFAULT_PG_IMAGE,
     DEFAULT_TOXIPROXY_IMAGE,
@@ -58,8 +65,10 @@ from rpochaos.images.names import (
     KAFKA_LIBS_IN_IMAGE,
     LOCAL_EQUIVALENT,
     LOCAL_KAFKA_IMAGE,
+    LOCAL_MARIADB_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
+    MARIADB_IMAGE_ENV,
     MIRROR_ENV,
     PG_IMAGE_ENV,
     RECIPE_LABEL,
@@ -77,6 +86,7 @@ __all__ = [
     "BASE_IMAGE",
     "BUILD_COMMAND",
     "DEFAULT_KAFKA_IMAGE",
+    "DEFAULT_MARIADB_IMAGE",
     "DEFAULT_MIRROR",
     "DEFAULT_PG_IMAGE",
     "DEFAULT_TOXIPROXY_IMAGE",
@@ -86,8 +96,10 @@ __all__ = [
     "KAFKA_LIBS_IN_IMAGE",
     "LOCAL_EQUIVALENT",
     "LOCAL_KAFKA_IMAGE",
+    "LOCAL_MARIADB_IMAGE",
     "LOCAL_PG_IMAGE",
     "LOCAL_TOXIPROXY_IMAGE",
+    "MARIADB_IMAGE_ENV",
     "MIRROR_ENV",
     "PG_DOCKERFILE",
     "PG_IMAGE_ENV",

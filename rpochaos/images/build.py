@@ -1,6 +1,6 @@
 """The per-image builds (``rpochaos/postgres``, ``rpochaos/toxiproxy``, ``rpochaos/kafka``,
-on top of the Debian base) and ``ensure_local`` / ``build_images``, which build only what is
-missing or stale, under the build lock.
+``rpochaos/mariadb``, on top of the Debian base) and ``ensure_local`` / ``build_images``,
+which build only what is missing or stale, under the build lock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rpochaos.images.names import (
     BASE_IMAGE,
     IMAGE_LABEL,
     LOCAL_KAFKA_IMAGE,
+    LOCAL_MARIADB_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     RECIPE_LABEL,
@@ -32,6 +33,7 @@ from rpochaos.images.names import (
 )
 from rpochaos.images.recipes import (
     KAFKA_DOCKERFILE,
+    MARIADB_DOCKERFILE,
     PG_DOCKERFILE,
     TOXIPROXY_DOCKERFILE,
     _current,
@@ -95,6 +97,17 @@ def _build_pg(c: docker.DockerClient, log: Log) -> None:
     try:
         (work / "Dockerfile").write_text(PG_DOCKERFILE)
         _docker_build(c, work, LOCAL_PG_IMAGE, log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_mariadb(c: docker.DockerClient, log: Log) -> None:
+    if not _current(c, BASE_IMAGE):
+        _build_base(c, log)
+    work = _workdir("mariadb-")
+    try:
+        (work / "Dockerfile").write_text(MARIADB_DOCKERFILE)
+        _docker_build(c, work, LOCAL_MARIADB_IMAGE, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -187,6 +200,7 @@ _BUILDERS: dict[str, Callable[[docker.DockerClient, Log], None]] = {
     LOCAL_PG_IMAGE: _build_pg,
     LOCAL_TOXIPROXY_IMAGE: _build_toxiproxy,
     LOCAL_KAFKA_IMAGE: _build_kafka,
+    LOCAL_MARIADB_IMAGE: _build_mariadb,
 }
 
 
@@ -225,7 +239,8 @@ def build_images(
     log: Log = _quiet,
 ) -> list[Step]:
     """Build every local image that is missing (or all of them with ``force``): the Debian
-    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0 and rpochaos/kafka:3.9.2 (``kafka``:
+    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11 and
+    rpochaos/kafka:3.9.2 (``kafka``:
     None builds the Kafka image only when the Kafka jars are in the cache). Returns what was
     done, with timings. Raises MissingDependency for a missing engine or tool."""
     c = client or engine.client()

@@ -16,6 +16,7 @@ Log = Callable[[str], None]
 PG_IMAGE_ENV = "RPOCHAOS_PG_IMAGE"
 KAFKA_IMAGE_ENV = "RPOCHAOS_KAFKA_IMAGE"
 TOXIPROXY_IMAGE_ENV = "RPOCHAOS_TOXIPROXY_IMAGE"
+MARIADB_IMAGE_ENV = "RPOCHAOS_MARIADB_IMAGE"
 MIRROR_ENV = "RPOCHAOS_DEBIAN_MIRROR"
 
 DEFAULT_PG_IMAGE = "postgres:15"
@@ -27,11 +28,15 @@ DEFAULT_KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 LOCAL_KAFKA_IMAGE = f"rpochaos/kafka:{KAFKA_VERSION}"
 #: where the Kafka jars are in the official image and in ours
 KAFKA_LIBS_IN_IMAGE = "/opt/kafka/libs"
+DEFAULT_MARIADB_IMAGE = "mariadb:10.11"
+#: Debian bookworm's mariadb-server is 10.11, as the official default
+LOCAL_MARIADB_IMAGE = "rpochaos/mariadb:10.11"
 #: official image -> the local equivalent used when it cannot be had
 LOCAL_EQUIVALENT = {
     DEFAULT_PG_IMAGE: LOCAL_PG_IMAGE,
     DEFAULT_KAFKA_IMAGE: LOCAL_KAFKA_IMAGE,
     DEFAULT_TOXIPROXY_IMAGE: LOCAL_TOXIPROXY_IMAGE,
+    DEFAULT_MARIADB_IMAGE: LOCAL_MARIADB_IMAGE,
 }
 BUILD_COMMAND = "rpochaos images build   (or: scripts/docker-setup.sh)"
 RECIPE_LABEL = "rpochaos.recipe"
@@ -55,3 +60,4 @@ class Images:
     postgres: str
     toxiproxy: str
     kafka: str = ""  # only runs of a Kafka scenario need it
+    mariadb: str = ""  # only runs of a MariaDB scenario need it

@@ -13,6 +13,7 @@ from rpochaos.images.names import (
     BASE_IMAGE,
     KAFKA_LIBS_IN_IMAGE,
     LOCAL_KAFKA_IMAGE,
+    LOCAL_MARIADB_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     RECIPE_LABEL,
@@ -57,6 +58,22 @@ EXPOSE 9092
 USER appuser
 """
 
+#: Debian's MariaDB server and client; policy-rc.d keeps the package from starting a server
+#: during the build; Debian's own /var/lib/mysql is emptied (nodes make their own data)
+MARIADB_DOCKERFILE = f"""\
+FROM {BASE_IMAGE}
+RUN set -eux; \\
+    printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \\
+    apt-get update; \\
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+        mariadb-server mariadb-client procps; \\
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/lib/mysql/*; \\
+    rm -f /usr/sbin/policy-rc.d
+ENV LANG=C.UTF-8
+STOPSIGNAL SIGTERM
+EXPOSE 3306
+"""
+
 TOXIPROXY_DOCKERFILE = """\
 FROM scratch
 COPY toxiproxy /toxiproxy
@@ -82,6 +99,7 @@ def _recipes() -> dict[str, str]:
         LOCAL_PG_IMAGE: _digest("postgres", PG_DOCKERFILE),
         LOCAL_TOXIPROXY_IMAGE: _digest("toxiproxy", TOXIPROXY_DOCKERFILE, TOXIPROXY_TAG),
         LOCAL_KAFKA_IMAGE: _digest("kafka", KAFKA_DOCKERFILE, KAFKA_VERSION),
+        LOCAL_MARIADB_IMAGE: _digest("mariadb", MARIADB_DOCKERFILE),
     }
 
 

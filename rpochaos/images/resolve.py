@@ -14,13 +14,16 @@ from rpochaos.images.build import _BUILDERS, ensure_local
 from rpochaos.images.names import (
     BUILD_COMMAND,
     DEFAULT_KAFKA_IMAGE,
+    DEFAULT_MARIADB_IMAGE,
     DEFAULT_PG_IMAGE,
     DEFAULT_TOXIPROXY_IMAGE,
     KAFKA_IMAGE_ENV,
     LOCAL_EQUIVALENT,
     LOCAL_KAFKA_IMAGE,
+    LOCAL_MARIADB_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
+    MARIADB_IMAGE_ENV,
     PG_IMAGE_ENV,
     TOXIPROXY_IMAGE_ENV,
     Images,
@@ -84,16 +87,24 @@ def resolve_images(
     system: str = "postgres",
     client: docker.DockerClient | None = None,
     log: Log = _quiet,
+    mariadb: str | None = None,
 ) -> Images:
-    """The images a docker run of a ``system`` ("postgres" or "kafka") scenario uses (see the
-    module docstring for the order); the other system's image is left empty."""
+    """The images a docker run of a ``system`` ("postgres", "kafka" or "mariadb") scenario
+    uses (see the module docstring for the order); the other systems' images are left
+    empty."""
     c = client or engine.client()
     pg = _resolve(c, postgres, PG_IMAGE_ENV, DEFAULT_PG_IMAGE, log) if system == "postgres" else ""
     kf = _resolve(c, kafka, KAFKA_IMAGE_ENV, DEFAULT_KAFKA_IMAGE, log) if system == "kafka" else ""
+    md = (
+        _resolve(c, mariadb, MARIADB_IMAGE_ENV, DEFAULT_MARIADB_IMAGE, log)
+        if system == "mariadb"
+        else ""
+    )
     return Images(
         postgres=pg,
         toxiproxy=_resolve(c, toxiproxy, TOXIPROXY_IMAGE_ENV, DEFAULT_TOXIPROXY_IMAGE, log),
         kafka=kf,
+        mariadb=md,
     )
 
 
@@ -101,7 +112,8 @@ def status(client: docker.DockerClient | None = None) -> dict[str, str]:
     """Each local image and the official ones: 'present', 'stale' (old recipe) or 'missing'."""
     c = client or engine.client()
     out: dict[str, str] = {}
-    for name in (DEFAULT_PG_IMAGE, DEFAULT_KAFKA_IMAGE, DEFAULT_TOXIPROXY_IMAGE, *_BUILDERS):
+    officials = (DEFAULT_PG_IMAGE, DEFAULT_KAFKA_IMAGE, DEFAULT_TOXIPROXY_IMAGE)
+    for name in (*officials, DEFAULT_MARIADB_IMAGE, *_BUILDERS):
         if _labels(c, name) is None:
             out[name] = "missing"
         else:
@@ -122,8 +134,13 @@ def doctor() -> list[deps.Check]:
         ("postgres", DEFAULT_PG_IMAGE, LOCAL_PG_IMAGE),
         ("kafka", DEFAULT_KAFKA_IMAGE, LOCAL_KAFKA_IMAGE),
         ("toxiproxy", DEFAULT_TOXIPROXY_IMAGE, LOCAL_TOXIPROXY_IMAGE),
+        ("mariadb", DEFAULT_MARIADB_IMAGE, LOCAL_MARIADB_IMAGE),
     ):
-        env = {"postgres": PG_IMAGE_ENV, "kafka": KAFKA_IMAGE_ENV}.get(role, TOXIPROXY_IMAGE_ENV)
+        env = {
+            "postgres": PG_IMAGE_ENV,
+            "kafka": KAFKA_IMAGE_ENV,
+            "mariadb": MARIADB_IMAGE_ENV,
+        }.get(role, TOXIPROXY_IMAGE_ENV)
         chosen = os.environ.get(env)
         if chosen:
             ok = _labels(c, chosen) is not None

@@ -1,10 +1,15 @@
-"""A MariaDB primary and N replicas on a local backend, replication through Toxiproxy.
+"""A MariaDB primary and N replicas on the local or the docker backend, replication through
+Toxiproxy.
 
-Nodes: ``primary`` (server id 1) and the replicas the settings name (ids 2, 3, ...). Links,
-each a Toxiproxy proxy on a free port of 127.0.0.1: ``<replica>-><source>`` for each
-replica's replication connection (its ``MASTER_PORT`` is the proxy's port, never the
-source's own), and ``client->primary``, which always forwards to the node that takes writes
-now (the writer connects through it).
+Nodes: ``primary`` (server id 1) and the replicas the settings name (ids 2, 3, ...): local
+processes (``server.MariaDBServer``) on the local backend, containers
+(``docker_server.DockerMariaDBServer``) on the docker one. Links, each a Toxiproxy proxy:
+``<replica>-><source>`` for each replica's replication connection (its ``MASTER_HOST`` and
+``MASTER_PORT`` are the proxy's peer address, never the source's own), and
+``client->primary``, which always forwards to the node that takes writes now (the writer
+connects through it). Locally a proxy listens on a free port of 127.0.0.1; on docker it is
+in the Toxiproxy container, replicas reach it as ``toxiproxy:<port>`` and the harness
+through a published port (``Backend.link``).
 
 Bring-up (``start``): install every data directory in parallel, start every server, create
 ``rpochaos.writes`` on the primary, point every replica at its link (``MASTER_USE_GTID=
@@ -36,16 +41,16 @@ from pathlib import Path
 
 import pymysql
 
-from rpochaos.backends.base import Address
+from rpochaos.backends.base import Address, Backend, LinkAddress
 from rpochaos.backends.local import LocalBackend
 from rpochaos.closing import Started
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.mariadb import gtid
 from rpochaos.mariadb.server import (
-    HOST,
     REPL_USER,
     TABLE,
     Credentials,
+    MariaDBNode,
     MariaDBServer,
     wait_gone,
 )
@@ -71,6 +76,11 @@ class Rejoin:
         return asdict(self)
 
 
+def _port(at: LinkAddress) -> int:
+    """A link's port: the harness's (client links) or the proxy's listening one."""
+    return at.harness.port if at.harness is not None else at.listen_port
+
+
 def _errno(state: Mapping[str, str], thread: str) -> int | None:
     """``Last_IO_Errno`` or ``Last_SQL_Errno`` of a SHOW SLAVE STATUS row (None: no error)."""
     value = state.get(f"Last_{thread}_Errno", "")
@@ -80,12 +90,12 @@ def _errno(state: Mapping[str, str], thread: str) -> int | None:
 class MariaDBCluster(Started):
     """The topology (module docstring). The caller owns ``backend`` and ``proxy`` (a client
     of a running Toxiproxy server); ``close`` kills this cluster's servers and deletes its
-    proxies, not those. ``data_root`` defaults to the backend's."""
+    proxies, not those. ``data_root`` (local backend only) defaults to the backend's."""
 
     def __init__(
         self,
         settings: MariaDBSettings,
-        backend: LocalBackend,
+        backend: Backend,
         proxy: Toxiproxy,
         data_root: Path | None = None,
         *,
@@ -98,24 +108,32 @@ class MariaDBCluster(Started):
         self.proxy = proxy
         self.timeout_s = timeout_s
         self.credentials = Credentials()
-        root = data_root if data_root is not None else backend.data_root()
         env = node_env or {}
-        self.servers: dict[str, MariaDBServer] = {}
+        self.servers: dict[str, MariaDBNode] = {}
         for i, name in enumerate([PRIMARY, *settings.replicas], start=1):
-            self.servers[name] = MariaDBServer(
-                backend,
-                name,
-                i,
-                root / f"mariadb-{name}",
-                settings,
-                self.credentials,
-                role="primary" if name == PRIMARY else "replica",
-                env=env.get(name),
-            )
+            role = "primary" if name == PRIMARY else "replica"
+            if isinstance(backend, LocalBackend):
+                root = data_root if data_root is not None else backend.data_root()
+                self.servers[name] = MariaDBServer(
+                    backend,
+                    name,
+                    i,
+                    root / f"mariadb-{name}",
+                    settings,
+                    self.credentials,
+                    role=role,
+                    env=env.get(name),
+                )
+            else:
+                from rpochaos.mariadb.docker_server import DockerMariaDBServer
+
+                self.servers[name] = DockerMariaDBServer(
+                    backend, name, i, settings, self.credentials, role=role, env=env.get(name)
+                )
         self._primary = PRIMARY
         #: replica -> the node it replicates from
         self.sources: dict[str, str] = dict.fromkeys(settings.replicas, PRIMARY)
-        self._links: dict[str, tuple[int, str, str]] = {}  # name -> (port, from, to)
+        self._links: dict[str, tuple[LinkAddress, str, str]] = {}  # name -> (where, from, to)
         self.demoted: list[str] = []
         self.rejoins: list[Rejoin] = []
         self.promotions: list[dict[str, object]] = []
@@ -123,12 +141,13 @@ class MariaDBCluster(Started):
     # -- the role contract -------------------------------------------------------------------
 
     @property
-    def nodes(self) -> Mapping[str, MariaDBServer]:
+    def nodes(self) -> Mapping[str, MariaDBNode]:
         return dict(self.servers)
 
     @property
     def link_ports(self) -> Mapping[str, int]:
-        return {name: port for name, (port, _a, _b) in self._links.items()}
+        """Each link's port: where the harness connects (client link) or the proxy listens."""
+        return {name: _port(a) for name, (a, _s, _d) in self._links.items()}
 
     @property
     def primary_name(self) -> str:
@@ -140,9 +159,11 @@ class MariaDBCluster(Started):
 
     def client_endpoint(self) -> Address:
         """Where the writer connects: the ``client->primary`` proxy."""
-        return Address(HOST, self._links[CLIENT_LINK][0])
+        at = self._links[CLIENT_LINK][0].harness
+        assert at is not None, "the client link is made for the harness"
+        return at
 
-    def node(self, name: str) -> MariaDBServer:
+    def node(self, name: str) -> MariaDBNode:
         try:
             return self.servers[name]
         except KeyError:
@@ -155,7 +176,7 @@ class MariaDBCluster(Started):
         nodes' log tails otherwise). ``with cluster:`` starts it (``Started``)."""
         errors: list[BaseException] = []
 
-        def prepare(s: MariaDBServer) -> None:
+        def prepare(s: MariaDBNode) -> None:
             try:
                 s.prepare()
             except BaseException as e:  # reported below, from this thread
@@ -173,20 +194,20 @@ class MariaDBCluster(Started):
         for s in self.servers.values():
             s.wait_accepting(self.timeout_s)
         primary = self.node(PRIMARY)
-        self._add_link(CLIENT_LINK, "client", PRIMARY, primary.port)
+        self._add_link(CLIENT_LINK, "client", PRIMARY)
         for replica in self.settings.replicas:
-            self._add_link(f"{replica}->{PRIMARY}", replica, PRIMARY, primary.port)
+            self._add_link(f"{replica}->{PRIMARY}", replica, PRIMARY)
         primary.query(f"CREATE DATABASE IF NOT EXISTS {TABLE.split('.')[0]}")
         primary.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (seq BIGINT PRIMARY KEY) ENGINE=InnoDB")
         for replica in self.settings.replicas:
             self._follow(replica, PRIMARY)
         self.wait_ready()
 
-    def _add_link(self, name: str, src: str, dst: str, upstream_port: int) -> int:
-        port = self.backend.free_port()
-        self.proxy.create_proxy(name, f"{HOST}:{port}", f"{HOST}:{upstream_port}")
-        self._links[name] = (port, src, dst)
-        return port
+    def _add_link(self, name: str, src: str, dst: str) -> LinkAddress:
+        at = self.node(dst).new_link(name, harness=src == "client")
+        self.proxy.create_proxy(name, at.listen, at.upstream)
+        self._links[name] = (at, src, dst)
+        return at
 
     def _follow(self, replica: str, source: str, use_gtid: str = "slave_pos") -> None:
         """Point ``replica`` at ``source`` through the link ``replica->source`` (made if it
@@ -195,8 +216,8 @@ class MariaDBCluster(Started):
         itself as a primary)."""
         link = f"{replica}->{source}"
         if link not in self._links:
-            self._add_link(link, replica, source, self.node(source).port)
-        port = self._links[link][0]
+            self._add_link(link, replica, source)
+        peer = self._links[link][0].peer
         node = self.node(replica)
         with node.connect() as conn, conn.cursor() as cur:
             cur.execute("STOP SLAVE")
@@ -204,7 +225,7 @@ class MariaDBCluster(Started):
             cur.execute(
                 "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, "
                 f"MASTER_PASSWORD=%s, MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1",
-                (HOST, port, REPL_USER, self.credentials.repl),
+                (peer.host, peer.port, REPL_USER, self.credentials.repl),
             )
             cur.execute("START SLAVE")
         self.sources[replica] = source
@@ -273,7 +294,7 @@ class MariaDBCluster(Started):
 
     def links_of(self, name: str) -> list[str]:
         """Every link to or from node ``name`` (``client->primary`` while it is primary)."""
-        return [ln for ln, (_p, a, b) in self._links.items() if name in (a, b)]
+        return [ln for ln, (_at, a, b) in self._links.items() if name in (a, b)]
 
     def set_links(self, names: list[str], enabled: bool) -> None:
         for ln in names:
@@ -282,11 +303,16 @@ class MariaDBCluster(Started):
     def _repoint_client(self, to: str) -> None:
         """``client->primary`` forwards to ``to`` from now on, on the same port: the proxy
         is deleted and created again (its open connections are closed)."""
-        port = self._links[CLIENT_LINK][0]
+        at = self._links[CLIENT_LINK][0]
+        upstream = self.node(to).upstream
         with contextlib.suppress(ProxyError):
             self.proxy.delete_proxy(CLIENT_LINK)
-        self.proxy.create_proxy(CLIENT_LINK, f"{HOST}:{port}", f"{HOST}:{self.node(to).port}")
-        self._links[CLIENT_LINK] = (port, "client", to)
+        self.proxy.create_proxy(CLIENT_LINK, at.listen, upstream)
+        self._links[CLIENT_LINK] = (
+            LinkAddress(listen=at.listen, upstream=upstream, peer=at.peer, harness=at.harness),
+            "client",
+            to,
+        )
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -354,8 +380,9 @@ class MariaDBCluster(Started):
         self.node(name).resume()
 
     def signals_processes(self) -> bool:
-        """Local processes: the harness signals them directly."""
-        return True
+        """Local processes: the harness signals them directly; containers: when their pids
+        are this host's (a local engine)."""
+        return isinstance(self.backend, LocalBackend) or self.backend.signals_processes()
 
     def pid_of(self, name: str) -> int | None:
         """The host pid of node ``name``'s mariadbd while it runs."""
@@ -363,13 +390,10 @@ class MariaDBCluster(Started):
 
     def kept(self) -> list[str]:
         """How to reach what ``--keep-topology`` left: one line per node and link."""
-        lines = [
-            f"kept mariadb {n}: 127.0.0.1:{s.port} pid {s.pid} "
-            f"(mariadb -h127.0.0.1 -P{s.port} -urpochaos -p{self.credentials.admin})"
-            for n, s in self.servers.items()
-            if s.pid is not None
+        lines = [s.kept_line() for s in self.servers.values() if s.running()]
+        lines += [
+            f"kept link {ln}: {at.harness or at.peer}" for ln, (at, _a, _b) in self._links.items()
         ]
-        lines += [f"kept link {ln}: 127.0.0.1:{port}" for ln, (port, _a, _b) in self._links.items()]
         return lines
 
     # -- failover ----------------------------------------------------------------------------

@@ -29,11 +29,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import pymysql
 import pymysql.cursors
 
+from rpochaos.backends.base import Address, LinkAddress
 from rpochaos.backends.local import LocalBackend, LocalServer, RunsOneServer
 from rpochaos.errors import TopologyError
 from rpochaos.mariadb import datadir, deps
@@ -76,7 +77,9 @@ class Credentials:
     repl: str = field(default_factory=lambda: secrets.token_hex(12))
     writer: str = field(default_factory=lambda: secrets.token_hex(12))
 
-    def init_sql(self) -> str:
+    def init_sql(self, host: str = "127.0.0.1") -> str:
+        """The init file: the three accounts on ``host`` (their host part), each created if
+        missing, its password set and its grant given, without writing the binlog."""
         rows = [
             ("rpochaos", self.admin, "ALL PRIVILEGES ON *.*"),
             ("repl", self.repl, "REPLICATION SLAVE ON *.*"),
@@ -84,9 +87,9 @@ class Credentials:
         ]
         lines = ["SET sql_log_bin=0;"]
         for user, password, grant in rows:
-            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{HOST}';")
-            lines.append(f"ALTER USER '{user}'@'{HOST}' IDENTIFIED BY '{password}';")
-            lines.append(f"GRANT {grant} TO '{user}'@'{HOST}';")
+            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{host}';")
+            lines.append(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
+            lines.append(f"GRANT {grant} TO '{user}'@'{host}';")
         return "\n".join(lines) + "\n"
 
 
@@ -114,7 +117,70 @@ def connect(
     )
 
 
-class MariaDBServer(RunsOneServer):
+class AdminClient:
+    """Mixin of both node kinds: the harness's admin connection to ``127.0.0.1:<port>`` (the
+    server's own port locally, its published port on docker), one-statement queries, and the
+    wait for clients. Needs ``name``, ``port``, ``credentials``, ``running`` and ``log_tail``."""
+
+    name: str
+    port: int
+    credentials: Credentials
+
+    if TYPE_CHECKING:
+
+        def running(self) -> bool: ...
+
+        def log_tail(self, lines: int = 20) -> str: ...
+
+    def connect(
+        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
+    ) -> Connection:
+        """A new autocommit admin connection straight to this server (not through a proxy)."""
+        return connect(
+            self.port,
+            ADMIN_USER,
+            self.credentials.admin,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Run one statement on a fresh admin connection; its rows."""
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def status(self, sql: str) -> dict[str, str]:
+        """A ``SHOW ... STATUS`` / ``SHOW SLAVE STATUS`` answer as name -> value (one row)."""
+        with self.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        if not rows:
+            return {}
+        if "Variable_name" in rows[0]:
+            return {str(r["Variable_name"]): str(r["Value"]) for r in rows}
+        return {str(k): "" if v is None else str(v) for k, v in rows[0].items()}
+
+    def wait_accepting(self, timeout_s: float = 30.0) -> None:
+        """Wait until the admin account can log in (the init file has run)."""
+
+        def probe() -> bool:
+            if not self.running():
+                raise TopologyError(f"{self.name}: mariadbd exited\n{self.log_tail()}")
+            self.query("SELECT 1")
+            return True
+
+        wait_until(
+            f"{self.name}: mariadbd did not accept clients on port {self.port}",
+            timeout_s,
+            probe,
+            self.log_tail,
+            retry_on=pymysql.Error,
+            interval_s=0.05,
+        )
+
+
+class MariaDBServer(RunsOneServer, AdminClient):
     """One node. ``role`` is ``primary`` or ``replica`` and decides ``read_only`` at every
     start. Construction starts nothing; ``prepare`` makes the data directory, ``start``
     starts the server and returns at once, ``wait_accepting`` waits for clients."""
@@ -231,6 +297,23 @@ class MariaDBServer(RunsOneServer):
             *self.settings.server_args(self.name),
         ]
 
+    @property
+    def upstream(self) -> str:
+        """Where Toxiproxy reaches this server."""
+        return f"{HOST}:{self.port}"
+
+    def new_link(self, name: str, *, harness: bool) -> LinkAddress:
+        """The addresses of a new proxied link to this server: a free port of 127.0.0.1 that
+        the harness and the replicas alike connect to."""
+        at = Address(HOST, self.backend.free_port())
+        return LinkAddress(listen=str(at), upstream=self.upstream, peer=at, harness=at)
+
+    def kept_line(self) -> str:
+        return (
+            f"kept mariadb {self.name}: 127.0.0.1:{self.port} pid {self.pid} "
+            f"(mariadb -h127.0.0.1 -P{self.port} -urpochaos -p{self.credentials.admin})"
+        )
+
     # -- the process -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -242,53 +325,6 @@ class MariaDBServer(RunsOneServer):
             self._as_server_user(self.argv()),
             as_db_user=False,
             env=self.env or None,
-        )
-
-    def connect(
-        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
-    ) -> Connection:
-        """A new autocommit admin connection straight to this server (not through a proxy)."""
-        return connect(
-            self.port,
-            ADMIN_USER,
-            self.credentials.admin,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-
-    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        """Run one statement on a fresh admin connection; its rows."""
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return list(cur.fetchall())
-
-    def status(self, sql: str) -> dict[str, str]:
-        """A ``SHOW ... STATUS`` / ``SHOW SLAVE STATUS`` answer as name -> value (one row)."""
-        with self.connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(sql)
-            rows = cur.fetchall()
-        if not rows:
-            return {}
-        if "Variable_name" in rows[0]:
-            return {str(r["Variable_name"]): str(r["Value"]) for r in rows}
-        return {str(k): "" if v is None else str(v) for k, v in rows[0].items()}
-
-    def wait_accepting(self, timeout_s: float = 30.0) -> None:
-        """Wait until the admin account can log in (the init file has run)."""
-
-        def probe() -> bool:
-            if not self.running():
-                raise TopologyError(f"{self.name}: mariadbd exited\n{self.log_tail()}")
-            self.query("SELECT 1")
-            return True
-
-        wait_until(
-            f"{self.name}: mariadbd did not accept clients on port {self.port}",
-            timeout_s,
-            probe,
-            self.log_tail,
-            retry_on=pymysql.Error,
-            interval_s=0.05,
         )
 
     def stop(self, timeout_s: float = 20.0) -> None:
@@ -320,7 +356,39 @@ class MariaDBServer(RunsOneServer):
         return data.decode(errors="replace"), offset + len(data)
 
 
-def wait_gone(servers: list[MariaDBServer], timeout_s: float = 10.0) -> list[int]:
+class MariaDBNode(Protocol):
+    """What the cluster and the observer use of one node: ``MariaDBServer`` (local
+    processes) and ``docker_server.DockerMariaDBServer`` (a container) both have it."""
+
+    name: str
+    server_id: int
+    role: str
+    port: int  # where the harness reaches the server on 127.0.0.1, without a proxy
+
+    @property
+    def upstream(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    def new_link(self, name: str, *, harness: bool) -> LinkAddress: ...
+    def prepare(self) -> None: ...
+    def start(self) -> None: ...
+    def wait_accepting(self, timeout_s: float = 30.0) -> None: ...
+    def running(self) -> bool: ...
+    def kill(self) -> None: ...
+    def stop(self, timeout_s: float = 20.0) -> None: ...
+    def restart(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def log_tail(self, lines: int = 20) -> str: ...
+    def kept_line(self) -> str: ...
+    def connect(
+        self, *, connect_timeout: float = 2.0, read_timeout: float | None = 5.0
+    ) -> Connection: ...
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]: ...
+    def status(self, sql: str) -> dict[str, str]: ...
+
+
+def wait_gone(servers: list[MariaDBNode], timeout_s: float = 10.0) -> list[int]:
     """Pids of the servers still running after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
