@@ -11,14 +11,8 @@ from typing import Literal, get_args
 WaitPoint = Literal["AFTER_SYNC", "AFTER_COMMIT"]
 WAIT_POINTS: tuple[str, ...] = get_args(WaitPoint)
 
-_NO_SHIM = (
-    "the fault shim is not loaded into mariadbd (it runs as the mysql user, who cannot read "
-    "the shim built in root's private cache)"
-)
 #: actions a MariaDB scenario cannot take, and why
 MARIADB_REFUSED_ACTIONS: dict[str, str] = {
-    "io_stall": _NO_SHIM,
-    "clock_skew": _NO_SHIM,
     "archive_fail": "it fails a PostgreSQL WAL archive; MariaDB has none here",
     "restore": "it restores a PostgreSQL WAL archive; MariaDB has none here",
 }
