@@ -20,9 +20,12 @@ local backend:
 - ``<node>->etcd``: the node's Patroni to etcd (``etcd3.hosts`` is the proxy,
   ``use_proxies: true``), the scenario link ``<node>->dcs``.
 
-Node faults: ``crash`` = ``docker kill`` of the node's container (Patroni and every
-PostgreSQL process die at once; the sandbox keeps the address, so peers see refused
-connections), then with ``cut_links`` its client and replication proxies disabled;
+Node faults: ``crash`` = on a local engine, SIGSTOP then SIGKILL of every process of the
+node's container from the host (below the host pid of its PID 1, as the local host crash
+does: a SIGKILL of PID 1 alone let PostgreSQL acknowledge a commit 25 ms later, before the
+kernel tore the PID namespace down), the outage declared right then, then ``docker kill``
+(elsewhere: ``docker kill`` alone); the sandbox keeps the address, so peers see refused
+connections; then with ``cut_links`` the node's client and replication proxies disabled;
 ``recover`` = proxies back, ``docker start`` of the same container (Patroni finds its data,
 rejoins, pg_rewind when it led a diverged timeline and ``use_pg_rewind`` is on), returning
 once it is a running member; ``pause``/``resume`` = ``docker pause``/``unpause`` (Patroni
@@ -48,6 +51,7 @@ from rpochaos.backends.docker import DATADIR, DockerBackend
 from rpochaos.backends.docker_patroni import ServiceNode
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.patroni import deps
+from rpochaos.patroni.cluster import stop_and_kill
 from rpochaos.patroni.config import (
     SUPERUSER,
     Credentials,
@@ -312,7 +316,15 @@ class DockerPatroniTopology:
     def crash(
         self, name: str, cut_links: bool = True, on_down: Callable[[], None] | None = None
     ) -> None:
-        self.node(name).server.crash(on_down)
+        server = self.node(name).server
+        pid = server.host_pid()
+        if pid is not None:
+            stop_and_kill([pid])  # every process of the container, at once
+        if on_down is not None and pid is not None:
+            on_down()
+        server.kill()  # docker kill (only a wait, after the above), the engine sees the exit
+        if on_down is not None and pid is None:
+            on_down()
         if cut_links:
             self.proxy.set_all_enabled(self.proxies_of(name), False)
 

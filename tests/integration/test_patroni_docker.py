@@ -108,9 +108,15 @@ def test_sigint_mid_fault_leaves_no_container(docker_patroni: Any, tmp_path: Pat
         time.sleep(0.05)
     else:
         pytest.fail("the crash never started")
-    assert _left(docker_patroni, out) != []  # the run's containers were there mid-fault
+    during = _left(docker_patroni, out)
+    names = [x.split(" ", 1)[1] for x in during if x.startswith("container ")]
+    assert any(n.endswith("-etcd") for n in names), during
+    assert any(n.endswith("-replica1") for n in names), during
+    prefix = names[0].split("-")[0] + "-" + names[0].split("-")[1]  # rpochaos-<run id>
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 130, stdout + stderr
     assert _left(docker_patroni, out) == []
+    # by name too: a container that lost its labels would escape the label filter
+    assert docker_patroni.containers.list(all=True, filters={"name": prefix}) == []
     assert json.loads((out / "result.json").read_text())["verdict"] == "UNKNOWN"

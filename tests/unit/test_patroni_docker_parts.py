@@ -15,7 +15,30 @@ from rpochaos.patroni.deps import PATRONI_REQUIREMENT
 from rpochaos.patroni.topology import settings_report
 from rpochaos.scenario import loads
 from rpochaos.systems import PatroniSystem
-from tests.unit.test_patroni_scenario import BASE
+
+BASE = """\
+system: postgres
+topology:
+  manager: patroni
+  synchronous_commit: "on"
+  patroni:
+    ttl: 20s
+    loop_wait: 1s
+    retry_timeout: 5s
+    maximum_lag_on_failover: 1MB
+    synchronous_mode: "off"
+    synchronous_node_count: 1
+    failsafe_mode: false
+    use_pg_rewind: true
+  replicas:
+    - name: replica1
+workload: {rate: 100/s, duration: 10s}
+schedule:
+  - at: 3s
+    crash: primary
+    outage: true
+expect: {rpo: 1s}
+"""
 
 SETTINGS = PatroniSettings(
     ttl=20,
