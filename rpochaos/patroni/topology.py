@@ -115,7 +115,7 @@ class PatroniTopology:
 
     def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy) -> None:
         if not isinstance(backend, LocalBackend):
-            raise TopologyError("manager: patroni runs on the local backend only (for now)")
+            raise TopologyError("PatroniTopology is for the local backend; docker has its own")
         assert topology.patroni is not None, "validated: manager patroni has its settings"
         self.topology = topology
         self.backend = backend
