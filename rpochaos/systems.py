@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rpochaos.mariadb.cluster import MariaDBCluster
     from rpochaos.mariadb.observe import MariaDBObserver
     from rpochaos.observe.postgres import PostgresObserver
+    from rpochaos.patroni.docker_topology import DockerPatroniTopology
     from rpochaos.patroni.topology import PatroniTopology
     from rpochaos.roles import (
         ArchiveFailing,
@@ -336,10 +337,12 @@ class KafkaSystem(System):
         raise TopologyError(f"unknown link group {group!r} in {target!r}")
 
 
-def _patroni(cluster: Cluster) -> PatroniTopology:
+def _patroni(cluster: Cluster) -> PatroniTopology | DockerPatroniTopology:
+    from rpochaos.patroni.docker_topology import DockerPatroniTopology
     from rpochaos.patroni.topology import PatroniTopology
 
-    return _own_cluster(cluster, PatroniTopology, "Patroni")
+    assert isinstance(cluster, PatroniTopology | DockerPatroniTopology), "a Patroni system"
+    return cluster
 
 
 class PatroniSystem(System):
@@ -356,18 +359,22 @@ class PatroniSystem(System):
         patroni_deps.etcd()
 
     def preflight(self, backend: str) -> None:
-        if backend != "local":
+        if backend not in ("local", "docker"):
             raise self.refusal(
                 "topology.manager",
                 f"patroni with --backend {backend}",
-                "the local backend (Patroni on docker is not built yet)",
+                "the local or the docker backend",
             )
-        self.check()
+        super().preflight(backend)
 
-    def build(self, parts: ClusterParts) -> PatroniTopology:
+    def build(self, parts: ClusterParts) -> PatroniTopology | DockerPatroniTopology:
+        from rpochaos.backends.docker import DockerBackend
+        from rpochaos.patroni.docker_topology import DockerPatroniTopology
         from rpochaos.patroni.topology import PatroniTopology
 
         assert isinstance(self.sc.topology, Topology)
+        if isinstance(parts.backend, DockerBackend):
+            return DockerPatroniTopology(self.sc.topology, parts.backend, parts.proxy)
         return PatroniTopology(self.sc.topology, parts.backend, parts.proxy)
 
     def writer(self, cluster: Cluster, journal: Journal, clock: Clock) -> Writer:
@@ -381,9 +388,7 @@ class PatroniSystem(System):
         from rpochaos.patroni.watch import LEADERSHIP, LeaderWatch
 
         pc = _patroni(cluster)
-        return LeaderWatch(
-            pc.cluster.view, pc.logs, clock, run_dir / LEADERSHIP, interval_s=1.0 / rate_hz
-        )
+        return LeaderWatch(pc.view, pc.logs, clock, run_dir / LEADERSHIP, interval_s=1.0 / rate_hz)
 
     def final_read(self, cluster: Cluster) -> FinalData:
         node, seqs = _patroni(cluster).read_final()

@@ -13,9 +13,10 @@
 #      is there, it is built from its Go module (github.com/docker/compose/v2) into
 #      /usr/local/lib/docker/cli-plugins (skip with RPOCHAOS_SKIP_COMPOSE=1);
 #   5. the local images (rpochaos/debian:bookworm, rpochaos/postgres:15,
-#      rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11, and rpochaos/kafka:3.9.2 when the
-#      Kafka jars are in the cache: ./dev test fetches them first) that are missing:
-#      `python -m rpochaos.images build`.
+#      rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11, rpochaos/patroni:4.1.5 (its
+#      wheelhouse made with Debian's python3-pip, python3-setuptools, python3-wheel, installed
+#      when missing), and rpochaos/kafka:3.9.2 when the Kafka jars are in the cache:
+#      ./dev test fetches them first) that are missing: `python -m rpochaos.images build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,6 +108,17 @@ step_compose() {
   say "compose: $(docker compose version --short) installed ($(took "$t") s)"
 }
 
+# Debian's python3 with pip, setuptools and wheel: the rpochaos/patroni image's wheelhouse is
+# made on the host with it (pip inside a docker build finds no index here)
+step_wheel_tools() {
+  local t; t=$(now)
+  if /usr/bin/python3 -c 'import setuptools, wheel, pip' 2>/dev/null; then
+    say "wheel tools: present ($(took "$t") s)"; return
+  fi
+  apt_install python3 python3-pip python3-setuptools python3-wheel
+  say "wheel tools: installed ($(took "$t") s)"
+}
+
 step_images() {
   local t; t=$(now)
   as_root env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" RPOCHAOS_CACHE="${RPOCHAOS_CACHE:-}" \
@@ -119,5 +131,6 @@ step_engine
 step_debootstrap
 step_sdk
 step_compose
+step_wheel_tools
 step_images
 say "all set ($(took "$all") s)"

@@ -227,6 +227,15 @@ class DockerBackend(Backend):
         self._nodes[name] = node
         return node
 
+    def adopt(self, node: DockerNode) -> DockerNode:
+        """Count a node made outside ``node`` (a ``DockerNode`` subclass, e.g. a Patroni node)
+        as this run's: its output is saved at ``close`` and it is listed by ``kept``."""
+        self._ensure_network()
+        if node.name in self._nodes or node.name == TOXIPROXY_ALIAS:
+            raise TopologyError(f"node {node.name!r} exists already in docker run {self.run_id}")
+        self._nodes[node.name] = node
+        return node
+
     def link(self, name: str, dst: Node, *, harness: bool, port: int | None = None) -> LinkAddress:
         if self._proxy is None:
             raise TopologyError(f"link {name}: start the proxy (start_proxy) before any link")

@@ -32,6 +32,10 @@ The local equivalents (``build_images``; also ``python -m rpochaos.images build`
   procps (bookworm's MariaDB is 10.11, as the official default): ``mariadbd``,
   ``mariadb-install-db`` and ``mariadb`` on PATH and the ``mysql`` user, as in the official
   image; no server or data directory of the package's own;
+- ``rpochaos/patroni:4.1.5`` (docker runs of ``topology.manager: patroni``; no official
+  equivalent; $RPOCHAOS_PATRONI_IMAGE overrides, ``resolve_patroni_image``): FROM
+  ``rpochaos/postgres:15``, Debian's python3 and etcd-server, and Patroni in /opt/patroni
+  installed with no index from wheels made on the host (``pip wheel`` with Debian's python3);
 - ``rpochaos/toxiproxy:2.12.0``: FROM scratch with the static (CGO_ENABLED=0) server and CLI
   that ``go install github.com/Shopify/toxiproxy/v2/cmd/{server,cli}@v2.12.0`` builds, laid
   out as in the official image (``/toxiproxy``, ``/toxiproxy-cli``).
@@ -66,10 +70,12 @@ from rpochaos.images.names import (
     LOCAL_EQUIVALENT,
     LOCAL_KAFKA_IMAGE,
     LOCAL_MARIADB_IMAGE,
+    LOCAL_PATRONI_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     MARIADB_IMAGE_ENV,
     MIRROR_ENV,
+    PATRONI_IMAGE_ENV,
     PG_IMAGE_ENV,
     RECIPE_LABEL,
     SUITE,
@@ -79,8 +85,14 @@ from rpochaos.images.names import (
     Images,
     Log,
 )
-from rpochaos.images.recipes import KAFKA_DOCKERFILE, PG_DOCKERFILE, TOXIPROXY_DOCKERFILE, _labels
-from rpochaos.images.resolve import doctor, resolve_images, status
+from rpochaos.images.recipes import (
+    KAFKA_DOCKERFILE,
+    PATRONI_DOCKERFILE,
+    PG_DOCKERFILE,
+    TOXIPROXY_DOCKERFILE,
+    _labels,
+)
+from rpochaos.images.resolve import doctor, resolve_images, resolve_patroni_image, status
 
 __all__ = [
     "BASE_IMAGE",
@@ -97,10 +109,13 @@ __all__ = [
     "LOCAL_EQUIVALENT",
     "LOCAL_KAFKA_IMAGE",
     "LOCAL_MARIADB_IMAGE",
+    "LOCAL_PATRONI_IMAGE",
     "LOCAL_PG_IMAGE",
     "LOCAL_TOXIPROXY_IMAGE",
     "MARIADB_IMAGE_ENV",
     "MIRROR_ENV",
+    "PATRONI_DOCKERFILE",
+    "PATRONI_IMAGE_ENV",
     "PG_DOCKERFILE",
     "PG_IMAGE_ENV",
     "RECIPE_LABEL",
@@ -122,5 +137,6 @@ __all__ = [
     "is_static",
     "main",
     "resolve_images",
+    "resolve_patroni_image",
     "status",
 ]

@@ -1,5 +1,6 @@
 """The per-image builds (``rpochaos/postgres``, ``rpochaos/toxiproxy``, ``rpochaos/kafka``,
-``rpochaos/mariadb``, on top of the Debian base) and ``ensure_local`` / ``build_images``,
+``rpochaos/mariadb``, ``rpochaos/patroni``, on top of the Debian base) and ``ensure_local`` /
+``build_images``,
 which build only what is missing or stale, under the build lock.
 """
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from rpochaos.images.names import (
     IMAGE_LABEL,
     LOCAL_KAFKA_IMAGE,
     LOCAL_MARIADB_IMAGE,
+    LOCAL_PATRONI_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     RECIPE_LABEL,
@@ -34,6 +37,7 @@ from rpochaos.images.names import (
 from rpochaos.images.recipes import (
     KAFKA_DOCKERFILE,
     MARIADB_DOCKERFILE,
+    PATRONI_DOCKERFILE,
     PG_DOCKERFILE,
     TOXIPROXY_DOCKERFILE,
     _current,
@@ -195,12 +199,58 @@ def _build_kafka(c: docker.DockerClient, log: Log) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: Debian's interpreter and the modules ``pip wheel --no-build-isolation`` needs: Patroni's
+#: wheelhouse is made for the image's python3 (the same bookworm Python 3.11)
+WHEEL_PYTHON = "/usr/bin/python3"
+
+
+def _wheelhouse(dest: Path, log: Log) -> None:
+    """Wheels of Patroni's pinned requirement and all its dependencies in ``dest``, made on
+    the host with Debian's python3 (``pip wheel``: pure-Python sdists such as ydiff are
+    built into wheels here, with the host's setuptools, so the image needs no index)."""
+    from rpochaos.patroni.deps import PATRONI_REQUIREMENT
+
+    ok = Path(WHEEL_PYTHON).exists() and (
+        subprocess.run(
+            [WHEEL_PYTHON, "-c", "import setuptools, wheel, pip"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if not ok:
+        raise MissingDependency(
+            f"{WHEEL_PYTHON} with pip, setuptools and wheel (to make Patroni's wheelhouse)",
+            "apt-get install -y python3-pip python3-setuptools python3-wheel",
+        )
+    log(f"pip wheel {PATRONI_REQUIREMENT} (the image's wheelhouse)")
+    _cmd(
+        [
+            WHEEL_PYTHON, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
+            "--no-build-isolation", "-w", str(dest), PATRONI_REQUIREMENT,
+        ],
+        what=f"pip wheel of {PATRONI_REQUIREMENT}",
+        timeout_s=900,
+    )  # fmt: skip
+
+
+def _build_patroni(c: docker.DockerClient, log: Log) -> None:
+    if not _current(c, LOCAL_PG_IMAGE):  # under the build lock already: build it here
+        _build_pg(c, log)
+    work = _workdir("patroni-")
+    try:
+        _wheelhouse(work / "wheels", log)
+        (work / "Dockerfile").write_text(PATRONI_DOCKERFILE)
+        _docker_build(c, work, LOCAL_PATRONI_IMAGE, log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 _BUILDERS: dict[str, Callable[[docker.DockerClient, Log], None]] = {
     BASE_IMAGE: _build_base,
     LOCAL_PG_IMAGE: _build_pg,
     LOCAL_TOXIPROXY_IMAGE: _build_toxiproxy,
     LOCAL_KAFKA_IMAGE: _build_kafka,
     LOCAL_MARIADB_IMAGE: _build_mariadb,
+    LOCAL_PATRONI_IMAGE: _build_patroni,
 }
 
 
@@ -239,7 +289,8 @@ def build_images(
     log: Log = _quiet,
 ) -> list[Step]:
     """Build every local image that is missing (or all of them with ``force``): the Debian
-    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11 and
+    base, rpochaos/postgres:15, rpochaos/toxiproxy:2.12.0, rpochaos/mariadb:10.11,
+    rpochaos/patroni:4.1.5 and
     rpochaos/kafka:3.9.2 (``kafka``:
     None builds the Kafka image only when the Kafka jars are in the cache). Returns what was
     done, with timings. Raises MissingDependency for a missing engine or tool."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from rpochaos import deps
 from rpochaos.kafka.jars import KAFKA_VERSION
+from rpochaos.patroni.deps import PATRONI_VERSION
 
 Log = Callable[[str], None]
 
@@ -17,6 +18,7 @@ PG_IMAGE_ENV = "RPOCHAOS_PG_IMAGE"
 KAFKA_IMAGE_ENV = "RPOCHAOS_KAFKA_IMAGE"
 TOXIPROXY_IMAGE_ENV = "RPOCHAOS_TOXIPROXY_IMAGE"
 MARIADB_IMAGE_ENV = "RPOCHAOS_MARIADB_IMAGE"
+PATRONI_IMAGE_ENV = "RPOCHAOS_PATRONI_IMAGE"
 MIRROR_ENV = "RPOCHAOS_DEBIAN_MIRROR"
 
 DEFAULT_PG_IMAGE = "postgres:15"
@@ -26,6 +28,9 @@ LOCAL_PG_IMAGE = "rpochaos/postgres:15"
 LOCAL_TOXIPROXY_IMAGE = "rpochaos/toxiproxy:2.12.0"
 DEFAULT_KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 LOCAL_KAFKA_IMAGE = f"rpochaos/kafka:{KAFKA_VERSION}"
+#: PostgreSQL 15, Patroni (pinned, from a wheelhouse made on the host) and etcd-server; no
+#: official equivalent, so there is nothing to pull
+LOCAL_PATRONI_IMAGE = f"rpochaos/patroni:{PATRONI_VERSION}"
 #: where the Kafka jars are in the official image and in ours
 KAFKA_LIBS_IN_IMAGE = "/opt/kafka/libs"
 DEFAULT_MARIADB_IMAGE = "mariadb:10.11"

@@ -14,6 +14,7 @@ from rpochaos.images.names import (
     KAFKA_LIBS_IN_IMAGE,
     LOCAL_KAFKA_IMAGE,
     LOCAL_MARIADB_IMAGE,
+    LOCAL_PATRONI_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     RECIPE_LABEL,
@@ -21,6 +22,7 @@ from rpochaos.images.names import (
     TOXIPROXY_TAG,
 )
 from rpochaos.kafka.jars import KAFKA_VERSION
+from rpochaos.patroni.deps import PATRONI_REQUIREMENT
 
 if TYPE_CHECKING:
     import docker
@@ -83,6 +85,26 @@ ENTRYPOINT ["/toxiproxy"]
 CMD ["-host=0.0.0.0"]
 """
 
+#: FROM the local PostgreSQL image: Debian's python3 and etcd-server, and Patroni in its own
+#: environment installed with no index from the build context's ``wheels`` (made on the host
+#: by ``pip wheel``: pip inside a docker build finds no index here). etcd runs in its own
+#: container of this image.
+PATRONI_DOCKERFILE = f"""\
+FROM {LOCAL_PG_IMAGE}
+COPY wheels /tmp/wheels
+RUN set -eux; \\
+    apt-get update; \\
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+        python3 python3-venv etcd-server; \\
+    apt-get clean; rm -rf /var/lib/apt/lists/*; \\
+    python3 -m venv /opt/patroni; \\
+    /opt/patroni/bin/pip install --no-index --find-links /tmp/wheels \\
+        --disable-pip-version-check -q '{PATRONI_REQUIREMENT}'; \\
+    rm -rf /tmp/wheels; \\
+    /opt/patroni/bin/patroni --version; etcd --version
+ENV PATH=/opt/patroni/bin:$PATH
+"""
+
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
@@ -100,6 +122,7 @@ def _recipes() -> dict[str, str]:
         LOCAL_TOXIPROXY_IMAGE: _digest("toxiproxy", TOXIPROXY_DOCKERFILE, TOXIPROXY_TAG),
         LOCAL_KAFKA_IMAGE: _digest("kafka", KAFKA_DOCKERFILE, KAFKA_VERSION),
         LOCAL_MARIADB_IMAGE: _digest("mariadb", MARIADB_DOCKERFILE),
+        LOCAL_PATRONI_IMAGE: _digest("patroni", PG_DOCKERFILE, PATRONI_DOCKERFILE),
     }
 
 

@@ -21,9 +21,11 @@ from rpochaos.images.names import (
     LOCAL_EQUIVALENT,
     LOCAL_KAFKA_IMAGE,
     LOCAL_MARIADB_IMAGE,
+    LOCAL_PATRONI_IMAGE,
     LOCAL_PG_IMAGE,
     LOCAL_TOXIPROXY_IMAGE,
     MARIADB_IMAGE_ENV,
+    PATRONI_IMAGE_ENV,
     PG_IMAGE_ENV,
     TOXIPROXY_IMAGE_ENV,
     Images,
@@ -106,6 +108,16 @@ def resolve_images(
         kafka=kf,
         mariadb=md,
     )
+
+
+def resolve_patroni_image(
+    given: str | None = None, *, client: docker.DockerClient | None = None, log: Log = _quiet
+) -> str:
+    """The image of a docker Patroni run's nodes and etcd: ``given``, else
+    $RPOCHAOS_PATRONI_IMAGE, else ``rpochaos/patroni:4.1.5`` (built when missing or stale).
+    An image named otherwise must be present or pullable (MissingDependency otherwise)."""
+    c = client or engine.client()
+    return _resolve(c, given, PATRONI_IMAGE_ENV, LOCAL_PATRONI_IMAGE, log)
 
 
 def status(client: docker.DockerClient | None = None) -> dict[str, str]:

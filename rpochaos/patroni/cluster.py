@@ -173,6 +173,17 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def stop_and_kill(roots: Sequence[int]) -> None:
+    """A host crash of the processes at or below ``roots``: SIGSTOP the roots, then every
+    process below them (walked down the kernel's children lists: fast), list them again
+    (nobody forks while stopped) and SIGKILL them all, children first."""
+    _signal_all(roots, signal.SIGSTOP)
+    tree = _trees(roots)
+    _signal_all(tree, signal.SIGSTOP)
+    tree = list(dict.fromkeys([*tree, *_trees(roots)]))
+    _signal_all(list(reversed(tree)), signal.SIGKILL)
+
+
 def _kill_frozen(roots: Sequence[int]) -> None:
     """SIGKILL every process below ``roots`` at once: freeze the trees, list them again
     (nobody can fork while frozen), kill children before parents."""

@@ -196,7 +196,9 @@ class NodeSpec:
 
     ``pg_connect`` is what other nodes connect to for replication (the proxy in front of
     this node, not ``pg_listen``); ``etcd_hosts`` are the etcd client addresses this node
-    uses, and ``etcd_proxied`` says they are proxies (``use_proxies: true``)."""
+    uses, and ``etcd_proxied`` says they are proxies (``use_proxies: true``). ``hba_hosts``
+    are the pg_hba address fields trusted for every role and for replication (loopback for
+    local nodes; ``samenet``, the run's private network, for containers)."""
 
     name: str
     pg_listen: str
@@ -208,6 +210,7 @@ class NodeSpec:
     pgpass: Path
     etcd_hosts: tuple[str, ...]
     etcd_proxied: bool
+    hba_hosts: tuple[str, ...] = ("127.0.0.1/32",)
 
 
 def node_config(
@@ -263,8 +266,8 @@ def node_config(
             },
             "pg_hba": [
                 "local all all trust",
-                "host replication all 127.0.0.1/32 trust",
-                "host all all 127.0.0.1/32 trust",
+                *(f"host replication all {h} trust" for h in node.hba_hosts),
+                *(f"host all all {h} trust" for h in node.hba_hosts),
             ],
             "parameters": pg_parameters,
         },

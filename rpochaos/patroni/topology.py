@@ -41,7 +41,7 @@ from rpochaos.patroni import deps
 from rpochaos.patroni.cluster import HOST, PatroniCluster
 from rpochaos.patroni.config import PatroniSettings
 from rpochaos.patroni.etcd import Etcd
-from rpochaos.patroni.rest import PatroniApiError
+from rpochaos.patroni.rest import ClusterView, PatroniApiError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
 from rpochaos.topology.postgres import (
@@ -56,6 +56,27 @@ from rpochaos.waiting import wait_until
 PRIMARY = "primary"
 #: how long ``recover`` and the final read wait for a node or a leader
 WAIT_S = 90.0
+
+
+def settings_report(settings: PatroniSettings, live: Mapping[str, object]) -> dict[str, object]:
+    """``patroni.<setting>`` for each declared setting: the value in ``live`` (Patroni's
+    ``GET /config``) or, where it does not report one, the declared value marked
+    ``(declared)``."""
+    pg = live.get("postgresql")
+    pg_live = pg if isinstance(pg, dict) else {}
+    sync = live.get("synchronous_mode")
+    strict = live.get("synchronous_mode_strict")
+    read: dict[str, object] = {
+        **{k: live[k] for k in live if k in settings.describe()},
+        "use_pg_rewind": pg_live.get("use_pg_rewind"),
+    }
+    if isinstance(sync, bool):
+        read["synchronous_mode"] = "strict" if sync and strict else "on" if sync else "off"
+    out: dict[str, object] = {}
+    for key, declared in settings.describe().items():
+        value = read.get(key)
+        out[f"patroni.{key}"] = value if value is not None else f"{declared} (declared)"
+    return out
 
 
 class PatroniNodeHandle:
@@ -94,7 +115,7 @@ class PatroniTopology:
 
     def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy) -> None:
         if not isinstance(backend, LocalBackend):
-            raise TopologyError("manager: patroni runs on the local backend only (for now)")
+            raise TopologyError("PatroniTopology is for the local backend; docker has its own")
         assert topology.patroni is not None, "validated: manager patroni has its settings"
         self.topology = topology
         self.backend = backend
@@ -228,21 +249,11 @@ class PatroniTopology:
             live = self.cluster.node(self.primary_name).rest.config()
         except PatroniApiError:
             live = {}
-        pg = live.get("postgresql")
-        pg_live = pg if isinstance(pg, dict) else {}
-        sync = live.get("synchronous_mode")
-        strict = live.get("synchronous_mode_strict")
-        read: dict[str, object] = {
-            **{k: live[k] for k in live if k in self.settings.describe()},
-            "use_pg_rewind": pg_live.get("use_pg_rewind"),
-        }
-        if isinstance(sync, bool):
-            read["synchronous_mode"] = "strict" if sync and strict else "on" if sync else "off"
-        out: dict[str, object] = {}
-        for key, declared in self.settings.describe().items():
-            value = read.get(key)
-            out[f"patroni.{key}"] = value if value is not None else f"{declared} (declared)"
-        return out
+        return settings_report(self.settings, live)
+
+    def view(self) -> ClusterView:
+        """``GET /cluster`` from the first node that answers (PatroniApiError if none)."""
+        return self.cluster.view()
 
     # -- for the system ----------------------------------------------------------------------
 

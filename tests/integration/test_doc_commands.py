@@ -119,6 +119,9 @@ WHERE: list[tuple[str, str]] = [
     (r"^rpochaos run scenarios/pg-async-partition-crash\.yaml --backend kubernetes --kubeconfig",
      "tests/integration/test_kubernetes.py::"
      "test_async_partition_then_crash_loses_the_partition_window"),
+    (r"^rpochaos run scenarios/patroni-async-host-crash\.yaml --backend docker$",
+     "tests/integration/test_patroni_docker.py::"
+     "test_async_host_crash_loses_the_cut_to_crash_window"),
     (r"^pytest -n 2 --rpo-scenario ",
      "tests/integration/test_plugin_parallel.py::"
      "test_two_workers_run_scenarios_side_by_side_without_colliding"),
