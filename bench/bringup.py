@@ -1,11 +1,13 @@
 """Bring-up time of a topology, per backend, side by side.
 
-    .venv/bin/python bench/bringup.py [--runs N] [--system postgres|kafka]
+    .venv/bin/python bench/bringup.py [--runs N] [--system postgres|kafka|patroni]
 
 postgres (default): a fresh backend, the run's Toxiproxy, initdb, primary start, proxies, base
 backup through the replication proxy, replica start, until pg_stat_replication shows it
 streaming. kafka: a fresh backend, the run's Toxiproxy, three KRaft brokers (RF 3) formatted
-and started, every broker registered, the topic created with every replica in the ISR. Then
+and started, every broker registered, the topic created with every replica in the ISR.
+patroni: the topology of scenarios/patroni-async-host-crash.yaml (etcd, a Patroni leader and
+one replica, each link through the run's Toxiproxy) until the replica streams. Then
 everything is torn down. Prints the median and range per backend, and the ratio.
 Backends that are not available here are reported as such, not skipped silently.
 """
@@ -21,8 +23,14 @@ from pathlib import Path
 from rpochaos.backends import make_backend, start_proxy
 from rpochaos.errors import RpochaosError
 from rpochaos.kafka.cluster import KafkaCluster
-from rpochaos.scenario import Replica, Topology
+from rpochaos.roles import Cluster
+from rpochaos.scenario import Replica, Topology, load
+from rpochaos.systems import ClusterParts, for_scenario
 from rpochaos.topology.postgres import PostgresCluster
+
+PATRONI_SCENARIO = (
+    Path(__file__).resolve().parent.parent / "scenarios" / "patroni-async-host-crash.yaml"
+)
 
 
 def bring_up_once(backend_name: str, system: str = "postgres") -> float:
@@ -30,13 +38,20 @@ def bring_up_once(backend_name: str, system: str = "postgres") -> float:
         run_dir = Path(d)
         run_dir.chmod(0o755)
         t0 = time.monotonic()
-        backend = make_backend(backend_name, run_dir, False, system=system)
+        backend = make_backend(
+            backend_name, run_dir, False, system="postgres" if system == "patroni" else system
+        )
         proxy = None
         try:
             proxy = start_proxy(backend)
             local = backend.name == "local"
-            cluster: PostgresCluster | KafkaCluster
-            if system == "kafka":
+            cluster: PostgresCluster | KafkaCluster | Cluster
+            if system == "patroni":
+                data = backend.data_root() if local else None
+                cluster = for_scenario(load(PATRONI_SCENARIO)).build(
+                    ClusterParts(backend, proxy, data, {})
+                )
+            elif system == "kafka":
                 cluster = KafkaCluster(
                     3, 3, 1, False, backend, proxy, backend.data_root() if local else None
                 )
@@ -61,7 +76,7 @@ def bring_up_once(backend_name: str, system: str = "postgres") -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--system", choices=("postgres", "kafka"), default="postgres")
+    ap.add_argument("--system", choices=("postgres", "kafka", "patroni"), default="postgres")
     args = ap.parse_args()
     rows: dict[str, list[float] | str] = {}
     for name in ("local", "docker"):
@@ -69,7 +84,10 @@ def main() -> None:
             rows[name] = [bring_up_once(name, args.system) for _ in range(args.runs)]
         except RpochaosError as e:
             rows[name] = f"not available: {str(e).splitlines()[0]}"
-    what = "3 Kafka brokers (RF 3)" if args.system == "kafka" else "primary + 1 replica"
+    what = {
+        "kafka": "3 Kafka brokers (RF 3)",
+        "patroni": "etcd + a Patroni leader + 1 replica",
+    }.get(args.system, "primary + 1 replica")
     print(f"bring-up of {what}, {args.runs} runs each")
     print(f"{'backend':8s} {'median':>8s} {'min':>7s} {'max':>7s}")
     for name, v in rows.items():
