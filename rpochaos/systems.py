@@ -388,7 +388,9 @@ class PatroniSystem(System):
         from rpochaos.patroni.watch import LEADERSHIP, LeaderWatch
 
         pc = _patroni(cluster)
-        return LeaderWatch(pc.view, pc.logs, clock, run_dir / LEADERSHIP, interval_s=1.0 / rate_hz)
+        return LeaderWatch(
+            pc.view, pc.logs, clock, run_dir / LEADERSHIP, interval_s=1.0 / rate_hz, leads=pc.leads
+        )
 
     def final_read(self, cluster: Cluster) -> FinalData:
         node, seqs = _patroni(cluster).read_final()

@@ -60,7 +60,7 @@ from rpochaos.patroni.config import (
     node_config,
     render,
 )
-from rpochaos.patroni.rest import ClusterView, PatroniApiError, PatroniRest
+from rpochaos.patroni.rest import LEADING_ROLES, ClusterView, PatroniApiError, PatroniRest
 from rpochaos.patroni.topology import PRIMARY, WAIT_S, settings_report
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
@@ -471,6 +471,17 @@ class DockerPatroniTopology:
         with psycopg.connect(self.node(lead).conninfo) as c:
             rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
         return lead, frozenset(int(r[0]) for r in rows)
+
+    def leads(self, name: str) -> bool | None:
+        """Whether ``name``'s Patroni says it runs a primary that is up (``GET /patroni``: role
+        primary, state running). False once it demotes itself (state ``stopping``, then role
+        replica), seconds before ``GET /primary`` stops answering 200. None when it does not
+        answer (a crashed host)."""
+        try:
+            st = self.node(name).rest.status()
+        except PatroniApiError:
+            return None
+        return st.role in LEADING_ROLES and st.state == "running"
 
     def logs(self) -> dict[str, Path]:
         """Each started node's container output so far, written to

@@ -18,6 +18,9 @@ from rpochaos.errors import TopologyError
 from rpochaos.http_client import HttpClient
 
 DEFAULT_TIMEOUT_S = 2.0
+#: ``GET /patroni`` roles of a node that runs the leading PostgreSQL (Patroni 4 says
+#: "primary"; 3.x said "master")
+LEADING_ROLES = ("primary", "master", "standby_leader")
 
 
 class PatroniApiError(TopologyError):

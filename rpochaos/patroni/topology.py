@@ -41,7 +41,7 @@ from rpochaos.patroni import deps
 from rpochaos.patroni.cluster import HOST, PatroniCluster
 from rpochaos.patroni.config import PatroniSettings
 from rpochaos.patroni.etcd import Etcd
-from rpochaos.patroni.rest import ClusterView, PatroniApiError
+from rpochaos.patroni.rest import LEADING_ROLES, ClusterView, PatroniApiError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
 from rpochaos.topology.postgres import (
@@ -277,6 +277,17 @@ class PatroniTopology:
         with psycopg.connect(self.cluster.node(lead).conninfo) as c:
             rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
         return lead, frozenset(int(r[0]) for r in rows)
+
+    def leads(self, name: str) -> bool | None:
+        """Whether ``name``'s Patroni says it runs a primary that is up (``GET /patroni``: role
+        primary, state running). False once it demotes itself (state ``stopping``, then role
+        replica), seconds before ``GET /primary`` stops answering 200. None when it does not
+        answer (a crashed host)."""
+        try:
+            st = self.cluster.node(name).rest.status()
+        except PatroniApiError:
+            return None
+        return st.role in LEADING_ROLES and st.state == "running"
 
     def logs(self) -> dict[str, Path]:
         """Each node's Patroni log file (nodes started so far)."""

@@ -6,8 +6,12 @@
 
     {"type": "leader_change", "t": 23.41, "from": "primary", "to": "replica1", "timeline": 2}
 
-``from``/``to`` are None while nobody leads (the key expired and no one took it). The first
-line is the leader seen at the start (``from`` None). When the leader's timeline changes
+``from``/``to`` are None while nobody leads: the key expired and no one took it, or (with
+``leads``) the key's holder answers that it no longer runs a writable primary — a leader cut
+off from the DCS demotes itself long before its key expires, and from then on nobody
+acknowledges writes until another node takes the key. A holder that does not answer (its
+host crashed) still counts as the leader until its key moves. The first line is the leader
+seen at the start (``from`` None). When the leader's timeline changes
 later in its term (``/cluster`` shows a promoted node's new timeline a loop after its leader
 key), a ``leader_timeline`` line (``t``, ``leader``, ``timeline``) follows.
 
@@ -41,8 +45,10 @@ class LeaderWatch:
         clock: Clock,
         path: Path,
         interval_s: float = 0.1,
+        leads: Callable[[str], bool | None] | None = None,
     ) -> None:
         self._view = view
+        self._leads = leads
         self._logs = logs
         self.clock = clock
         self.path = path
@@ -74,6 +80,8 @@ class LeaderWatch:
             self.polls += 1
             lead = v.leader
             now = (lead.name, lead.timeline) if lead is not None else (None, None)
+            if lead is not None and self._leads is not None and self._leads(lead.name) is False:
+                now = (None, None)  # it holds the key but has demoted itself
             if seen is None or now[0] != seen[0]:
                 self._write(
                     {

@@ -94,6 +94,15 @@ def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped
     assert 3.0 < r["data_loss_window_s"] < promoted["t_s"] - r["outage_at_s"], r
     assert r["failover"]["promoted"] == "replica1"
     assert r["failover"]["final_read_node"] == "replica1"
+    # both leadership events, with times: the old leader demoting itself (it still holds the
+    # key: GET /patroni says it stopped), which is where its acknowledgements ended, then
+    # replica1 taking the key once it expired
+    demoted, taken = r["leader_changes"]
+    assert (demoted["from_node"], demoted["to_node"]) == ("primary", None), r["leader_changes"]
+    assert (taken["from_node"], taken["to_node"]) == (None, "replica1"), r["leader_changes"]
+    acks_ended = r["outage_at_s"] + r["data_loss_window_s"]
+    assert abs(demoted["t_s"] - acks_ended) < 0.5, (demoted, acks_ended)
+    assert demoted["t_s"] < taken["t_s"]
 
 
 def test_the_plugin_collects_the_patroni_scenarios_by_glob(pytester: pytest.Pytester) -> None:
