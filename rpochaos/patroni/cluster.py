@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self, TypeVar
 
-import psycopg
-
 from rpochaos import deps as rp_deps
 from rpochaos import procs
 from rpochaos.backends.local import LocalBackend, LocalServer
@@ -53,6 +51,7 @@ from rpochaos.patroni.config import (
     render,
 )
 from rpochaos.patroni.etcd import Etcd
+from rpochaos.patroni.readings import first_view, ready_view, writable
 from rpochaos.patroni.rest import ClusterView, PatroniApiError, PatroniRest
 from rpochaos.proxy import Toxiproxy
 from rpochaos.waiting import wait_until
@@ -337,16 +336,7 @@ class PatroniCluster(Started):
     def view(self, prefer: str | None = None) -> ClusterView:
         """``GET /cluster`` from the first node whose Patroni runs and answers (``prefer``
         first). PatroniApiError if none answers."""
-        order = sorted(self.nodes.values(), key=lambda n: n.name != prefer)
-        errors: list[str] = []
-        for node in order:
-            if not node.patroni_running():
-                continue
-            try:
-                return node.rest.cluster()
-            except PatroniApiError as e:
-                errors.append(str(e))
-        raise PatroniApiError("no Patroni node answered GET /cluster: " + "; ".join(errors))
+        return first_view(self.nodes.values(), prefer)
 
     def leader(self) -> str | None:
         """The member holding the leader key, as the DCS says (None: no leader now)."""
@@ -356,15 +346,7 @@ class PatroniCluster(Started):
     def ready(self) -> ClusterView | None:
         """The view when every node is a member, the leader runs and every other member
         streams; else None."""
-        view = self.view()
-        if {m.name for m in view.members} != set(self.nodes):
-            return None
-        lead = view.leader
-        if lead is None or lead.state != "running":
-            return None
-        if any(m.state != "streaming" for m in view.replicas):
-            return None
-        return view
+        return ready_view(self.view(), self.nodes)
 
     def wait_ready(self, timeout_s: float | None = None) -> ClusterView:
         """Wait until ``ready``. TopologyError with every node's log tail otherwise."""
@@ -379,14 +361,8 @@ class PatroniCluster(Started):
 
     def writable(self, name: str) -> bool:
         """The node's PostgreSQL answers and is out of recovery (``pg_is_in_recovery()`` is
-        false). Patroni's ``GET /primary`` turns 200 as soon as Patroni takes the leader key,
-        before PostgreSQL has finished promoting, so it is not enough."""
-        try:
-            with psycopg.connect(self.node(name).conninfo, autocommit=True) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-        except psycopg.Error:
-            return False
-        return row is not None and row[0] is False
+        false; ``readings.writable``)."""
+        return writable(self.node(name).conninfo)
 
     def wait_primary(self, *, other_than: str | None = None, timeout_s: float | None = None) -> str:
         """Wait until some node other than ``other_than`` holds the leader key and its

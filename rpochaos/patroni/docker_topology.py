@@ -50,7 +50,6 @@ from rpochaos.backends.base import Endpoint, LinkAddress
 from rpochaos.backends.docker import DATADIR, DockerBackend
 from rpochaos.backends.docker_patroni import ServiceNode
 from rpochaos.errors import ProxyError, TopologyError
-from rpochaos.patroni import deps
 from rpochaos.patroni.cluster import stop_and_kill
 from rpochaos.patroni.config import (
     SUPERUSER,
@@ -60,11 +59,19 @@ from rpochaos.patroni.config import (
     node_config,
     render,
 )
-from rpochaos.patroni.rest import LEADING_ROLES, ClusterView, PatroniApiError, PatroniRest
-from rpochaos.patroni.topology import PRIMARY, WAIT_S, settings_report
+from rpochaos.patroni.readings import (
+    WAIT_S,
+    Member,
+    PatroniReadings,
+    first_view,
+    ready_view,
+    writable,
+)
+from rpochaos.patroni.rest import ClusterView, PatroniApiError, PatroniRest
+from rpochaos.patroni.topology import PRIMARY
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
-from rpochaos.topology.postgres import DB_NAME, DB_USER, DURABILITY_SETTINGS, SCHEMA_SQL, TABLE
+from rpochaos.topology.postgres import DB_NAME, DB_USER, SCHEMA_SQL
 from rpochaos.waiting import wait_until
 
 PG_PORT = 5432
@@ -130,7 +137,7 @@ class DockerPatroniNodeHandle:
         return self._topo.node(self.name).patroni_running()
 
 
-class DockerPatroniTopology:
+class DockerPatroniTopology(PatroniReadings):
     """The ``Cluster`` of a ``manager: patroni`` scenario on the docker backend (see the
     module docstring). Constructing it resolves (and builds when missing) the image; nothing
     runs until ``start``."""
@@ -347,54 +354,15 @@ class DockerPatroniTopology:
             interval_s=0.2,
         )
 
-    def version(self) -> str:
-        with psycopg.connect(self.node(self.primary_name).conninfo) as c:
-            row = c.execute("SHOW server_version").fetchone()
-        return f"PostgreSQL {row[0] if row else '?'}"
-
-    def durability(self) -> dict[str, object]:
-        """As on the local backend: the leader's durability settings as PostgreSQL reports
-        them, every declared Patroni setting as ``GET /config`` reports it, ``replicas``."""
-        out: dict[str, object] = {}
-        with psycopg.connect(self.node(self.primary_name).conninfo) as c:
-            for name in DURABILITY_SETTINGS:
-                row = c.execute(f"SHOW {name}").fetchone()
-                out[name] = row[0] if row else None
-        out.update(self.patroni_settings())
-        out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
-        return out
-
-    def patroni_settings(self) -> dict[str, object]:
-        try:
-            live = self.node(self.primary_name).rest.config()
-        except PatroniApiError:
-            live = {}
-        return settings_report(self.settings, live)
-
-    # -- observing ---------------------------------------------------------------------------
+    def member(self, name: str) -> Member:
+        return self.node(name)
 
     def view(self) -> ClusterView:
         """``GET /cluster`` from the first node whose container runs and answers."""
-        errors: list[str] = []
-        for node in sorted(self._nodes.values(), key=lambda n: n.name != self._last_leader):
-            if not node.patroni_running():
-                continue
-            try:
-                return node.rest.cluster()
-            except PatroniApiError as e:
-                errors.append(str(e))
-        raise PatroniApiError("no Patroni node answered GET /cluster: " + "; ".join(errors))
+        return first_view(self._nodes.values(), self._last_leader)
 
     def ready(self) -> ClusterView | None:
-        view = self.view()
-        if {m.name for m in view.members} != set(self._names):
-            return None
-        lead = view.leader
-        if lead is None or lead.state != "running":
-            return None
-        if any(m.state != "streaming" for m in view.replicas):
-            return None
-        return view
+        return ready_view(self.view(), self._names)
 
     def wait_ready(self, timeout_s: float = WAIT_S) -> ClusterView:
         return wait_until(
@@ -408,12 +376,7 @@ class DockerPatroniTopology:
 
     def writable(self, name: str) -> bool:
         """The node's PostgreSQL answers and is out of recovery."""
-        try:
-            with psycopg.connect(self.node(name).conninfo, autocommit=True) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-        except psycopg.Error:
-            return False
-        return row is not None and row[0] is False
+        return writable(self.node(name).conninfo)
 
     def wait_primary(self, *, timeout_s: float = WAIT_S) -> str:
         """Wait until some node holds the leader key and its PostgreSQL is writable."""
@@ -466,23 +429,6 @@ class DockerPatroniTopology:
         _, source = link.split("->", 1)
         return [self.node(source).proxy_name]
 
-    def read_final(self) -> tuple[str, frozenset[int]]:
-        lead = self.wait_primary(timeout_s=WAIT_S)
-        with psycopg.connect(self.node(lead).conninfo) as c:
-            rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
-        return lead, frozenset(int(r[0]) for r in rows)
-
-    def leads(self, name: str) -> bool | None:
-        """Whether ``name``'s Patroni says it runs a primary that is up (``GET /patroni``: role
-        primary, state running). False once it demotes itself (state ``stopping``, then role
-        replica), seconds before ``GET /primary`` stops answering 200. None when it does not
-        answer (a crashed host)."""
-        try:
-            st = self.node(name).rest.status()
-        except PatroniApiError:
-            return None
-        return st.role in LEADING_ROLES and st.state == "running"
-
     def logs(self) -> dict[str, Path]:
         """Each started node's container output so far, written to
         ``<run dir>/logs/<node>.patroni.txt`` (for the refused-failover reasons)."""
@@ -495,6 +441,3 @@ class DockerPatroniTopology:
                 path.write_text(node.server.log_tail(100000))
                 out[name] = path
         return out
-
-    def patroni_version(self) -> str:
-        return deps.PATRONI_VERSION

@@ -37,46 +37,21 @@ from rpochaos import procs
 from rpochaos.backends.base import Backend, Endpoint
 from rpochaos.backends.local import LocalBackend
 from rpochaos.errors import ProxyError, TopologyError
-from rpochaos.patroni import deps
 from rpochaos.patroni.cluster import HOST, PatroniCluster
 from rpochaos.patroni.config import PatroniSettings
 from rpochaos.patroni.etcd import Etcd
-from rpochaos.patroni.rest import LEADING_ROLES, ClusterView, PatroniApiError
+from rpochaos.patroni.readings import WAIT_S, Member, PatroniReadings
+from rpochaos.patroni.rest import ClusterView, PatroniApiError
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import Topology
 from rpochaos.topology.postgres import (
     DB_NAME,
     DB_USER,
-    DURABILITY_SETTINGS,
     SCHEMA_SQL,
-    TABLE,
 )
 from rpochaos.waiting import wait_until
 
 PRIMARY = "primary"
-#: how long ``recover`` and the final read wait for a node or a leader
-WAIT_S = 90.0
-
-
-def settings_report(settings: PatroniSettings, live: Mapping[str, object]) -> dict[str, object]:
-    """``patroni.<setting>`` for each declared setting: the value in ``live`` (Patroni's
-    ``GET /config``) or, where it does not report one, the declared value marked
-    ``(declared)``."""
-    pg = live.get("postgresql")
-    pg_live = pg if isinstance(pg, dict) else {}
-    sync = live.get("synchronous_mode")
-    strict = live.get("synchronous_mode_strict")
-    read: dict[str, object] = {
-        **{k: live[k] for k in live if k in settings.describe()},
-        "use_pg_rewind": pg_live.get("use_pg_rewind"),
-    }
-    if isinstance(sync, bool):
-        read["synchronous_mode"] = "strict" if sync and strict else "on" if sync else "off"
-    out: dict[str, object] = {}
-    for key, declared in settings.describe().items():
-        value = read.get(key)
-        out[f"patroni.{key}"] = value if value is not None else f"{declared} (declared)"
-    return out
 
 
 class PatroniNodeHandle:
@@ -110,7 +85,7 @@ class PatroniNodeHandle:
         return self._topo.cluster.node(self.name).patroni_running()
 
 
-class PatroniTopology:
+class PatroniTopology(PatroniReadings):
     """The ``Cluster`` of a ``manager: patroni`` scenario on the local backend."""
 
     def __init__(self, topology: Topology, backend: Backend, proxy: Toxiproxy) -> None:
@@ -225,31 +200,11 @@ class PatroniTopology:
             interval_s=0.2,
         )
 
-    def version(self) -> str:
-        with psycopg.connect(self.cluster.node(self.primary_name).conninfo) as c:
-            row = c.execute("SHOW server_version").fetchone()
-        return f"PostgreSQL {row[0] if row else '?'}"
+    def member(self, name: str) -> Member:
+        return self.cluster.node(name)
 
-    def durability(self) -> dict[str, object]:
-        """The leader's durability settings as PostgreSQL reports them, then every Patroni
-        setting as Patroni's ``GET /config`` reports it (``patroni.<key>``; a setting it
-        does not report is shown as declared, marked ``(declared)``), and ``replicas``."""
-        out: dict[str, object] = {}
-        with psycopg.connect(self.cluster.node(self.primary_name).conninfo) as c:
-            for name in DURABILITY_SETTINGS:
-                row = c.execute(f"SHOW {name}").fetchone()
-                out[name] = row[0] if row else None
-        out.update(self.patroni_settings())
-        out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
-        return out
-
-    def patroni_settings(self) -> dict[str, object]:
-        """``patroni.<setting>`` for each declared setting, read back from ``GET /config``."""
-        try:
-            live = self.cluster.node(self.primary_name).rest.config()
-        except PatroniApiError:
-            live = {}
-        return settings_report(self.settings, live)
+    def wait_primary(self, *, timeout_s: float = WAIT_S) -> str:
+        return self.cluster.wait_primary(timeout_s=timeout_s)
 
     def view(self) -> ClusterView:
         """``GET /cluster`` from the first node that answers (PatroniApiError if none)."""
@@ -270,25 +225,6 @@ class PatroniTopology:
         _, source = link.split("->", 1)
         return [self.cluster.node(source).proxy_name]
 
-    def read_final(self) -> tuple[str, frozenset[int]]:
-        """The leader once one runs a writable primary (waits up to WAIT_S), and every
-        sequence number on it."""
-        lead = self.cluster.wait_primary(timeout_s=WAIT_S)
-        with psycopg.connect(self.cluster.node(lead).conninfo) as c:
-            rows = c.execute(f"SELECT seq FROM {TABLE}").fetchall()
-        return lead, frozenset(int(r[0]) for r in rows)
-
-    def leads(self, name: str) -> bool | None:
-        """Whether ``name``'s Patroni says it runs a primary that is up (``GET /patroni``: role
-        primary, state running). False once it demotes itself (state ``stopping``, then role
-        replica), seconds before ``GET /primary`` stops answering 200. None when it does not
-        answer (a crashed host)."""
-        try:
-            st = self.cluster.node(name).rest.status()
-        except PatroniApiError:
-            return None
-        return st.role in LEADING_ROLES and st.state == "running"
-
     def logs(self) -> dict[str, Path]:
         """Each node's Patroni log file (nodes started so far)."""
         return {
@@ -296,6 +232,3 @@ class PatroniTopology:
             for n, node in self.cluster.nodes.items()
             if node.server is not None
         }
-
-    def patroni_version(self) -> str:
-        return deps.PATRONI_VERSION

@@ -12,7 +12,7 @@ from rpochaos.images import LOCAL_PATRONI_IMAGE, LOCAL_PG_IMAGE, PATRONI_DOCKERF
 from rpochaos.images.recipes import _recipes
 from rpochaos.patroni.config import Credentials, NodeSpec, PatroniSettings, node_config
 from rpochaos.patroni.deps import PATRONI_REQUIREMENT
-from rpochaos.patroni.topology import settings_report
+from rpochaos.patroni.readings import settings_report
 from rpochaos.scenario import loads
 from rpochaos.systems import PatroniSystem
 
