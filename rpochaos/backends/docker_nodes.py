@@ -238,6 +238,10 @@ class DockerNode(Node):
                     f"{self.log_tail()}"
                 ) from e
 
+    def _published_ports(self) -> dict[str, tuple[str, int]]:
+        """The sandbox's published ports: container port -> the harness's loopback port."""
+        return {f"{self.port}/tcp": ("127.0.0.1", self.address.port)}
+
     def _ensure_sandbox(self) -> Container:
         """The node's network holder: a container that only sleeps, owning the node's network
         namespace (alias, address, published port), like a Kubernetes pod's sandbox. The
@@ -252,7 +256,7 @@ class DockerNode(Node):
                 name=f"{self.container_name}-net",
                 hostname=self.name,
                 labels=b.labels("sandbox", node=self.name),
-                ports={f"{self.port}/tcp": ("127.0.0.1", self.address.port)},
+                ports=self._published_ports(),
                 network=b.network_name,
                 networking_config={
                     b.network_name: b.client.api.create_endpoint_config(aliases=[self.name])

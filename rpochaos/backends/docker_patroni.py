@@ -25,7 +25,7 @@ from rpochaos.backends.docker_nodes import DockerBackend, DockerNode, _free_port
 from rpochaos.backends.local import proc_start
 
 if TYPE_CHECKING:
-    from docker.models.containers import Container
+    pass
 
 
 class ServiceNode(DockerNode):
@@ -64,24 +64,5 @@ class ServiceNode(DockerNode):
         """Where the harness reaches container port ``port`` of this node."""
         return Address("127.0.0.1", self.published[port])
 
-    def _ensure_sandbox(self) -> Container:
-        b = self.backend
-        if self.sandbox is None:
-            self.sandbox = b.client.containers.create(
-                self.image,
-                entrypoint=["sleep"],
-                command=["2147483647"],
-                name=f"{self.container_name}-net",
-                hostname=self.name,
-                labels=b.labels("sandbox", node=self.name),
-                ports={f"{p}/tcp": ("127.0.0.1", h) for p, h in self.published.items()},
-                network=b.network_name,
-                networking_config={
-                    b.network_name: b.client.api.create_endpoint_config(aliases=[self.name])
-                },
-                detach=True,
-            )
-        self.sandbox.reload()
-        if self.sandbox.status != "running":
-            self.sandbox.start()
-        return self.sandbox
+    def _published_ports(self) -> dict[str, tuple[str, int]]:
+        return {f"{p}/tcp": ("127.0.0.1", h) for p, h in self.published.items()}
