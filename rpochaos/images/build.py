@@ -94,26 +94,27 @@ def _docker_build(c: docker.DockerClient, context: Path, tag: str, log: Log) -> 
         raise
 
 
-def _build_pg(c: docker.DockerClient, log: Log) -> None:
+def _build_on_base(
+    c: docker.DockerClient, log: Log, dockerfile: str, tag: str, prefix: str
+) -> None:
+    """Build ``tag`` from ``dockerfile`` alone (an image FROM the Debian base, which is built
+    first when missing or stale)."""
     if not _current(c, BASE_IMAGE):
         _build_base(c, log)
-    work = _workdir("pg-")
+    work = _workdir(prefix)
     try:
-        (work / "Dockerfile").write_text(PG_DOCKERFILE)
-        _docker_build(c, work, LOCAL_PG_IMAGE, log)
+        (work / "Dockerfile").write_text(dockerfile)
+        _docker_build(c, work, tag, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_pg(c: docker.DockerClient, log: Log) -> None:
+    _build_on_base(c, log, PG_DOCKERFILE, LOCAL_PG_IMAGE, "pg-")
 
 
 def _build_mariadb(c: docker.DockerClient, log: Log) -> None:
-    if not _current(c, BASE_IMAGE):
-        _build_base(c, log)
-    work = _workdir("mariadb-")
-    try:
-        (work / "Dockerfile").write_text(MARIADB_DOCKERFILE)
-        _docker_build(c, work, LOCAL_MARIADB_IMAGE, log)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    _build_on_base(c, log, MARIADB_DOCKERFILE, LOCAL_MARIADB_IMAGE, "mariadb-")
 
 
 def is_static(path: Path) -> bool:
