@@ -12,6 +12,7 @@ Anything not named here is refused before a run starts.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -44,10 +45,22 @@ def _matching(pattern: re.Pattern[str], v: str, expected: str) -> str:
     return v
 
 
+def _finite(v: int | float, expected: str) -> float:
+    """``v`` as a float; ValueError(``expected``) for an integer past a float's range or a
+    non-finite number (YAML's .inf)."""
+    try:
+        f = float(v)
+    except OverflowError:
+        raise ValueError(f"{expected} of ordinary size") from None
+    if not math.isfinite(f):
+        raise ValueError(expected)
+    return f
+
+
 def _duration(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise ValueError("a duration like '30s' or '2m'")
-    s = parse_duration(v) if isinstance(v, str) else float(v)
+    s = parse_duration(v) if isinstance(v, str) else _finite(v, "a duration like '30s' or '2m'")
     if s <= 0:
         raise ValueError("a duration > 0")
     return s
@@ -56,7 +69,7 @@ def _duration(v: object) -> float:
 def _rate(v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise ValueError("a rate like '200/s'")
-    return parse_rate(v) if isinstance(v, str) else float(v)
+    return parse_rate(v) if isinstance(v, str) else _finite(v, "a rate like '200/s'")
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]

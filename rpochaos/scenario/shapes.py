@@ -5,6 +5,7 @@ and each key's type (``fields``). The key lists in ``keys`` are read from these 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -149,9 +150,9 @@ def _whole_seconds(low: int, why: str) -> PlainValidator:
             if isinstance(v, bool):
                 raise ValueError
             s = float(v) if isinstance(v, int | float) else parse_duration(str(v))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float
             raise pydantic_error(Wrong(expected)) from None
-        if s < low or s != int(s):
+        if not math.isfinite(s) or s < low or s != int(s):
             raise pydantic_error(Wrong(expected))
         return int(s)
 

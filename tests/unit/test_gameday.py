@@ -87,6 +87,18 @@ def test_inventory_problems_carry_file_and_line() -> None:
     assert any(p.startswith("i.inventory.yaml:21: surprise") for p in got), got
 
 
+@pytest.mark.parametrize("value", ["9" * 400, ".inf"])
+def test_a_limit_past_a_float_is_a_problem_at_its_line_not_a_crash(value: str) -> None:
+    text = INVENTORY.replace("max_fault: 10s", f"max_fault: {value}").replace(
+        "max_rate: 300/s", f"max_rate: {value}"
+    )
+    with pytest.raises(ScenarioError) as e:
+        loads_inventory(text, "i.inventory.yaml")
+    got = problems(e)
+    assert any(p.startswith("i.inventory.yaml:18: limits.max_fault") for p in got), got
+    assert any(p.startswith("i.inventory.yaml:20: limits.max_rate") for p in got), got
+
+
 @pytest.mark.parametrize(
     "conninfo",
     [

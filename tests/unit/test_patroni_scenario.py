@@ -146,3 +146,13 @@ def test_leadership_record_becomes_changes_promoted_and_refusals(tmp_path: Path)
     assert lead.promoted == "replica1"
     assert lead.refusals == ["r2: lag"]
     assert read_leadership(tmp_path / "none").changes == []
+
+
+@pytest.mark.parametrize("value", ["9" * 400, ".inf", "1e400"])
+def test_a_ttl_past_a_float_is_a_problem_at_its_line_not_a_crash(value: str) -> None:
+    text = BASE.replace("ttl: 20s", f"ttl: {value}")
+    assert text != BASE
+    with pytest.raises(ScenarioError) as info:
+        loads(text, "p.yaml")
+    (p,) = info.value.problems
+    assert p.key == "topology.patroni.ttl" and "whole number of seconds" in p.expected
