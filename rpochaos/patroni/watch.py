@@ -17,14 +17,23 @@ key), a ``leader_timeline`` line (``t``, ``leader``, ``timeline``) follows.
 
 On ``stop`` it reads every node's Patroni log for a refused failover ("exceeds maximum
 replication lag", Patroni's words) and appends one ``failover_refused`` line (``t``,
-``node``, ``reason``: the log line) per node that refused. It never blocks on a node that
-does not answer: each call has the REST client's 2 s timeout, and a failed poll is retried.
+``node``, ``reason``: the log line) per node that refused; then, from the same logs, one
+``sync_standbys`` line (``t``, ``node``, ``to``: the list) each time a leader assigned its
+synchronous standbys (``to`` [] is Patroni emptying the list: the leader acknowledges alone
+from then on) and one ``rewind`` line (``t``, ``node``, ``exit``: pg_rewind's exit code)
+each time a node ran pg_rewind (what it alone held is erased). Their ``t`` is the log
+line's time stamp on the harness clock (Patroni logs local wall time, to the millisecond).
+It never blocks on a node that does not answer: each call has the REST client's 2 s
+timeout, and a failed poll is retried.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from rpochaos.clock import Clock
@@ -35,6 +44,10 @@ from rpochaos.patroni.rest import ClusterView, PatroniApiError
 LEADERSHIP = "leadership.jsonl"
 #: Patroni's log line when a replica will not take over because it lags too far
 REFUSAL_MARK = "exceeds maximum replication lag"
+#: a Patroni log line's time stamp and message
+_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+: (.*)$")
+_ASSIGN = re.compile(r"^Assigning synchronous standby status to (\[.*\])$")
+_REWIND_EXIT = re.compile(r"^pg_rewind exit code=(-?\d+)$")
 
 
 class LeaderWatch:
@@ -109,8 +122,11 @@ class LeaderWatch:
         if self._thread is not None:
             self._thread.join(5.0)
         t = round(self.clock.now(), 6)
-        for node, line in refusals(self._logs()):
+        logs = self._logs()
+        for node, line in refusals(logs):
             self._write({"type": "failover_refused", "t": t, "node": node, "reason": line})
+        for record in log_events(logs, self.clock.wall_t0):
+            self._write(record)
         self._out.close()
         return {
             "observer": "patroni",
@@ -131,6 +147,32 @@ def refusals(logs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
             if REFUSAL_MARK in line:
                 yield node, line.split(": ", 1)[-1].strip()[:300]
                 break
+
+
+def log_events(logs: Mapping[str, Path], wall_t0: float) -> Iterator[dict[str, object]]:
+    """The ``sync_standbys`` and ``rewind`` records of each node's Patroni log, in the log's
+    order, timed on the harness clock whose zero is the wall time ``wall_t0``."""
+    for node, path in logs.items():
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for raw in text.splitlines():
+            m = _LINE.match(raw)
+            if m is None:
+                continue
+            stamp, message = m.groups()
+            t = round(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() - wall_t0, 3)
+            if a := _ASSIGN.match(message):
+                try:
+                    names = ast.literal_eval(a.group(1))
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(names, list):
+                    to = [str(n) for n in names]
+                    yield {"type": "sync_standbys", "t": t, "node": node, "to": to}
+            elif r := _REWIND_EXIT.match(message):
+                yield {"type": "rewind", "t": t, "node": node, "exit": int(r.group(1))}
 
 
 def read_leadership(path: Path) -> list[dict[str, object]]:

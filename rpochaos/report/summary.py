@@ -96,6 +96,7 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
         out.append(f"failover: {fo.reason}")
     if r.leader_changes:
         out.append("leadership (Patroni): " + leadership_line(r))
+    out += patroni_log_lines(r)
     settings = r.settings_in_force()
     dur = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}" for k, v in settings.items())
     rep = ", ".join(f"{k}={v}" for k, v in r.replica_modes().items()) or "none"
@@ -142,6 +143,38 @@ def render(result: Result | Mapping[str, object], console: Console | None = None
     for line in lines(r):
         style = "bold white on red" if line.startswith(RED) else None
         console.print("  " + line, markup=False, style=style)
+
+
+def patroni_log_lines(r: Result) -> list[str]:
+    """What Patroni's logs said beyond leadership: the writes its leader acknowledged after it
+    emptied the synchronous list, and each pg_rewind (which erases what the rewound node alone
+    held, so the writes lost at the failover are gone from every disk)."""
+    log = r.patroni_log
+    if log is None:
+        return []
+    out = []
+    emptied = [c for c in log.sync_standbys if not c.to]
+    if emptied and log.acked_without_sync_standby is not None:
+        first = emptied[0]
+        since = log.acked_without_sync_standby_from_s
+        out.append(
+            f"synchronous standbys emptied by Patroni: {first.node} at {first.t_s:.3f} s; "
+            f"{log.acked_without_sync_standby} writes acknowledged with no synchronous "
+            "standby" + (f" (from {since:.3f} s): one disk held each" if since is not None else "")
+        )
+    for rw in log.rewinds:
+        ok = "exit 0" if rw.exit_code == 0 else f"exit {rw.exit_code}, failed"
+        lost = r.writes.lost
+        out.append(
+            f"pg_rewind: {rw.node} at {rw.t_s:.3f} s ({ok}): what it alone held past the fork "
+            "is erased"
+            + (
+                f"; the {lost} lost writes were lost at the failover"
+                if lost and ok == "exit 0"
+                else ""
+            )
+        )
+    return out
 
 
 def leadership_line(r: Result) -> str:

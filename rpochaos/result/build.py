@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rpochaos.measure import Expectations, Measurement, Verdict, measure
-from rpochaos.result.leadership import read_leadership
+from rpochaos.result.leadership import patroni_log, read_leadership
 from rpochaos.result.model import (
     RESULT,
     Failover,
@@ -178,6 +178,9 @@ def measured_result(run: StoredRun) -> tuple[Result, Measurement]:
             run.final.seqs if run.final else None,
         ),
         leader_changes=lead.changes,
+        patroni_log=patroni_log(
+            lead, run.history, _opt_str(durability.get("patroni.synchronous_mode"))
+        ),
         witness=seen,
     )
     return result, m

@@ -1,13 +1,19 @@
 """Patroni's leadership record of a run (leadership.jsonl, written by
-``rpochaos.patroni.watch``), read into the result: each change of leader, and what the
-failover came to (who was promoted, or Patroni's reason for refusing)."""
+``rpochaos.patroni.watch``), read into the result: each change of leader, what the
+failover came to (who was promoted, or Patroni's reason for refusing), and what the Patroni
+logs said beyond that (``patroni_log``: synchronous standbys assigned, pg_rewinds, and the
+writes acknowledged while the leader had none)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rpochaos.result.model import LeaderChange
+import numpy as np
+
+from rpochaos.history import OK, History
+from rpochaos.result.model import LeaderChange, PatroniLog, Rewind, SyncStandbys
 
 LEADERSHIP = "leadership.jsonl"
 
@@ -19,6 +25,9 @@ class Leadership:
     promoted: str | None = None
     #: Patroni's own words for each refused failover
     refusals: list[str] = field(default_factory=list)
+    #: synchronous-standby assignments during the run (t >= 0) and pg_rewinds
+    sync_standbys: list[SyncStandbys] = field(default_factory=list)
+    rewinds: list[Rewind] = field(default_factory=list)
 
 
 def _opt_str(v: object) -> str | None:
@@ -31,6 +40,8 @@ def read_leadership(run_dir: Path) -> Leadership:
 
     changes: list[LeaderChange] = []
     refusals: list[str] = []
+    syncs: list[SyncStandbys] = []
+    rewinds: list[Rewind] = []
     first: str | None = None
     for rec in records(run_dir / LEADERSHIP):
         kind = rec.get("type")
@@ -56,6 +67,47 @@ def read_leadership(run_dir: Path) -> Leadership:
                 changes[-1] = last.model_copy(update={"timeline": tl})
         elif kind == "failover_refused":
             refusals.append(f"{rec.get('node')}: {rec.get('reason')}")
+        elif kind == "sync_standbys" and t >= 0:  # those of the bring-up are not the run's
+            to = rec.get("to")
+            names = [str(n) for n in to] if isinstance(to, list) else []
+            syncs.append(SyncStandbys(t_s=float(t), node=str(rec.get("node")), to=names))
+        elif kind == "rewind":
+            code = rec.get("exit")
+            if isinstance(code, int):
+                rewinds.append(Rewind(t_s=float(t), node=str(rec.get("node")), exit_code=code))
     leaders = [c.to_node for c in changes if c.to_node is not None]
     promoted = leaders[-1] if leaders and leaders[-1] != first else None
-    return Leadership(changes, promoted, refusals)
+    return Leadership(changes, promoted, refusals, syncs, rewinds)
+
+
+def patroni_log(lead: Leadership, history: History, sync_mode: str | None) -> PatroniLog | None:
+    """The result's ``patroni_log`` (None for a run that is not Patroni's: no leadership).
+
+    ``acked_without_sync_standby`` (``sync_mode`` "on" only, else None): the acknowledged
+    writes executed by a node from the moment it emptied its synchronous list until it
+    assigned a standby again (or the run's end)."""
+    if not lead.changes and not lead.sync_standbys and not lead.rewinds:
+        return None
+    alone: int | None = None
+    first_s: float | None = None
+    if sync_mode == "on":
+        ok = history.outcome == OK
+        done = history.complete_s
+        alone = 0
+        for i, change in enumerate(lead.sync_standbys):
+            if change.to:
+                continue
+            later = [c.t_s for c in lead.sync_standbys[i + 1 :] if c.node == change.node and c.to]
+            until = later[0] if later else math.inf
+            code = history.code_of_node(change.node)
+            hit = ok & (history.node == code) & (done >= change.t_s) & (done < until)
+            alone += int(hit.sum())
+            if hit.any():
+                t = float(np.min(done[hit]))
+                first_s = t if first_s is None else min(first_s, t)
+    return PatroniLog(
+        sync_standbys=lead.sync_standbys,
+        rewinds=lead.rewinds,
+        acked_without_sync_standby=alone,
+        acked_without_sync_standby_from_s=None if first_s is None else round(first_s, 6),
+    )

@@ -154,6 +154,37 @@ class LeaderChange(_Part):
     timeline: int | None = None
 
 
+class SyncStandbys(_Part):
+    """Patroni assigning a leader's synchronous standbys (its log, on the harness clock);
+    ``to`` [] is the list emptied: the leader acknowledges with no standby from then on."""
+
+    t_s: float
+    node: str
+    to: list[str] = Field(default_factory=list)
+
+
+class Rewind(_Part):
+    """A node's pg_rewind run by Patroni as it rejoined (its log, on the harness clock): what
+    the node alone held past the fork is erased from its disk."""
+
+    t_s: float
+    node: str
+    exit_code: int
+
+
+class PatroniLog(_Part):
+    """What the Patroni logs of a run say beyond leadership: every assignment of synchronous
+    standbys during the run, every pg_rewind, and the writes the leader acknowledged while it
+    had no synchronous standby (``synchronous_mode: on`` only: Patroni emptied the list, so
+    those commits were on one disk when they were acknowledged)."""
+
+    sync_standbys: list[SyncStandbys] = Field(default_factory=list)
+    rewinds: list[Rewind] = Field(default_factory=list)
+    acked_without_sync_standby: int | None = None
+    #: when the first of those was acknowledged (None: none was)
+    acked_without_sync_standby_from_s: float | None = None
+
+
 class Workload(_Part):
     rate_per_s: float | None = None
     concurrency: int | None = None
@@ -234,6 +265,8 @@ class Result(_Part):
     semi_sync: SemiSync | None = None
     #: Patroni runs: each change of leader after the first seen (empty otherwise)
     leader_changes: list[LeaderChange] = Field(default_factory=list)
+    #: Patroni runs: synchronous-standby assignments, pg_rewinds (None for other runs)
+    patroni_log: PatroniLog | None = None
     #: where each lost write went, read from the old primary's disk (``rpochaos.witness``);
     #: None when the run had no old primary to read
     witness: Witness | None = None
@@ -266,10 +299,11 @@ class Result(_Part):
             raise ResultFormatError(f"{path}: {e}") from None
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """The JSON-able content of result.json (``leader_changes``, ``semi_sync`` and
-        ``witness`` only for a run that has them, so that other runs' files keep their keys)."""
+        """The JSON-able content of result.json (``leader_changes``, ``patroni_log``,
+        ``semi_sync`` and ``witness`` only for a run that has them, so that other runs' files
+        keep their keys)."""
         out: dict[str, JsonValue] = self.model_dump(mode="json")
-        for key in ("semi_sync", "witness"):
+        for key in ("semi_sync", "witness", "patroni_log"):
             if out.get(key) is None:
                 out.pop(key, None)
         if not self.leader_changes:

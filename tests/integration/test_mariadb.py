@@ -220,7 +220,9 @@ def test_semi_sync_times_out_to_async_and_failover_loses_acknowledged_writes(
     before = [o for o in oks if end(o) < cut_at]
     assert before and all(o.seq in present for o in before)
     # the first commit after the cut waits out the timeout, then returns OK, no warning
-    stalled = next((o for o in oks if o.invoke_s >= cut_at - 0.1 and end(o) - o.invoke_s > 1.0), None)
+    stalled = next(
+        (o for o in oks if o.invoke_s >= cut_at - 0.1 and end(o) - o.invoke_s > 1.0), None
+    )
     assert stalled is not None, "no commit after the cut waited for the replica"
     waited = end(stalled) - stalled.invoke_s
     assert 1.9 <= waited <= 3.0, waited

@@ -83,6 +83,48 @@ def test_sync_mode_strict_loses_nothing(patroni: None, shipped: Any) -> None:
     assert r["durability"]["patroni.synchronous_mode"] == "strict"
 
 
+def test_sync_mode_on_falls_back_and_patroni_then_refuses_the_stale_standby(
+    patroni: None, shipped: Any
+) -> None:
+    proc, out = shipped("patroni-sync-mode-falls-back")
+    r = result_of(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] == 0
+    # Patroni emptied the synchronous list after the cut (3 s), before the crash (5 s) ...
+    log = r["patroni_log"]
+    emptied = [c for c in log["sync_standbys"] if c["to"] == []]
+    assert emptied and emptied[0]["node"] == "primary", log
+    assert 3.0 < emptied[0]["t_s"] < r["outage_at_s"], (emptied, r["outage_at_s"])
+    # ... and the leader acknowledged alone from then on, until its host died
+    alone = log["acked_without_sync_standby"]
+    assert alone > 50, log
+    assert emptied[0]["t_s"] <= log["acked_without_sync_standby_from_s"] < r["outage_at_s"]
+    # replica1 was no longer a synchronous standby: never promoted, the old leader led again
+    assert r["failover"]["promoted"] is None
+    assert "replica1" not in _leaders(r)
+    assert r["failover"]["final_read_node"] == "primary"
+    assert r["rto_s"] is not None and r["rto_s"] > 21.0  # the crash lasted 21 s
+    assert "writes acknowledged with no synchronous standby" in proc.stdout
+    assert r["durability"]["patroni.synchronous_mode"] == "on"
+
+
+def test_the_rejoining_old_leader_rewinds_what_it_alone_held(patroni: None, shipped: Any) -> None:
+    proc, out = shipped("patroni-rewind-erases")
+    r = result_of(out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] > 0
+    assert abs(r["data_loss_window_s"] - 2.0) <= max(0.25, 0.1 * 2.0), r["data_loss_window_s"]
+    assert r["failover"]["promoted"] == "replica1"
+    promoted = [c for c in r["leader_changes"] if c["to_node"] == "replica1"][-1]
+    # the old primary's host is back at 29 s, after replica1 took over: it rewinds
+    rewinds = r["patroni_log"]["rewinds"]
+    assert [(w["node"], w["exit_code"]) for w in rewinds] == [("primary", 0)], rewinds
+    assert promoted["t_s"] < 29.0 < rewinds[0]["t_s"] < 45.0, (promoted, rewinds)
+    assert "pg_rewind: primary at" in proc.stdout
+    assert "lost writes were lost at the failover" in proc.stdout
+    assert r["patroni_log"]["acked_without_sync_standby"] is None  # async: not counted
+
+
 def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped: Any) -> None:
     proc, out = shipped("patroni-isolated-leader")
     r = result_of(out)
@@ -109,7 +151,7 @@ def test_the_plugin_collects_the_patroni_scenarios_by_glob(pytester: pytest.Pyte
     res = pytester.runpytest_subprocess(
         "--rpo-scenario", str(SCENARIOS / "patroni-*.yaml"), "--collect-only", "-q"
     )
-    assert "4 tests collected" in res.stdout.str(), res.stdout.str()
+    assert "6 tests collected" in res.stdout.str(), res.stdout.str()
 
 
 # -- interrupted and killed runs -----------------------------------------------------------

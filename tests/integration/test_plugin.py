@@ -12,7 +12,7 @@ from rpochaos import deps
 from tests.helpers import SCENARIOS
 from tests.integration.helpers import result_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 CACHE = deps.cache_dir()  # before pytester points HOME at its tmp dir
 
 
@@ -35,6 +35,8 @@ EXPECTED = {
     "patroni-async-max-lag-refuses": "PASS",
     "patroni-sync-mode-strict": "PASS",
     "patroni-isolated-leader": "FAIL",
+    "patroni-sync-mode-falls-back": "PASS",
+    "patroni-rewind-erases": "FAIL",
     "mariadb-semisync-timeout-falls-back": "FAIL",
     "mariadb-semisync-no-fallback": "PASS",
     "mariadb-after-commit-phantom": "PASS",
@@ -81,7 +83,7 @@ def test_every_shipped_scenario_gets_the_cli_outcome_and_junit_properties(
         f"--junitxml={junit}",
         "-p",
         "no:cacheprovider",
-        timeout=1200,
+        timeout=1500,
     )
     outcomes = res.parseoutcomes()
     passes = sum(1 for v in EXPECTED.values() if v == "PASS")
