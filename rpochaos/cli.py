@@ -283,8 +283,10 @@ def _heal_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
     from rpochaos.backends import gc
+    from rpochaos.witness import role
 
     results = gc(Path(a.runs_root), force=a.force, run_id=a.run)
+    results += role.gc() if a.run is None else []  # scratch dirs carry no run id
     failed = [r for r in results if "could not remove" in r]
     for r in results:
         con.print(r if r in failed else f"removed {r}", markup=False)

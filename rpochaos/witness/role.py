@@ -11,7 +11,6 @@ old primary itself), and ``unavailable (why)`` when the disk cannot be read:
 
 - the old primary was restored from the archive (its disk is a base backup, not the disk that
   acknowledged the writes);
-- Kafka on the docker backend (its log directories live in docker volumes);
 - with ``--keep-topology`` an isolated old primary still runs (``rpochaos.witness.postgres``).
 
 On the docker backend each node's data directory is in a docker volume: a one-shot container
@@ -20,6 +19,10 @@ files) into a scratch directory under the system's temporary directory (shared w
 node containers, mode 0777 so that the host's database user can reach it wherever the run
 directory is; deleted once read), and the local witness reads that copy with the host's
 PostgreSQL programs (same major version as the image: the copy's PG_VERSION is checked).
+Kafka on docker likewise: a one-shot container of each broker copies the topic's partition
+directory out, and the host's Kafka jars dump the copies. Each scratch directory holds an
+``owner.json`` (the harness's pid and start time): ``gc`` deletes those whose owner is gone
+(a run killed while its witness was copying), as ``rpochaos gc`` does.
 
 It never raises: whatever goes wrong becomes ``unavailable`` with the reason, and the run's
 measurement (which reads witness.json in ``rpochaos.result.witness``) goes on.
@@ -37,14 +40,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from rpochaos import deps
 from rpochaos.backends import Backend
+from rpochaos.backends.local import owner_alive, proc_start
 from rpochaos.kafka.cluster import KafkaCluster
 from rpochaos.roles import Cluster
 from rpochaos.scenario import Scenario
 from rpochaos.store import EVENTS, FINAL_READ
-from rpochaos.topology.postgres import PostgresCluster, PostgresNode
+from rpochaos.topology.postgres import PostgresCluster
 from rpochaos.witness.kafka import witness_kafka
 from rpochaos.witness.model import WitnessReport, save
 from rpochaos.witness.postgres import witness
@@ -52,12 +57,13 @@ from rpochaos.witness.postgres import witness
 Log = Callable[[str], None]
 #: where the witness keeps its copy's log and pids.json, in the run directory
 WORK_DIR = "witness"
-DOCKER_KAFKA = (
-    "the docker backend keeps each broker's log directory in a docker volume: run on the "
-    "local backend to read the old leader's segments"
-)
+#: the prefix of every scratch directory, under the system's temporary directory
+SCRATCH_PREFIX = "rpochaos-witness-"
+#: in each scratch directory: who made it
+OWNER = "owner.json"
 #: a one-shot command copying a data directory ($1) to a host directory ($2), readable there
 _COPY_OUT = 'cp -a "$1" "$2/data" && chmod -R a+rwX "$2/data"'
+_COPY_PARTITION = 'cp -a "$1" "$2/part" && chmod -R a+rwX "$2/part"'
 _COPY_HISTORY = (
     'mkdir -p "$2/data/pg_wal" && cp "$1"/pg_wal/*.history "$2/data/pg_wal/"'
     ' && chmod -R a+rwX "$2/data"'
@@ -129,8 +135,10 @@ class WitnessRole:
         if self.backend.name == "local":
             old_dir, new_dir = Path(nodes[old].datadir), Path(nodes[new].datadir)
         else:
-            old_dir = self._copy_out(nodes[old], "witness-old", _COPY_OUT)
-            new_dir = self._copy_out(nodes[new], "witness-new", _COPY_HISTORY)
+            old_dir = self._copy_out(nodes[old].handle, nodes[old].datadir, "old", _COPY_OUT)
+            old_dir = old_dir / "data"
+            new_dir = self._copy_out(nodes[new].handle, nodes[new].datadir, "new", _COPY_HISTORY)
+            new_dir = new_dir / "data"
             mine = _pg_major(deps.pg_bindir())
             theirs = (old_dir / "PG_VERSION").read_text().strip()
             if mine != theirs:
@@ -141,16 +149,18 @@ class WitnessRole:
                 )
         return witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
 
-    def _copy_out(self, node: PostgresNode, name: str, script: str) -> Path:
-        """``node``'s data directory, copied by a one-shot container of the node into a new
-        scratch directory ``rpochaos-<name>-*`` (module doc)."""
-        dst = Path(tempfile.mkdtemp(prefix=f"rpochaos-{name}-"))
+    def _copy_out(self, node: OneShot, src: str, name: str, script: str) -> Path:
+        """A new scratch directory ``rpochaos-witness-<name>-*`` (module doc) into which a
+        one-shot container of ``node`` ran ``script`` with ``src`` (a path in the node) and
+        the directory as its arguments."""
+        dst = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{name}-"))
         self.scratch.append(dst)
+        own(dst)
         os.chmod(dst, 0o777)
         self.backend.share_host_dir(dst)
-        argv = ["sh", "-c", script, "sh", node.datadir, str(dst)]
-        node.handle.run(argv, timeout_s=120, what=f"copy of {node.name}'s disk for the witness")
-        return dst / "data"
+        argv = ["sh", "-c", script, "sh", src, str(dst)]
+        node.run(argv, timeout_s=120, what=f"copy of {node.name}'s disk for the witness")
+        return dst
 
     def _kafka(self, final: dict[str, object], present: frozenset[int]) -> WitnessReport | None:
         assert isinstance(self.cluster, KafkaCluster)
@@ -160,13 +170,53 @@ class WitnessRole:
         if len(crashed) != 1 or new is None or crashed[0] == new:
             return None  # the witness reads one crashed old leader of partition 0
         old = crashed[0]
-        if self.backend.name != "local":
-            return WitnessReport.unavailable(old, DOCKER_KAFKA)
         part = f"{self.cluster.topic}-0"
         brokers = self.cluster.nodes
-        return witness_kafka(
-            Path(brokers[old].log_dir) / part, Path(brokers[new].log_dir) / part, present, node=old
-        )
+        if self.backend.name == "local":
+            old_dir, new_dir = Path(brokers[old].log_dir) / part, Path(brokers[new].log_dir) / part
+        else:
+            b_old, b_new = brokers[old], brokers[new]
+            old_dir = self._copy_out(b_old.node, f"{b_old.log_dir}/{part}", "old", _COPY_PARTITION)
+            new_dir = self._copy_out(b_new.node, f"{b_new.log_dir}/{part}", "new", _COPY_PARTITION)
+            old_dir, new_dir = old_dir / "part", new_dir / "part"
+        return witness_kafka(old_dir, new_dir, present, node=old)
+
+
+class OneShot(Protocol):
+    """A node that can run a one-shot command beside it (the docker backend's nodes)."""
+
+    name: str
+
+    def run(self, argv: list[str], *, timeout_s: float, what: str) -> str: ...
+
+
+def own(scratch: Path) -> None:
+    """Mark ``scratch`` as this process's (``owner.json``: pid and start time)."""
+    pid = os.getpid()
+    (scratch / OWNER).write_text(json.dumps({"pid": pid, "start": proc_start(pid)}))
+
+
+def gc(root: Path | None = None) -> list[str]:
+    """Delete the witness scratch directories under ``root`` (the system's temporary
+    directory) whose owner process is gone; what was removed, or why it could not be."""
+    out: list[str] = []
+    for d in sorted(Path(root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*")):
+        try:
+            owner = json.loads((d / OWNER).read_text())
+            pid, start = int(owner["pid"]), owner.get("start")
+        except (OSError, ValueError, KeyError, TypeError):
+            pid, start = 0, None  # no owner written: a run died at once, or is writing it
+            if not d.is_dir() or time.time() - d.stat().st_mtime < 60:
+                continue
+        if not d.is_dir() or owner_alive(pid, None if start is None else str(start)):
+            continue
+        try:
+            shutil.rmtree(d)
+        except OSError as e:
+            out.append(f"witness scratch directory {d}: could not remove ({e.strerror})")
+            continue
+        out.append(f"witness scratch directory {d}")
+    return out
 
 
 def _crashed_nodes(events: Path) -> list[str]:
