@@ -136,14 +136,19 @@ class LeaderWatch:
         }
 
 
-def refusals(logs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
-    """The first refused-failover line of each node's Patroni log, trimmed to its message."""
+def _log_lines(logs: Mapping[str, Path]) -> Iterator[tuple[str, list[str]]]:
+    """Each node's Patroni log as lines (a log that cannot be read is skipped)."""
     for node, path in logs.items():
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            yield node, path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             continue
-        for line in text.splitlines():
+
+
+def refusals(logs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
+    """The first refused-failover line of each node's Patroni log, trimmed to its message."""
+    for node, lines in _log_lines(logs):
+        for line in lines:
             if REFUSAL_MARK in line:
                 yield node, line.split(": ", 1)[-1].strip()[:300]
                 break
@@ -152,12 +157,8 @@ def refusals(logs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
 def log_events(logs: Mapping[str, Path], wall_t0: float) -> Iterator[dict[str, object]]:
     """The ``sync_standbys`` and ``rewind`` records of each node's Patroni log, in the log's
     order, timed on the harness clock whose zero is the wall time ``wall_t0``."""
-    for node, path in logs.items():
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        for raw in text.splitlines():
+    for node, lines in _log_lines(logs):
+        for raw in lines:
             m = _LINE.match(raw)
             if m is None:
                 continue
