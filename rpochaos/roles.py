@@ -8,7 +8,8 @@ satisfy them, and mypy checks that they do.
 
 What only some systems can do is a separate small protocol, an optional *power*
 (``Promoting`` or ``PositionPromoting``, ``Restoring``, ``ArchiveFailing``, ``ProcessPids``,
-``LeaderLookup``, ``LinkGroups``, ``Kept``; ``LatestSample`` for observers). ``check_powers``
+``PatroniProcesses``, ``LeaderLookup``, ``LinkGroups``, ``Kept``; ``LatestSample`` for
+observers). ``check_powers``
 asks for them once, when the cluster object exists and before it starts: a scenario whose
 steps need a power the cluster lacks fails then, with a ScenarioError naming the step, never
 mid-run.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rpochaos.errors import Problem, ScenarioError
+from rpochaos.scenario.model import PATRONI_PROCESSES
 
 if TYPE_CHECKING:
     import psycopg
@@ -222,6 +224,24 @@ class ProcessPids(Protocol):
 
 
 @runtime_checkable
+class PatroniProcesses(Protocol):
+    """A Patroni cluster whose Patroni and PostgreSQL processes the harness can signal apart
+    (``pause`` with ``process: patroni``, ``crash`` with ``process: postmaster``).
+
+    ``crash_postmaster(name)`` SIGKILLs node ``name``'s postmaster tree alone and returns
+    once it is dead (Patroni keeps running and restarts it in place); TopologyError when no
+    postmaster runs there. ``pause_patroni(name)`` SIGSTOPs node ``name``'s Patroni alone
+    (PostgreSQL keeps serving; nobody renews the leader key) and ``resume_patroni(name)``
+    SIGCONTs it; both return once the signal was delivered."""
+
+    def crash_postmaster(self, name: str) -> None: ...
+
+    def pause_patroni(self, name: str) -> None: ...
+
+    def resume_patroni(self, name: str) -> None: ...
+
+
+@runtime_checkable
 class LeaderLookup(Protocol):
     """A cluster that can say which node leads a partition now (a step target ``leader``).
     ``leader_of(partition)`` is None when it has no leader or nobody answers."""
@@ -286,6 +306,11 @@ PROCESS_NEED = Need(
     "a system and backend whose server processes can be signalled one by one (system: "
     "postgres; the local backend, or docker on a local engine)",
 )
+PATRONI_NEED = Need(
+    PatroniProcesses,
+    "a Patroni cluster whose Patroni and PostgreSQL processes can be signalled apart "
+    "(manager: patroni on the local backend; the docker backend does not do it yet)",
+)
 LEADER_NEED = Need(LeaderLookup, "a system with partition leaders (system: kafka)")
 GROUP_NEED = Need(LinkGroups, "a system with link groups (system: kafka)")
 
@@ -295,7 +320,10 @@ def needs(step: Step) -> list[tuple[str, Need]]:
     out: list[tuple[str, Need]] = []
     if step.action in ACTION_NEEDS:
         out.append((step.action, ACTION_NEEDS[step.action]))
-    if step.action == "pause" and step.params.get("process"):
+    process = step.params.get("process")
+    if process in PATRONI_PROCESSES.get(step.action, ()):
+        out.append(("process", PATRONI_NEED))
+    elif step.action == "pause" and process:
         out.append(("process", PROCESS_NEED))
     if step.target == "leader" or step.target.endswith(":leader"):
         out.append(("target", LEADER_NEED))
@@ -315,6 +343,8 @@ class Powers:
     kept: Kept | None
     #: promote by a position of the system's own (when ``promoting`` is None)
     positions: PositionPromoting | None = None
+    #: Patroni and its PostgreSQL signalled apart
+    patroni: PatroniProcesses | None = None
 
     @classmethod
     def of(cls, cluster: Cluster) -> Powers:
@@ -327,6 +357,7 @@ class Powers:
             else None,
             kept=cluster if isinstance(cluster, Kept) else None,
             positions=cluster if isinstance(cluster, PositionPromoting) else None,
+            patroni=cluster if isinstance(cluster, PatroniProcesses) else None,
         )
 
 

@@ -1,7 +1,8 @@
 """From a scheduled step to the fault that makes it: one builder per action.
 
 ``build(step, target, ctx)`` returns a fault not yet injected, for a step whose action lasts
-until healed (``rpochaos.scenario.LASTING_ACTIONS``, and a crash with ``for``); ``target`` is
+until healed (``rpochaos.scenario.LASTING_ACTIONS``, and a crash with ``for``; a crash with
+``process: postmaster`` never has one: ``Steps`` carries it out at once); ``target`` is
 the step's target resolved to a real node or link (group) at that moment. What a builder
 needs from the run is in ``FaultContext``; every optional power it uses was checked once at
 set-up (``rpochaos.roles.check_powers``), so a builder only raises TopologyError for what can
@@ -25,7 +26,7 @@ from rpochaos.faults.node import Crash, FaultGroup, Pause
 from rpochaos.faults.shim import ClockSkew, IoStall, ShimControls
 from rpochaos.proxy import Toxiproxy
 from rpochaos.roles import Cluster, Powers
-from rpochaos.scenario import Step
+from rpochaos.scenario import PATRONI_PROCESSES, Step
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,21 @@ def _crash(step: Step, target: str, ctx: FaultContext) -> Fault:
 
 def _pause(step: Step, target: str, ctx: FaultContext) -> Fault:
     """The whole node, or (``process:``) the node's server processes of that role: SIGSTOP
-    them, and return once they are seen stopped (bounded); heal sends SIGCONT."""
+    them, and return once they are seen stopped (bounded); heal sends SIGCONT. Under
+    ``manager: patroni``, ``process: patroni`` is the node's Patroni alone (its PostgreSQL
+    keeps serving): heal is ``resume_patroni``."""
     node = ctx.cluster.nodes[target]
     role = step.params.get("process")
     if not role:
         return Pause(target, node.pause, node.resume)
+    if role in PATRONI_PROCESSES["pause"]:
+        patroni = ctx.powers.patroni
+        assert patroni is not None, "checked at set-up (roles.check_powers)"
+        return Pause(
+            f"{target}:{role}",
+            lambda: patroni.pause_patroni(target),
+            lambda: patroni.resume_patroni(target),
+        )
     assert ctx.powers.pids is not None, "checked at set-up (roles.check_powers)"
     pid = ctx.powers.pids.pid_of(target)
     if pid is None:

@@ -13,6 +13,11 @@ Events (harness seconds; fields as in every run before them, plus those marked *
 - ``step_end``: once its fault was healed, with ``requested_t`` (*new*) when the heal began;
 - ``outage``: when the declared outage was in force (a crash: the moment its processes were
   dead; otherwise when its action returned), with ``requested_t`` (*new*): its step_start;
+
+A crash with ``process: postmaster`` (manager: patroni) kills the node's postmaster tree
+alone and is instantaneous like a crash without ``for``: no step_end, nothing to heal, and the
+node is not expected down (its Patroni, which the watchdog watches, keeps running and
+restarts PostgreSQL in place; how long that takes is the run's RTO).
 - ``failover`` / ``failover_refused``: what a promote or restore did (``rpochaos.failover``).
 """
 
@@ -115,7 +120,8 @@ class Steps:
             + (f" for {step.duration:g}s" if step.duration else "")
             + ("  [outage]" if step.outage else "")
         )
-        if self.watch is not None and step.action in _TAKES_DOWN:
+        whole = not (step.action == "crash" and step.params.get("process"))
+        if self.watch is not None and step.action in _TAKES_DOWN and whole:
             self.watch.expect_down(f"node {target}")
         self._act(step, target)
         if self.watch is not None and step.action in _BRINGS_UP:
@@ -140,6 +146,13 @@ class Steps:
         elif step.action == "restore":
             assert powers.restoring is not None, "checked at set-up"
             self._record(restore(powers.restoring, target, self.now))
+        elif step.action == "crash" and step.params.get("process"):
+            # the postmaster alone: instantaneous, nothing to heal (Patroni restarts it)
+            assert powers.patroni is not None, "checked at set-up"
+            powers.patroni.crash_postmaster(target)
+            marker = self._outage_marker(step)
+            if marker is not None:
+                marker()
         elif step.action == "crash" and step.duration is None:
             cut = step.params.get("links", "cut") == "cut"
             self.cluster.crash(target, cut, on_down=self._outage_marker(step))

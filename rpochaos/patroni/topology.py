@@ -19,6 +19,10 @@ Node faults: ``crash`` is a host crash (Patroni and the postmaster tree SIGKILLe
 then, with ``cut_links``, the node's client and replication proxies disabled); ``recover``
 re-enables them and starts Patroni again, returning once the node is a running member again.
 ``pause`` freezes Patroni and PostgreSQL together (a frozen host); ``resume`` thaws both.
+Process faults (the ``roles.PatroniProcesses`` power, delegated to the ``PatroniCluster``):
+``crash_postmaster`` (the postmaster tree alone: Patroni restarts it in place),
+``pause_patroni``/``resume_patroni`` (Patroni alone: PostgreSQL keeps serving while nobody
+renews the leader key).
 Failover is Patroni's: ``primary_name`` is the member holding the leader key now.
 """
 
@@ -199,6 +203,19 @@ class PatroniTopology(PatroniReadings):
             retry_on=PatroniApiError,
             interval_s=0.2,
         )
+
+    # -- the PatroniProcesses power ---------------------------------------------------------
+
+    def crash_postmaster(self, name: str) -> None:
+        """SIGKILL of ``name``'s postmaster tree alone; its Patroni restarts it in place."""
+        self.cluster.crash_postmaster(name)
+
+    def pause_patroni(self, name: str) -> None:
+        """SIGSTOP of ``name``'s Patroni alone; its PostgreSQL keeps serving clients."""
+        self.cluster.pause_patroni(name)
+
+    def resume_patroni(self, name: str) -> None:
+        self.cluster.resume_patroni(name)
 
     def member(self, name: str) -> Member:
         return self.cluster.node(name)

@@ -155,6 +155,8 @@ def _details(s: Step) -> list[str]:
         ]
     if s.action == "bandwidth":
         return [f"{s.float_param('rate_kbps', 0.0):g}KB/s"]
+    if s.action == "crash" and "process" in p:
+        return [f"{p['process']} alone"]
     if s.action == "crash":
         return [f"links {p.get('links', 'cut')}"]
     if s.action == "pause":

@@ -45,8 +45,12 @@ def shown(gap: float | None) -> bool:
 
 
 def fault_text(f: Fault) -> str:
-    """'partition replica1->primary @2.00s-6.00s (took effect +4.2 ms, healed +10.0 ms)'."""
-    s = f"{f.kind} {f.target} @{f.start_s:.2f}s"
+    """'partition replica1->primary @2.00s-6.00s (took effect +4.2 ms, healed +10.0 ms)';
+    a step on one process of its node names it after the node: 'crash primary:postmaster',
+    'pause primary:patroni', 'pause replica1:walreceiver'."""
+    process = f.params.get("process")
+    target = f"{f.target}:{process}" if isinstance(process, str) and process else f.target
+    s = f"{f.kind} {target} @{f.start_s:.2f}s"
     if f.end_s is not None and f.end_s != f.start_s:
         s += f"-{f.end_s:.2f}s"
     gaps = [

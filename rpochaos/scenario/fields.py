@@ -37,6 +37,7 @@ from rpochaos.scenario.messages import (
 from rpochaos.scenario.model import (
     MAX_BROKERS,
     MOST_UP_TO_DATE,
+    PATRONI_PROCESSES,
     PAUSE_PROCESSES,
     ReplicationMode,
     SyncCommit,
@@ -380,8 +381,43 @@ PartitionMode = Annotated[
 ]
 Direction = Annotated[str, _pydantic(choice(DIRECTIONS)), _file({"enum": list(DIRECTIONS)})]
 CrashLinks = Annotated[str, _pydantic(choice(CRASH_LINKS)), _file({"enum": list(CRASH_LINKS)})]
+#: what ``process:`` may name on a pause: a PostgreSQL server process (plain PostgreSQL) or
+#: Patroni (manager: patroni); which one a topology takes is a cross-section rule
+#: (``rules.process_steps``)
+PAUSE_PROCESS_VALUES: tuple[str, ...] = (*PAUSE_PROCESSES, *PATRONI_PROCESSES["pause"])
+PAUSE_PROCESS_EXPECTED = (
+    "one of "
+    + ", ".join(PAUSE_PROCESSES)
+    + " (a PostgreSQL server process), or "
+    + " or ".join(PATRONI_PROCESSES["pause"])
+    + " (manager: patroni: Patroni alone)"
+)
+#: what ``process:`` may name on a crash (manager: patroni only)
+CRASH_PROCESS_VALUES: tuple[str, ...] = PATRONI_PROCESSES["crash"]
+CRASH_PROCESS_EXPECTED = (
+    " or ".join(CRASH_PROCESS_VALUES) + " (manager: patroni: the postmaster tree alone, "
+    "Patroni restarts it), or no process (the whole node)"
+)
+
+
+def _process(options: tuple[str, ...], expected: str) -> Callable[[object], str]:
+    def check(v: object) -> str:
+        if not isinstance(v, str) or v not in options:
+            raise Wrong(expected)
+        return v
+
+    return check
+
+
 PauseProcess = Annotated[
-    str | None, _pydantic(choice(PAUSE_PROCESSES)), _file({"enum": list(PAUSE_PROCESSES)})
+    str | None,
+    _pydantic(_process(PAUSE_PROCESS_VALUES, PAUSE_PROCESS_EXPECTED)),
+    _file({"enum": list(PAUSE_PROCESS_VALUES)}),
+]
+CrashProcess = Annotated[
+    str | None,
+    _pydantic(_process(CRASH_PROCESS_VALUES, CRASH_PROCESS_EXPECTED)),
+    _file({"enum": list(CRASH_PROCESS_VALUES)}),
 ]
 Bandwidth = Annotated[
     float, _pydantic(bandwidth), _file({"type": "string", "pattern": BANDWIDTH_PATTERN})

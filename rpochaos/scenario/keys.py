@@ -47,7 +47,7 @@ _ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "partition": ("mode", "direction"),
     "latency": ("delay", "jitter"),
     "bandwidth": ("rate",),
-    "crash": ("links",),
+    "crash": ("links", "process"),
     "restart": (),
     "promote": ("candidates", "max_lag"),
     "pause": ("process",),

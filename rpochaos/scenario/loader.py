@@ -94,8 +94,10 @@ class _Checker(_ScheduleChecks):
         expect = self.expect(get("expect"), key_line("expect"))
         search, _ = self.section(SearchSection, get("search"), "search", key_line("search"))
         check_search(self, get("search"), specs, search is not None)
-        if isinstance(topology, Topology) and topology.manager == "patroni" and specs:
-            self.patroni_steps(specs, topology)
+        if isinstance(topology, Topology) and specs:
+            self.process_steps(specs, topology)
+            if topology.manager == "patroni":
+                self.patroni_steps(specs, topology)
         if self.problems:
             return None
         assert topology is not None and workload is not None

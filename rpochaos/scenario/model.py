@@ -7,9 +7,10 @@ is described in docs/scenarios.md.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -54,6 +55,13 @@ PAUSE_PROCESSES: tuple[str, ...] = (
     "walwriter",
     "checkpointer",
     "background_writer",
+)
+#: under ``manager: patroni``, the one process a step may name instead of the whole node, by
+#: action: ``pause`` with ``process: patroni`` freezes Patroni alone (PostgreSQL keeps
+#: serving; it stops renewing the leader key), ``crash`` with ``process: postmaster``
+#: SIGKILLs the postmaster tree alone (Patroni restarts it in place; no ``for``)
+PATRONI_PROCESSES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"pause": ("patroni",), "crash": ("postmaster",)}
 )
 
 
@@ -212,8 +220,10 @@ class Step:
     - partition: mode (str), direction (str)
     - latency: delay (s, float), jitter (s, float) -- never scaled by time_scale
     - bandwidth: rate_kbps (float)
-    - crash: links (str: cut | keep)
-    - pause: process (str, one of PAUSE_PROCESSES); absent = every process of the node
+    - crash: links (str: cut | keep); process (str: postmaster, under manager: patroni
+      only: the postmaster tree alone, never with a 'for')
+    - pause: process (str, one of PAUSE_PROCESSES, or patroni under manager: patroni);
+      absent = every process of the node
     - promote: policy (str: named | most_up_to_date), candidates (list[str]: the one target
       for named, else the replicas to choose among), max_lag_bytes (int, only when declared)
     - restart: nothing

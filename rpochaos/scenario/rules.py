@@ -1,6 +1,7 @@
 """Rules across steps and sections: one outage, at most one restore, unique step names, the
 'after' graph (known names, no cycles, .end of a step with 'for'), and every start before
-the end of the workload (over every seed).
+the end of the workload (over every seed); and, against the topology, the steps Patroni
+refuses and which ``process:`` values its manager takes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from rpochaos.scenario.messages import (
 )
 from rpochaos.scenario.model import (
     LINK_ACTIONS,
+    PATRONI_PROCESSES,
+    PAUSE_PROCESSES,
     Between,
     Choose,
     StepSpec,
@@ -262,9 +265,10 @@ class _ScheduleChecks(_StepChecks):
     def patroni_steps(self, specs: list[StepSpec], topology: Topology) -> None:
         """The steps a Patroni topology refuses: Patroni alone fails over (no promote), there
         is no rpochaos archive (no restore, archive_fail), a node's time and disk are not
-        faulted under Patroni yet (no clock_skew, io_stall, pause of one PostgreSQL
-        process), and with more than one replica a replication link cannot be cut on its
-        own (every replica streams through the one proxy of the leader's connect_address)."""
+        faulted under Patroni yet (no clock_skew, io_stall; ``process_steps`` refuses the
+        pause of one PostgreSQL server process), and with more than one replica a
+        replication link cannot be cut on its own (every replica streams through the one
+        proxy of the leader's connect_address)."""
         refused = {
             "promote": "no promote step: with manager: patroni Patroni decides the failover",
             "restore": "no restore step: Patroni manages the servers (no rpochaos archive)",
@@ -277,15 +281,6 @@ class _ScheduleChecks(_StepChecks):
             where = f"schedule[{spec.source_index}]"
             if spec.action in refused:
                 self.add(spec.line, f"{where}.{spec.action}", spec.action, refused[spec.action])
-                continue
-            if spec.action == "pause" and spec.params.get("process"):
-                self.add(
-                    spec.line,
-                    f"{where}.process",
-                    str(spec.params["process"]),
-                    "no process: under manager: patroni (a pause freezes the node's Patroni "
-                    "and PostgreSQL together)",
-                )
                 continue
             targets = spec.target.options if isinstance(spec.target, Choose) else [spec.target]
             for target in targets:
@@ -303,3 +298,45 @@ class _ScheduleChecks(_StepChecks):
                         "through the one proxy of the leader's connect_address); use one "
                         "replica",
                     )
+
+    def process_steps(self, specs: list[StepSpec], topology: Topology) -> None:
+        """``process:`` against the topology's manager: ``pause`` with ``process: patroni``
+        and ``crash`` with ``process: postmaster`` (``PATRONI_PROCESSES``) only under
+        ``manager: patroni``; there, a pause of one PostgreSQL server process is refused
+        (Patroni's node is paused whole, or its Patroni alone)."""
+        patroni = topology.manager == "patroni"
+        for spec in specs:
+            process = spec.params.get("process")
+            if not isinstance(process, str):
+                continue
+            key = f"schedule[{spec.source_index}].process"
+            ours = process in PATRONI_PROCESSES.get(spec.action, ())
+            if patroni and not ours and spec.action == "pause":
+                self.add(
+                    spec.line,
+                    key,
+                    process,
+                    "process: "
+                    + " or ".join(PATRONI_PROCESSES["pause"])
+                    + " (Patroni alone; PostgreSQL keeps serving), or no process (Patroni "
+                    "and PostgreSQL frozen together): under manager: patroni one PostgreSQL "
+                    "server process is not paused on its own",
+                )
+            elif not patroni and ours and spec.action == "pause":
+                self.add(
+                    spec.line,
+                    key,
+                    process,
+                    "one of "
+                    + ", ".join(PAUSE_PROCESSES)
+                    + f" (process: {process} needs topology.manager: patroni)",
+                )
+            elif not patroni and ours:
+                self.add(
+                    spec.line,
+                    key,
+                    process,
+                    f"no process on a crash without topology.manager: patroni (process: "
+                    f"{process} kills the postmaster alone while Patroni restarts it; without "
+                    "Patroni, crash with links: keep kills the server on a live host)",
+                )

@@ -26,6 +26,7 @@ from rpochaos.scenario.fields import (
     Brokers,
     Concurrency,
     CrashLinks,
+    CrashProcess,
     Direction,
     DriftPpm,
     Duration,
@@ -378,10 +379,11 @@ class BandwidthParams(_Section):
 
 class CrashParams(_Section):
     links: CrashLinks = "cut"
+    process: CrashProcess = None  # None: the whole node (postmaster: manager: patroni only)
 
 
 class PauseParams(_Section):
-    process: PauseProcess = None  # None: every process of the node
+    process: PauseProcess = None  # None: every process of the node (patroni: manager: patroni)
 
 
 class ClockSkewParams(_Section):

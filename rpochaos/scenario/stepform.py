@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.fields import FieldInfo
 
 from rpochaos.scenario.limits import MAX_DRIFT_PPM, MAX_STEP_NAME
-from rpochaos.scenario.model import MAX_REPEAT, PAUSE_PROCESSES
+from rpochaos.scenario.model import MAX_REPEAT, PATRONI_PROCESSES, PAUSE_PROCESSES
 from rpochaos.scenario.units import (
     BANDWIDTH_PATTERN,
     DURATION_PATTERN,
@@ -82,6 +82,11 @@ Target = str | Choose
 
 
 _ACTION = "an action and its target"
+#: every value ``process`` takes, whichever action and topology (``steps`` and ``rules``
+#: check which goes with which)
+_PROCESSES = tuple(
+    dict.fromkeys([*PAUSE_PROCESSES, *(p for ps in PATRONI_PROCESSES.values() for p in ps)])
+)
 
 
 class Step(_Section):
@@ -131,8 +136,11 @@ class Step(_Section):
     jitter: Duration | Range | None = Field(None, description="latency, default 0")
     rate: Bandwidth | Range | None = Field(None, description="bandwidth, required")
     links: Literal["cut", "keep"] | None = Field(None, description="crash, default cut")
-    process: Literal[PAUSE_PROCESSES] | None = Field(  # type: ignore[valid-type]
-        None, description="pause (PostgreSQL), default every process of the node"
+    process: Literal[_PROCESSES] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="pause (PostgreSQL): one server process, or patroni (manager: patroni: "
+        "Patroni alone); crash (manager: patroni): postmaster, the postmaster tree alone "
+        "(no for). Default: every process of the node",
     )
     candidates: Annotated[list[str], Field(min_length=1)] | None = Field(
         None, description="promote most_up_to_date: the replicas to choose among"

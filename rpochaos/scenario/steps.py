@@ -29,6 +29,7 @@ from rpochaos.scenario.model import (
     ARCHIVE_ACTIONS,
     MAX_REPEAT,
     MOST_UP_TO_DATE,
+    PATRONI_PROCESSES,
     Action,
     Between,
     ParamValue,
@@ -71,14 +72,23 @@ class _StepChecks(_TargetChecks):
         if action is None:
             self.add(y.line, path, "no action", "exactly one action key: " + ", ".join(_ACTIONS))
             ok = False
+        # a crash of the postmaster alone is instantaneous: Patroni restarts it in place
+        process_y = entries["process"][1] if "process" in entries else None
+        postmaster = (
+            action == "crash"
+            and process_y is not None
+            and process_y.kind == "scalar"
+            and process_y.value in PATRONI_PROCESSES["crash"]
+        )
+        lasting = action in LASTING_ACTIONS and not postmaster
         # unknown keys, and keys that belong to another action
         allowed: tuple[str, ...] = _STEP_KEYS
         if action is not None:
             allowed = (
                 *_TIMING_KEYS,
                 action,
-                *_ACTION_PARAMS[action],
-                *(("for",) if action in LASTING_ACTIONS else ()),
+                *(k for k in _ACTION_PARAMS[action] if not (postmaster and k == "links")),
+                *(("for",) if lasting else ()),
                 "outage",
             )
         for key, (kline, _) in entries.items():
@@ -91,6 +101,24 @@ class _StepChecks(_TargetChecks):
                     f"{path}.{key}",
                     repr(key),
                     "a known key: " + ", ".join(allowed) + _suggest(key, _STEP_KEYS),
+                )
+            elif key == "for" and postmaster:
+                self.add(
+                    kline,
+                    f"{path}.for",
+                    _given(entries[key][1]),
+                    "no 'for' on a crash with process: postmaster (only the postmaster tree "
+                    "is killed and Patroni restarts it in place: there is nothing to heal; "
+                    "for a host crash that lasts, drop process)",
+                )
+            elif key == "links" and postmaster:
+                self.add(
+                    kline,
+                    f"{path}.links",
+                    _given(entries[key][1]),
+                    "no links on a crash with process: postmaster (links: cut | keep is for a "
+                    "host crash; the node's links stay up while Patroni restarts the "
+                    "postmaster)",
                 )
             elif key == "for":
                 self.add(
@@ -221,7 +249,7 @@ class _StepChecks(_TargetChecks):
             ok = False
 
         # a repeated fault must heal before it recurs
-        if times > 1 and every is not None and every_y is not None and action in LASTING_ACTIONS:
+        if times > 1 and every is not None and every_y is not None and lasting:
             heal = f"a repeated {action} must heal before it recurs"
             if for_y is None:
                 self.add(
@@ -339,6 +367,16 @@ class _StepChecks(_TargetChecks):
         params: dict[str, ParamValue] = {}
         model = ACTION_PARAMS.get(action)
         whole = self.system in ("kafka", "mariadb")  # a node is one process, paused whole
+        if action == "crash" and whole and get("process") is not None:
+            system = "Kafka" if self.system == "kafka" else "MariaDB"
+            self.add(
+                entries["process"][0],
+                f"{path}.process",
+                _given(entries["process"][1]),
+                f"no process on a {system} crash (process: postmaster names PostgreSQL's "
+                "postmaster under manager: patroni; a crash kills the whole node)",
+            )
+            return params, False
         if model is not None and not (action == "pause" and whole):
             own = {k: entries[k] for k in model.model_fields if get(k) is not None}
             section, _ = self.section(
@@ -348,6 +386,8 @@ class _StepChecks(_TargetChecks):
                 return params, False
             for key, value in section.model_dump(exclude_none=True).items():
                 params["rate_kbps" if key == "rate" else key] = value
+            if action == "crash" and "process" in params:
+                del params["links"]  # the postmaster alone: the node's links stay up
             return params, True
         if action == "pause" and self.system == "mariadb" and get("process") is not None:
             self.add(
