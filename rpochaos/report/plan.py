@@ -110,6 +110,8 @@ def format_plan(scenario: Scenario) -> list[str]:
             until = f" until {t(end, pad=False)}"
             if end < stop:
                 items.append((end, 0, s.index, f"t={t(end)}  {_end_text(s)}{name}"))
+        elif s.action == "crash" and "process" in s.params:
+            details.append("Patroni restarts it")
         elif s.action == "crash":
             details.append("stays down")
         elif s.action in LASTING_ACTIONS:

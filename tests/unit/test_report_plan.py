@@ -328,3 +328,33 @@ def test_format_plan_of_an_archive_recovery() -> None:
     )
     endless = loads(text.replace(", for: 2m}", "}"))
     assert format_plan(endless)[0].endswith("(archive_command fails) until the end  [broken]")
+
+
+def test_a_plan_names_the_patroni_process_a_step_faults() -> None:
+    text = """\
+system: postgres
+topology:
+  manager: patroni
+  synchronous_commit: "on"
+  patroni:
+    ttl: 20s
+    loop_wait: 1s
+    retry_timeout: 5s
+    maximum_lag_on_failover: 1MB
+    synchronous_mode: "off"
+    synchronous_node_count: 1
+    failsafe_mode: false
+    use_pg_rewind: true
+  replicas: [{name: replica1}]
+workload: {rate: 10/s, duration: 40s}
+schedule:
+  - {at: 2s, pause: primary, process: patroni, for: 28s}
+  - {at: 35s, crash: primary, process: postmaster, outage: true}
+expect: {rpo: 1s}
+"""
+    got = format_plan(loads(text))
+    assert got[:3] == [
+        "t=  2.000s  pause primary (patroni) until 30.000s",
+        "t= 30.000s  resume primary",
+        "t= 35.000s  crash primary (postmaster alone; Patroni restarts it)  [outage]",
+    ]

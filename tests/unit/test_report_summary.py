@@ -137,3 +137,14 @@ def test_render_puts_the_verdict_first() -> None:
     first, *rest = buf.getvalue().splitlines()
     assert first == "FAIL  s1  (seed 3, backend local)"
     assert rest[0].startswith("  lost 2 of 8")
+
+
+def test_a_fault_on_one_process_names_it_after_its_node() -> None:
+    crash = Fault(kind="crash", target="primary", start_s=3.0, end_s=3.0,
+                  params={"process": "postmaster"})  # fmt: skip
+    assert fault_text(crash) == "crash primary:postmaster @3.00s"
+    pause = Fault(kind="pause", target="primary", start_s=2.0, end_s=30.0,
+                  params={"process": "patroni"})  # fmt: skip
+    assert fault_text(pause) == "pause primary:patroni @2.00s-30.00s"
+    host = Fault(kind="crash", target="primary", start_s=3.0, params={"links": "cut"})
+    assert fault_text(host) == "crash primary @3.00s"

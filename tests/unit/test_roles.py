@@ -10,12 +10,15 @@ import pytest
 
 from rpochaos.errors import ScenarioError
 from rpochaos.roles import (
+    PATRONI_NEED,
     ArchiveFailing,
     Kept,
+    PatroniProcesses,
     ProcessPids,
     Promoting,
     Restoring,
     check_powers,
+    needs,
 )
 from rpochaos.scenario import Topology, loads
 
@@ -125,3 +128,55 @@ expect: {rpo: 10s}
         check_powers(sc, CoreOnly())  # type: ignore[arg-type]
     got = [(p.line, p.key) for p in e.value.problems]
     assert got == [(9, "schedule.target"), (9, "schedule.target"), (10, "schedule.target")]
+
+
+PATRONI = """\
+system: postgres
+topology:
+  manager: patroni
+  synchronous_commit: "on"
+  patroni:
+    ttl: 20s
+    loop_wait: 1s
+    retry_timeout: 5s
+    maximum_lag_on_failover: 1MB
+    synchronous_mode: "off"
+    synchronous_node_count: 1
+    failsafe_mode: false
+    use_pg_rewind: true
+  replicas: [{name: replica1}]
+workload: {rate: 10/s, duration: 10s}
+schedule:
+  - {at: 1s, pause: primary, process: patroni, for: 1s}
+  - {at: 3s, crash: primary, process: postmaster, outage: true}
+  - {at: 4s, crash: replica1}
+expect: {rpo: 10s}
+"""
+
+
+class PatroniLike(CoreOnly):
+    """A fake Patroni cluster that signals Patroni and PostgreSQL apart."""
+
+    def crash_postmaster(self, name: str) -> None: ...
+    def pause_patroni(self, name: str) -> None: ...
+    def resume_patroni(self, name: str) -> None: ...
+
+
+def test_patroni_process_steps_need_the_patroni_processes_power() -> None:
+    sc = loads(PATRONI, "p.yaml")
+    needed = [[(k, n.power) for k, n in needs(s)] for s in sc.schedule]
+    assert needed == [
+        [("process", PatroniProcesses)],
+        [("process", PatroniProcesses)],
+        [],  # a host crash needs nothing beyond the core roles
+    ]
+    with pytest.raises(ScenarioError) as e:
+        check_powers(sc, CoreOnly())  # type: ignore[arg-type]  # e.g. docker's Patroni
+    got = [(p.line, p.key, p.given) for p in e.value.problems]
+    assert got == [(17, "schedule.process", "patroni"), (18, "schedule.process", "postmaster")]
+    assert e.value.problems[0].expected == PATRONI_NEED.expected
+    assert "the docker backend does not do it yet" in PATRONI_NEED.expected
+    cluster = PatroniLike()
+    powers = check_powers(sc, cluster)  # type: ignore[arg-type]
+    assert powers.patroni is cluster and powers.pids is None
+    assert check_powers(loads(PG), Everything()).patroni is None  # type: ignore[arg-type]
