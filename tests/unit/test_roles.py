@@ -180,3 +180,11 @@ def test_patroni_process_steps_need_the_patroni_processes_power() -> None:
     powers = check_powers(sc, cluster)  # type: ignore[arg-type]
     assert powers.patroni is cluster and powers.pids is None
     assert check_powers(loads(PG), Everything()).patroni is None  # type: ignore[arg-type]
+
+
+def test_the_local_patroni_topology_has_the_power_and_docker_s_does_not() -> None:
+    from rpochaos.patroni.docker_topology import DockerPatroniTopology
+    from rpochaos.patroni.topology import PatroniTopology
+
+    assert issubclass(PatroniTopology, PatroniProcesses)
+    assert not issubclass(DockerPatroniTopology, PatroniProcesses)  # refused at set-up
