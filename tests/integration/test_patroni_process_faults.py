@@ -83,9 +83,9 @@ def test_a_crashed_postmaster_is_restarted_in_place_and_loses_nothing(
     assert r["verdict"] == "PASS"
     assert r["writes"]["lost"] == 0
     assert r["writes"]["acknowledged"] > 1000
-    # Patroni kept the leader key and started PostgreSQL again on the same node: the writer
-    # was acknowledged by primary again a few seconds later, and nobody else ever led
-    # the leadership record: the key's holder said its PostgreSQL was down, then up again
+    # Patroni kept the leader key and started PostgreSQL again on the same node: the
+    # leadership record has the key's holder saying its PostgreSQL was down, then up again,
+    # nobody else ever led, and primary acknowledged again a few seconds later
     assert _changes(r) == [("primary", None), (None, "primary")], r.get("leader_changes")
     down, up = r["leader_changes"]
     assert down["t_s"] - r["outage_at_s"] < 1.0 and 0.2 < up["t_s"] - r["outage_at_s"] < 8.0, r
@@ -109,7 +109,10 @@ def test_a_paused_patroni_leader_loses_what_its_postgresql_acknowledges_after_th
     # nobody renewed the leader key: it expired after ttl (20 s) and replica1 took it
     assert r["failover"]["promoted"] == "replica1"
     assert r["failover"]["final_read_node"] == "replica1"
-    assert _changes(r) == [("primary", "replica1")], r.get("leader_changes")
+    # (a poll may see the expired key held by nobody for a moment: primary -> none -> replica1)
+    changes = _changes(r)
+    assert changes[-1][1] == "replica1", changes
+    assert {to for _, to in changes} <= {None, "replica1"}, changes
     promoted = r["leader_changes"][-1]
     taken_after = promoted["t_s"] - r["outage_at_s"]
     assert 15.0 < taken_after < 28.0, (promoted, r["outage_at_s"])
