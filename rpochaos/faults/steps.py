@@ -13,12 +13,12 @@ Events (harness seconds; fields as in every run before them, plus those marked *
 - ``step_end``: once its fault was healed, with ``requested_t`` (*new*) when the heal began;
 - ``outage``: when the declared outage was in force (a crash: the moment its processes were
   dead; otherwise when its action returned), with ``requested_t`` (*new*): its step_start;
+- ``failover`` / ``failover_refused``: what a promote or restore did (``rpochaos.failover``).
 
 A crash with ``process: postmaster`` (manager: patroni) kills the node's postmaster tree
 alone and is instantaneous like a crash without ``for``: no step_end, nothing to heal, and the
 node is not expected down (its Patroni, which the watchdog watches, keeps running and
 restarts PostgreSQL in place; how long that takes is the run's RTO).
-- ``failover`` / ``failover_refused``: what a promote or restore did (``rpochaos.failover``).
 """
 
 from __future__ import annotations
