@@ -6,9 +6,14 @@ HTML page."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
+from rpochaos.backends import Backend
 from rpochaos.history import History
+from rpochaos.patroni.watch import LEADERSHIP
 from rpochaos.report.html import render_html
 from rpochaos.report.html.data import RunData
 from rpochaos.report.summary import lines
@@ -16,10 +21,14 @@ from rpochaos.report.witness import rewind_lines
 from rpochaos.result import Result
 from rpochaos.result.model import PatroniLog, Rewind
 from rpochaos.result.witness import witness_part
+from rpochaos.scenario import Scenario
+from rpochaos.store import FINAL_READ
+from rpochaos.topology.postgres import PostgresCluster
 from rpochaos.witness.classify import ranges
-from rpochaos.witness.model import Timings, WitnessReport, save
+from rpochaos.witness.model import Timings, WitnessReport, load, save
 from rpochaos.witness.patroni import Snapshots, leaders, old_leader, snapshot_path
 from rpochaos.witness.postgres import strip_conf
+from rpochaos.witness.role import WitnessRole
 
 
 def _change(t: float, frm: str | None, to: str | None) -> dict[str, object]:
@@ -152,3 +161,29 @@ def test_no_rewind_line_when_the_witness_read_the_disk_at_teardown(tmp_path: Pat
     assert rewind_lines(_rewound(tmp_path, None)) == []
     failed = Result(patroni_log=PatroniLog(rewinds=[Rewind(t_s=3, node="primary", exit_code=1)]))
     assert rewind_lines(failed) == []
+
+
+def _role(tmp_path: Path, snaps: Snapshots, records: list[dict[str, object]]) -> WitnessRole:
+    (tmp_path / FINAL_READ).write_text(json.dumps({"node": "replica1", "seqs": [1, 2, 3]}))
+    (tmp_path / LEADERSHIP).write_text("".join(json.dumps(r) + "\n" for r in records))
+    scenario = cast(Scenario, SimpleNamespace(schedule=[]))
+    cluster = cast(PostgresCluster, object())  # neither read: the witness gives up first
+    return WitnessRole(tmp_path, scenario, cast(Backend, None), cluster, lambda _: None,
+                       "primary", snapshots=snaps)  # fmt: skip
+
+
+def test_a_rewound_old_leader_with_no_copy_is_unavailable_not_gone(tmp_path: Path) -> None:
+    rewind = {"type": "rewind", "t": 31.8, "node": "primary", "exit": 0}
+    snaps, _ = _snaps([])
+    report = _role(tmp_path, snaps, [*FAILOVER, rewind]).after_run()
+    assert report is not None and report.status == "unavailable"
+    assert report.why is not None and report.why.startswith("pg_rewind ran on primary and no copy")
+    assert load(tmp_path) == report
+
+
+def test_a_failed_copy_makes_the_witness_unavailable(tmp_path: Path) -> None:
+    snaps, _ = _snaps(list(FAILOVER), fail=True)
+    snaps.before_rejoin("primary")
+    report = _role(tmp_path, snaps, FAILOVER).after_run()
+    assert report is not None and report.status == "unavailable" and report.why is not None
+    assert "copy of primary's disk before it rejoined failed (cp: No space left" in report.why
