@@ -7,7 +7,8 @@ writes the witness must find. So the topology calls ``Snapshots.before_rejoin(na
 ``recover``, after the node is down and before its Patroni starts again; that copies the
 node's data directory (``cp -a --reflink=auto``, as the database user, like every
 PostgreSQL program of ``rpochaos.backends.local``; on docker a one-shot container of the
-node copies it inside its own volume) when the node is a rewind candidate (``wants``): it
+node copies it out of its volume to a host scratch directory) when the node is a rewind
+candidate (``wants``): it
 led a term that another node's term followed, since its last copy. The rejoin waits for the
 copy (``Snapshot.took_s``). A copy that failed is remembered (``failed``): the witness then
 says why it cannot read that node, rather than read the rewound disk.
@@ -27,8 +28,7 @@ from pathlib import Path
 
 #: the initial leader of a Patroni topology (``rpochaos.patroni.topology.PRIMARY``)
 FIRST_LEADER = "primary"
-#: the snapshot's place beside the node's data directory: ``<home>/pgdata.witness`` locally,
-#: ``/var/lib/rpochaos/witness`` in a docker node's volume
+#: the local snapshot's place beside the node's data directory: ``<home>/pgdata.witness``
 SNAPSHOT_NAME = "witness"
 Copier = Callable[[str], tuple[str, int | None]]
 Log = Callable[[str], None]
@@ -62,13 +62,13 @@ class Snapshot:
     """A copy of a node's data directory taken before its Patroni started again."""
 
     node: str
-    #: where the copy is (a host path locally, a path in the node's volume on docker)
+    #: where the copy is on the host
     path: str
     #: on the harness's monotonic clock
     at: float
     #: how long the copy took: what it delayed the node's rejoin by
     took_s: float
-    #: its size (None: not measured, on docker)
+    #: its size in bytes (None: not measured)
     bytes: int | None = None
 
 

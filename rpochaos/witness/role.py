@@ -62,7 +62,7 @@ from rpochaos.store import EVENTS, FINAL_READ
 from rpochaos.topology.postgres import PostgresCluster
 from rpochaos.witness.kafka import witness_kafka
 from rpochaos.witness.model import ReadFrom, WitnessReport, save
-from rpochaos.witness.patroni import SNAPSHOT_NAME, Snapshots, old_leader, snapshot_path
+from rpochaos.witness.patroni import Snapshots, old_leader, snapshot_path
 from rpochaos.witness.postgres import du, witness
 
 if TYPE_CHECKING:
@@ -81,8 +81,6 @@ OWNER = "owner.json"
 #: a one-shot command copying a data directory ($1) to a host directory ($2), readable there
 _COPY_OUT = 'cp -a "$1" "$2/data" && chmod -R a+rwX "$2/data"'
 _COPY_PARTITION = 'cp -a "$1" "$2/part" && chmod -R a+rwX "$2/part"'
-#: a one-shot command copying a data directory ($1) to $2 inside the node's volume
-_SNAPSHOT = 'rm -rf "$2" && cp -a "$1" "$2"'
 _COPY_HISTORY = (
     'mkdir -p "$2/data/pg_wal" && cp "$1"/pg_wal/*.history "$2/data/pg_wal/"'
     ' && chmod -R a+rwX "$2/data"'
@@ -172,12 +170,15 @@ class WitnessRole:
         return None
 
     def _copy_pair(
-        self, old: tuple[OneShot, str], new: tuple[OneShot, str]
+        self, old: tuple[OneShot, str] | Path, new: tuple[OneShot, str]
     ) -> tuple[Path, Path] | str:
-        """Docker: the old primary's data directory ``old`` (node, path in it) and the
-        promoted node's timeline history files ``new`` copied out to scratch directories;
-        their paths there, or why the host cannot read them."""
-        old_dir = self._copy_out(old[0], old[1], "old", _COPY_OUT) / "data"
+        """Docker: the old primary's data directory ``old`` (node, path in it; or a host
+        copy already made) and the promoted node's timeline history files ``new`` copied out
+        to scratch directories; their paths there, or why the host cannot read them."""
+        if isinstance(old, Path):
+            old_dir = old
+        else:
+            old_dir = self._copy_out(old[0], old[1], "old", _COPY_OUT) / "data"
         new_dir = self._copy_out(new[0], new[1], "new", _COPY_HISTORY) / "data"
         mine = _pg_major(deps.pg_bindir())
         theirs = (old_dir / "PG_VERSION").read_text().strip()
@@ -226,7 +227,8 @@ class WitnessRole:
 
             assert isinstance(self.cluster, DockerPatroniTopology)
             o, n = self.cluster.node(old).server, self.cluster.node(new).server
-            copied = self._copy_pair((o, DATADIR if snap is None else snap.path), (n, DATADIR))
+            from_old = (o, DATADIR) if snap is None else Path(snap.path)
+            copied = self._copy_pair(from_old, (n, DATADIR))
             if isinstance(copied, str):
                 return WitnessReport.unavailable(old, copied)
             old_dir, new_dir = copied
@@ -237,6 +239,29 @@ class WitnessRole:
                 update={"snapshot_s": snap.took_s, "snapshot_bytes": snap.bytes}
             )
         return report.model_copy(update={"read_from": read_from, "timings": timings})
+
+    def snapshot(self, name: str) -> tuple[str, int | None]:
+        """``Snapshots.copy``: copy Patroni node ``name``'s data directory while it is down;
+        the copy's host path and size. Locally ``cp -a --reflink=auto`` to ``pgdata.witness``
+        beside it, as the database user; on docker a one-shot container of the node copies it
+        out of its volume to a scratch directory (``_copy_out``), read from there later."""
+        from rpochaos.patroni.docker_topology import DockerPatroniTopology
+        from rpochaos.patroni.topology import PatroniTopology
+
+        if isinstance(self.cluster, PatroniTopology):
+            src = self.cluster.cluster.node(name).data_dir
+            dst = snapshot_path(src)
+            shutil.rmtree(dst, ignore_errors=True)
+            argv = ["cp", "-a", "--reflink=auto", str(src), str(dst)]
+            what = f"copy of {name}'s disk before it rejoins"
+            self.cluster.backend.run(argv, as_db_user=True, timeout_s=120, what=what)
+            return str(dst), du(dst)
+        from rpochaos.backends.docker import DATADIR
+
+        assert isinstance(self.cluster, DockerPatroniTopology), "a Patroni topology"
+        node = self.cluster.node(name).server
+        dst = self._copy_out(node, DATADIR, f"rejoin-{name}", _COPY_OUT) / "data"
+        return str(dst), du(dst)
 
     def _copy_out(self, node: OneShot, src: str, name: str, script: str) -> Path:
         """A new scratch directory ``rpochaos-witness-<name>-*`` (module doc) into which a
@@ -341,42 +366,11 @@ def for_run(
     from rpochaos.patroni.watch import LEADERSHIP, read_leadership
 
     if isinstance(cluster, PatroniTopology | DockerPatroniTopology):
+        role = WitnessRole(run_dir, scenario, backend, cluster, log, PRIMARY)
         snaps = Snapshots(
-            _snapshot_copier(cluster), lambda: read_leadership(run_dir / LEADERSHIP), log, PRIMARY
+            role.snapshot, lambda: read_leadership(run_dir / LEADERSHIP), log, PRIMARY
         )
+        role.snapshots = snaps
         cluster.before_rejoin = snaps.before_rejoin
-        return WitnessRole(run_dir, scenario, backend, cluster, log, PRIMARY, snapshots=snaps)
+        return role
     return None
-
-
-def _snapshot_copier(cluster: Patroni) -> Callable[[str], tuple[str, int | None]]:
-    """How a node's data directory is copied before it rejoins (``Snapshots.copy``): locally
-    ``cp -a --reflink=auto`` beside it, as the database user; on docker by a one-shot
-    container of the node, inside its volume."""
-    from rpochaos.patroni.topology import PatroniTopology
-
-    if isinstance(cluster, PatroniTopology):
-        local = cluster
-
-        def copy_local(name: str) -> tuple[str, int | None]:
-            src = local.cluster.node(name).data_dir
-            dst = snapshot_path(src)
-            shutil.rmtree(dst, ignore_errors=True)
-            argv = ["cp", "-a", "--reflink=auto", str(src), str(dst)]
-            what = f"copy of {name}'s disk before it rejoins"
-            local.backend.run(argv, as_db_user=True, timeout_s=120, what=what)
-            return str(dst), du(dst)
-
-        return copy_local
-    from rpochaos.backends.docker import DATA_MOUNT, DATADIR
-
-    docker = cluster
-
-    def copy_docker(name: str) -> tuple[str, int | None]:
-        dst = f"{DATA_MOUNT}/{SNAPSHOT_NAME}"
-        argv = ["sh", "-c", _SNAPSHOT, "sh", DATADIR, dst]
-        what = f"copy of {name}'s disk before it rejoins"
-        docker.node(name).server.run(argv, timeout_s=120, what=what)
-        return dst, None
-
-    return copy_docker
