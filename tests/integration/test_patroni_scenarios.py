@@ -168,6 +168,11 @@ def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped
     acks_ended = r["outage_at_s"] + r["data_loss_window_s"]
     assert abs(demoted["t_s"] - acks_ended) < 0.5, (demoted, acks_ended)
     assert demoted["t_s"] < taken["t_s"]
+    # never crashed, not rewound within the run: the witness reads the demoted leader's disk
+    # at teardown (Patroni had made it a standby: its recovery settings are stripped)
+    w = r["witness"]
+    assert (w["status"], w["node"], w["read_from"]) == ("ok", "primary", "at_teardown"), w
+    assert (w["on_old_primary"], w["gone"]) == (r["writes"]["lost"], 0), w
 
 
 def test_the_plugin_collects_the_patroni_scenarios_by_glob(pytester: pytest.Pytester) -> None:
