@@ -27,7 +27,8 @@ kernel tore the PID namespace down), the outage declared right then, then ``dock
 (elsewhere: ``docker kill`` alone); the sandbox keeps the address, so peers see refused
 connections; then with ``cut_links`` the node's client and replication proxies disabled;
 ``recover`` = proxies back, ``docker start`` of the same container (Patroni finds its data,
-rejoins, pg_rewind when it led a diverged timeline and ``use_pg_rewind`` is on), returning
+rejoins, pg_rewind when it led a diverged timeline and ``use_pg_rewind`` is on; the
+``before_rejoin`` hook runs first, for the witness's copy of an old leader's volume), returning
 once it is a running member; ``pause``/``resume`` = ``docker pause``/``unpause`` (Patroni
 and PostgreSQL frozen together). Failover is Patroni's: ``primary_name`` is the member
 holding the leader key now.
@@ -335,10 +336,16 @@ class DockerPatroniTopology(PatroniReadings):
         if cut_links:
             self.proxy.set_all_enabled(self.proxies_of(name), False)
 
+    #: called with the node's name while it is down, before its container starts again (and
+    #: Patroni may pg_rewind its disk): the witness copies an old leader's disk there
+    before_rejoin: Callable[[str], None] | None = None
+
     def recover(self, name: str) -> None:
         self.proxy.set_all_enabled(self.proxies_of(name), True)
         node = self.node(name)
         if not node.patroni_running():
+            if self.before_rejoin is not None:
+                self.before_rejoin(name)
             node.server.start(node.argv, node.env)
 
         def member_up() -> bool:

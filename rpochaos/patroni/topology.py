@@ -185,10 +185,16 @@ class PatroniTopology(PatroniReadings):
         if cut_links:
             self.proxy.set_all_enabled(self.proxies_of(name), False)
 
+    #: called with the node's name while it is down, before its Patroni starts again (and
+    #: may pg_rewind its disk): the witness copies an old leader's disk there
+    before_rejoin: Callable[[str], None] | None = None
+
     def recover(self, name: str) -> None:
         self.proxy.set_all_enabled(self.proxies_of(name), True)
         node = self.cluster.node(name)
         if not node.patroni_running():
+            if self.before_rejoin is not None:
+                self.before_rejoin(name)
             self.cluster.start_node(name)
 
         def member_up() -> bool:

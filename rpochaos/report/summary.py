@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rpochaos.report.semisync import semi_sync_lines
-from rpochaos.report.witness import RED, witness_lines
+from rpochaos.report.witness import RED, rewind_lines, witness_lines
 from rpochaos.result import GAP_SHOWN_S, Fault, Result, as_result
 from rpochaos.seqs import first_seqs
 
@@ -127,6 +127,7 @@ def lines(result: Result | Mapping[str, object]) -> list[str]:
         )
     out += semi_sync_lines(r)
     out += witness_lines(r)
+    out += rewind_lines(r)
     if r.faults:
         out.append("schedule: " + "; ".join(fault_text(f) for f in r.faults))
     for reason in r.reasons:

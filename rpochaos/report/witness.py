@@ -1,5 +1,7 @@
 """The witness's lines in the reports (``rpochaos.result.witness``): where the lost writes
-went, and the red line when a write acknowledged with durable settings is on no node."""
+went, the red line when a write acknowledged with durable settings is on no node, and
+(Patroni) what each pg_rewind of the old leader erased: the lost writes the witness found on
+the copy of its disk taken before it rejoined."""
 
 from __future__ import annotations
 
@@ -24,3 +26,20 @@ def red_line(r: Result) -> str:
     if w is None or w.fail_reason is None:
         return ""
     return f"{RED}: {w.fail_reason}"
+
+
+def rewind_lines(r: Result) -> list[str]:
+    """'pg_rewind on primary at 31.812 s erased 400 acknowledged writes that were on its
+    disk' for each successful pg_rewind (result.json ``patroni_log.rewinds``) of the node
+    whose disk the witness read before it rejoined; [] without such a witness."""
+    w, log = r.witness, r.patroni_log
+    if w is None or log is None or w.status == "unavailable" or w.read_from != "before_rejoin":
+        return []
+    return [
+        f"pg_rewind on {rw.node} at {rw.t_s:.3f} s erased {w.on_old_primary} acknowledged "
+        "writes that were on its disk (the witness read a copy taken before it rejoined"
+        + (f", {w.snapshot_s:.2f} s" if w.snapshot_s is not None else "")
+        + ")"
+        for rw in log.rewinds
+        if rw.node == w.node and rw.exit_code == 0
+    ]

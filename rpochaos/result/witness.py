@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from rpochaos.witness.classify import classify, durable, ranges
-from rpochaos.witness.model import Status, load
+from rpochaos.witness.model import ReadFrom, Status, load
 
 
 class Witness(BaseModel):
@@ -50,6 +50,11 @@ class Witness(BaseModel):
     fail_reason: str | None = None
     #: seconds the witness added to the run
     took_s: float | None = None
+    #: which disk was read: at teardown, or (Patroni) the copy taken before the old leader
+    #: rejoined, so before any pg_rewind of it
+    read_from: ReadFrom | None = None
+    #: Patroni: how long that copy took (what it delayed the old leader's rejoin by)
+    snapshot_s: float | None = None
 
     def line(self) -> str:
         """One line for the reports: 'witness: ok: 1204 lost writes on primary's disk, ...'."""
@@ -61,8 +66,11 @@ class Witness(BaseModel):
             else f"{self.records_past_fork} records past offset {self.fork_offset}"
         )
         took = "" if self.took_s is None else f", took {self.took_s:.2f} s"
+        disk = f"{self.node}'s disk" + (
+            " (copied before it rejoined)" if self.read_from == "before_rejoin" else ""
+        )
         head = (
-            f"witness: {self.status}: {self.on_old_primary} lost writes on {self.node}'s disk, "
+            f"witness: {self.status}: {self.on_old_primary} lost writes on {disk}, "
             f"{self.gone} gone, {self.in_flight_present} in flight at the crash ({counted}{took})"
         )
         return head if self.why is None else f"{head}: {self.why}"
@@ -91,6 +99,8 @@ def witness_part(
         "waldump_commits": report.waldump_commits,
         "records_past_fork": report.records_past_fork,
         "took_s": None if took is None else round(took, 3),
+        "read_from": report.read_from,
+        "snapshot_s": report.timings.snapshot_s,
     }
     if report.status == "unavailable" or present is None:
         why = report.why if report.status == "unavailable" else "the run has no final read"

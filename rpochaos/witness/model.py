@@ -20,6 +20,9 @@ WITNESS = "witness.json"
 
 Status = Literal["ok", "mismatch", "unavailable"]
 CommitTimeSource = Literal["track_commit_timestamp", "wal", "create_time"]
+#: which disk of the old primary was read: as the run's teardown left it, or (Patroni) the
+#: copy taken while it was down, before its Patroni started again (``rpochaos.witness.patroni``)
+ReadFrom = Literal["at_teardown", "before_rejoin"]
 
 
 class _Part(BaseModel):
@@ -52,6 +55,10 @@ class Timings(_Part):
     read_s: float | None = None
     cleanup_s: float | None = None
     total_s: float | None = None
+    #: Patroni: the copy of the old leader's disk taken before it rejoined (what it delayed
+    #: the rejoin by) and its size
+    snapshot_s: float | None = None
+    snapshot_bytes: int | None = None
     #: the witness as a step of a run (``rpochaos.witness.role``): ``total_s`` plus, on the
     #: docker backend, copying the data directories out of their volumes
     run_s: float | None = None
@@ -94,6 +101,8 @@ class WitnessReport(_Part):
     #: the rows behind ``past_fork_ranges``, by seq
     rows: list[OldRow] = Field(default_factory=list)
     track_commit_timestamp: bool | None = None
+    #: which disk was read (None: as at teardown, before this field existed)
+    read_from: ReadFrom | None = None
     timings: Timings = Field(default_factory=Timings)
 
     @classmethod
@@ -134,8 +143,11 @@ class WitnessReport(_Part):
             at, counted = f"offset {self.fork_offset}", f"{self.records_past_fork} records"
         else:
             at, counted = f"{self.fork_lsn}", f"pg_waldump counts {self.waldump_commits} commits"
+        disk = f"{self.node}'s disk" + (
+            " (copied before it rejoined)" if self.read_from == "before_rejoin" else ""
+        )
         head = (
-            f"witness: {self.status}: {len(self.old_seqs)} writes on {self.node}'s disk, "
+            f"witness: {self.status}: {len(self.old_seqs)} writes on {disk}, "
             f"{len(self.past_fork)} past the fork at {at} ({counted})"
         )
         return head if self.why is None else f"{head}: {self.why}"

@@ -11,7 +11,8 @@ running) and the promoted node (its data directory, or a conninfo reaching it), 
 3. runs pg_waldump over the copy's WAL from the fork on, *before* the copy starts;
 4. strips every recovery and replication setting from the copy (standby.signal,
    recovery.signal, a stale postmaster.pid; primary_conninfo, restore_command, archive and
-   sync-standby settings in postgresql.conf and postgresql.auto.conf), gives it its own
+   sync-standby settings, and the paths Patroni writes, in postgresql.conf, Patroni's
+   postgresql.base.conf and postgresql.auto.conf), gives it its own
    pg_hba.conf (trust, 127.0.0.1 only) and starts it as a standalone server on a private free
    loopback port with archiving and replication off; crash recovery replays its WAL;
 5. reads every sequence number on it, and the full rows the new primary lacks (with their
@@ -81,6 +82,10 @@ STRIPPED_SETTINGS = frozenset(
         "recovery_target_action",
         "recovery_target_inclusive",
         "hba_file",
+        # Patroni names its own files by absolute path: the copy's are its defaults
+        "ident_file",
+        "data_directory",
+        "external_pid_file",
         "port",
         "listen_addresses",
         "unix_socket_directories",
@@ -179,7 +184,8 @@ def _first_needed(control: dict[str, str], fork: Fork, datadir: Path) -> str | N
     return min(redo[8:], segment_position(fork.lsn, int(size)))
 
 
-def _du(path: Path) -> int:
+def du(path: Path) -> int:
+    """The bytes of every file under ``path`` (links not followed)."""
     total = 0
     for root, _dirs, files in os.walk(path):
         for f in files:
@@ -237,7 +243,7 @@ class _Copy:
         for name in STRIPPED_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (self.datadir / name).unlink()
-        for name in ("postgresql.conf", "postgresql.auto.conf"):
+        for name in ("postgresql.conf", "postgresql.base.conf", "postgresql.auto.conf"):
             path = self.datadir / name
             if path.exists():
                 path.write_text(strip_conf(path.read_text(encoding="utf-8", errors="replace")))
@@ -426,7 +432,7 @@ def _witness(
             lines = str(e).strip().splitlines()
             raise Unavailable(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
         times["copy_s"] = time.monotonic() - t
-        times["copy_bytes"] = _du(copy.datadir)
+        times["copy_bytes"] = du(copy.datadir)
         times["copy_skipped_segments"] = copy.skipped_segments
         t = time.monotonic()
         scan: WalScan = run_waldump(

@@ -2,7 +2,8 @@
 old primary's (old leader's) own disk and store what it held as ``witness.json``.
 
 ``for_run`` says whether a run gets a witness at all: a PostgreSQL cluster of
-``rpochaos.topology.postgres`` or a Kafka cluster (not Patroni, not MariaDB). ``after_run``
+``rpochaos.topology.postgres``, a Patroni topology (either backend) or a Kafka cluster (not
+MariaDB). ``after_run``
 runs from the run's teardown, after the cluster's servers are killed and before the backend
 deletes the data directories, so the old primary's disk is exactly what the crash or the
 isolation left (an isolated old primary is killed with the rest of the topology first). It
@@ -24,6 +25,15 @@ directory out, and the host's Kafka jars dump the copies. Each scratch directory
 ``owner.json`` (the harness's pid and start time): ``gc`` deletes those whose owner is gone
 (a run killed while its witness was copying), as ``rpochaos gc`` does.
 
+Patroni: the disk read is the old leader's (``rpochaos.witness.patroni.old_leader``: the last
+leader before the final read's node, from leadership.jsonl). Because its Patroni may
+pg_rewind it when it rejoins, ``for_run`` gives the topology a ``before_rejoin`` hook
+(``rpochaos.witness.patroni.Snapshots``) that copies a rewind candidate's data directory while
+it is down, before its Patroni starts again; the witness reads that copy (``read_from``
+``before_rejoin``), or the disk at teardown when the node never rejoined (``at_teardown``).
+An old leader whose copy failed, or that pg_rewind rewound (its ``rewind`` record) with no
+copy taken, is ``unavailable``: reading its disk would call the erased writes gone.
+
 It never raises: whatever goes wrong becomes ``unavailable`` with the reason, and the run's
 measurement (which reads witness.json in ``rpochaos.result.witness``) goes on.
 """
@@ -40,7 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rpochaos import deps
 from rpochaos.backends import Backend
@@ -51,8 +61,15 @@ from rpochaos.scenario import Scenario
 from rpochaos.store import EVENTS, FINAL_READ
 from rpochaos.topology.postgres import PostgresCluster
 from rpochaos.witness.kafka import witness_kafka
-from rpochaos.witness.model import WitnessReport, save
-from rpochaos.witness.postgres import witness
+from rpochaos.witness.model import ReadFrom, WitnessReport, save
+from rpochaos.witness.patroni import Snapshots, old_leader, snapshot_path
+from rpochaos.witness.postgres import du, witness
+
+if TYPE_CHECKING:
+    from rpochaos.patroni.docker_topology import DockerPatroniTopology
+    from rpochaos.patroni.topology import PatroniTopology
+
+    Patroni = PatroniTopology | DockerPatroniTopology
 
 Log = Callable[[str], None]
 #: where the witness keeps its copy's log and pids.json, in the run directory
@@ -77,12 +94,14 @@ class WitnessRole:
     run_dir: Path
     scenario: Scenario
     backend: Backend
-    cluster: PostgresCluster | KafkaCluster
+    cluster: PostgresCluster | KafkaCluster | Patroni
     log: Log
     #: the primary when the run started: the one whose disk a failover leaves behind
     first_primary: str
     #: the docker backend's copies of data directories, deleted after the read
     scratch: list[Path] = field(default_factory=list)
+    #: Patroni: the copies of old leaders taken before they rejoined
+    snapshots: Snapshots | None = None
 
     def after_run(self) -> WitnessReport | None:
         """Read the old primary's disk and save ``witness.json``; the report, or None when
@@ -122,32 +141,127 @@ class WitnessRole:
         present = frozenset(int(s) for s in seqs) if isinstance(seqs, list) else frozenset()
         if isinstance(self.cluster, KafkaCluster):
             return self._kafka(final, present)
+        if not isinstance(self.cluster, PostgresCluster):
+            return self._patroni(final, present)
         old, new = self.first_primary, str(final.get("node"))
         if new == old:
             return None  # no failover: the old primary is the final read's node
+        if (restored := self._restored(old)) is not None:
+            return restored
+        nodes = self.cluster.nodes
+        if self.backend.name == "local":
+            old_dir, new_dir = Path(nodes[old].datadir), Path(nodes[new].datadir)
+        else:
+            copied = self._copy_pair(
+                (nodes[old].handle, nodes[old].datadir), (nodes[new].handle, nodes[new].datadir)
+            )
+            if isinstance(copied, str):
+                return WitnessReport.unavailable(old, copied)
+            old_dir, new_dir = copied
+        return witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
+
+    def _restored(self, old: str) -> WitnessReport | None:
         if any(s.action == "restore" and s.target == old for s in self.scenario.schedule):
             return WitnessReport.unavailable(
                 old,
                 "the old primary was restored from the archive: its disk is a base backup, "
                 "not the disk that acknowledged the writes",
             )
-        nodes = self.cluster.nodes
-        if self.backend.name == "local":
-            old_dir, new_dir = Path(nodes[old].datadir), Path(nodes[new].datadir)
+        return None
+
+    def _copy_pair(
+        self, old: tuple[OneShot, str] | Path, new: tuple[OneShot, str]
+    ) -> tuple[Path, Path] | str:
+        """Docker: the old primary's data directory ``old`` (node, path in it; or a host
+        copy already made) and the promoted node's timeline history files ``new`` copied out
+        to scratch directories; their paths there, or why the host cannot read them."""
+        if isinstance(old, Path):
+            old_dir = old
         else:
-            old_dir = self._copy_out(nodes[old].handle, nodes[old].datadir, "old", _COPY_OUT)
-            old_dir = old_dir / "data"
-            new_dir = self._copy_out(nodes[new].handle, nodes[new].datadir, "new", _COPY_HISTORY)
-            new_dir = new_dir / "data"
-            mine = _pg_major(deps.pg_bindir())
-            theirs = (old_dir / "PG_VERSION").read_text().strip()
-            if mine != theirs:
-                return WitnessReport.unavailable(
-                    old,
-                    f"the image's PostgreSQL is {theirs}, this host's programs are {mine}: "
-                    "pg_waldump and the server must be of the same major version",
-                )
-        return witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
+            old_dir = self._copy_out(old[0], old[1], "old", _COPY_OUT) / "data"
+        new_dir = self._copy_out(new[0], new[1], "new", _COPY_HISTORY) / "data"
+        mine = _pg_major(deps.pg_bindir())
+        theirs = (old_dir / "PG_VERSION").read_text().strip()
+        if mine != theirs:
+            return (
+                f"the image's PostgreSQL is {theirs}, this host's programs are {mine}: "
+                "pg_waldump and the server must be of the same major version"
+            )
+        return old_dir, new_dir
+
+    def _patroni(self, final: dict[str, object], present: frozenset[int]) -> WitnessReport | None:
+        """The old leader's disk (module doc): the copy taken before it rejoined, else its
+        disk at teardown."""
+        from rpochaos.patroni.docker_topology import DockerPatroniTopology
+        from rpochaos.patroni.topology import PatroniTopology
+        from rpochaos.patroni.watch import LEADERSHIP, read_leadership
+
+        assert self.snapshots is not None, "for_run gives a Patroni run its snapshots"
+        new = str(final.get("node"))
+        records = read_leadership(self.run_dir / LEADERSHIP)
+        old = old_leader(records, new, self.first_primary)
+        if old is None:
+            return None  # the leadership came back: the old leader is the final read's node
+        if (restored := self._restored(old)) is not None:
+            return restored
+        snaps = self.snapshots
+        if old in snaps.failed:
+            why = f"the copy of {old}'s disk before it rejoined failed ({snaps.failed[old]})"
+            return WitnessReport.unavailable(old, f"{why}: its disk may have been rewound since")
+        snap = snaps.taken.get(old)
+        if snap is None and any(
+            r.get("type") == "rewind" and r.get("node") == old for r in records
+        ):
+            return WitnessReport.unavailable(
+                old,
+                f"pg_rewind ran on {old} and no copy of its disk was taken before it rejoined: "
+                "its disk no longer holds what it alone had",
+            )
+        read_from: ReadFrom = "at_teardown" if snap is None else "before_rejoin"
+        if isinstance(self.cluster, PatroniTopology):
+            old_dir = self.cluster.cluster.node(old).data_dir
+            old_dir = old_dir if snap is None else Path(snap.path)
+            new_dir = self.cluster.cluster.node(new).data_dir
+        else:
+            from rpochaos.backends.docker import DATADIR
+
+            assert isinstance(self.cluster, DockerPatroniTopology)
+            o, n = self.cluster.node(old).server, self.cluster.node(new).server
+            from_old = (o, DATADIR) if snap is None else Path(snap.path)
+            copied = self._copy_pair(from_old, (n, DATADIR))
+            if isinstance(copied, str):
+                return WitnessReport.unavailable(old, copied)
+            old_dir, new_dir = copied
+        report = witness(old_dir, new_dir, present, work_dir=self.run_dir / WORK_DIR, node=old)
+        timings = report.timings
+        if snap is not None:
+            timings = timings.model_copy(
+                update={"snapshot_s": snap.took_s, "snapshot_bytes": snap.bytes}
+            )
+        return report.model_copy(update={"read_from": read_from, "timings": timings})
+
+    def snapshot(self, name: str) -> tuple[str, int | None]:
+        """``Snapshots.copy``: copy Patroni node ``name``'s data directory while it is down;
+        the copy's host path and size. Locally ``cp -a --reflink=auto`` to ``pgdata.witness``
+        beside it, as the database user; on docker a one-shot container of the node copies it
+        out of its volume to a scratch directory (``_copy_out``), read from there later."""
+        from rpochaos.patroni.docker_topology import DockerPatroniTopology
+        from rpochaos.patroni.topology import PatroniTopology
+
+        if isinstance(self.cluster, PatroniTopology):
+            src = self.cluster.cluster.node(name).data_dir
+            dst = snapshot_path(src)
+            shutil.rmtree(dst, ignore_errors=True)
+            argv = ["cp", "-a", "--reflink=auto", str(src), str(dst)]
+            what = f"copy of {name}'s disk before it rejoins"
+            self.cluster.backend.run(argv, as_db_user=True, timeout_s=120, what=what)
+            return str(dst), du(dst)
+        from rpochaos.backends.docker import DATADIR
+
+        assert isinstance(self.cluster, DockerPatroniTopology), "a Patroni topology"
+        node = self.cluster.node(name).server
+        dst = self._copy_out(node, DATADIR, f"rejoin-{name}", _COPY_OUT) / "data"
+        return str(dst), du(dst)
 
     def _copy_out(self, node: OneShot, src: str, name: str, script: str) -> Path:
         """A new scratch directory ``rpochaos-witness-<name>-*`` (module doc) into which a
@@ -242,8 +356,21 @@ def for_run(
     scenario: Scenario, backend: Backend, cluster: Cluster, run_dir: Path, log: Log
 ) -> WitnessRole | None:
     """The run's witness, or None when its system has none (module doc). Call it before the
-    cluster starts: it remembers the first primary."""
+    cluster starts: it remembers the first primary (and gives a Patroni topology its
+    ``before_rejoin`` hook)."""
     if isinstance(cluster, PostgresCluster | KafkaCluster):
         first = cluster.primary_name if isinstance(cluster, PostgresCluster) else ""
         return WitnessRole(run_dir, scenario, backend, cluster, log, first)
+    from rpochaos.patroni.docker_topology import DockerPatroniTopology
+    from rpochaos.patroni.topology import PRIMARY, PatroniTopology
+    from rpochaos.patroni.watch import LEADERSHIP, read_leadership
+
+    if isinstance(cluster, PatroniTopology | DockerPatroniTopology):
+        role = WitnessRole(run_dir, scenario, backend, cluster, log, PRIMARY)
+        snaps = Snapshots(
+            role.snapshot, lambda: read_leadership(run_dir / LEADERSHIP), log, PRIMARY
+        )
+        role.snapshots = snaps
+        cluster.before_rejoin = snaps.before_rejoin
+        return role
     return None

@@ -68,6 +68,10 @@ def test_async_host_crash_loses_the_cut_to_crash_window(
     assert d["patroni.maximum_lag_on_failover"] == 16 * 1024 * 1024
     assert "leadership (Patroni):" in proc.stdout
     assert _left(docker_patroni, out) == []
+    # primary never comes back during the run: the witness reads its disk at teardown
+    w = r["witness"]
+    assert (w["status"], w["node"], w["read_from"]) == ("ok", "primary", "at_teardown"), w
+    assert (w["on_old_primary"], w["gone"]) == (r["writes"]["lost"], 0), w
 
 
 def test_max_lag_refuses_the_failover_and_loses_nothing(

@@ -19,6 +19,8 @@ import pytest
 from rpochaos.backends.local import leftovers
 from rpochaos.patroni import deps as patroni_deps
 from rpochaos.procs import postmasters_under
+from rpochaos.result import Result
+from rpochaos.witness.classify import from_ranges
 from tests.helpers import ROOT, SCENARIOS, require
 from tests.integration.helpers import RPOCHAOS, cli, result_of
 
@@ -55,6 +57,10 @@ def test_async_host_crash_loses_the_cut_to_crash_window(patroni: None, shipped: 
     assert r["durability"]["patroni.ttl"] == 20
     assert r["durability"]["patroni.synchronous_mode"] == "off"
     assert "leadership (Patroni):" in proc.stdout
+    # primary never comes back during the run: the witness reads its disk at teardown
+    w = r["witness"]
+    assert (w["status"], w["node"], w["read_from"]) == ("ok", "primary", "at_teardown"), w
+    assert (w["on_old_primary"], w["gone"]) == (r["writes"]["lost"], 0), w
 
 
 def test_max_lag_refuses_the_failover_and_loses_nothing(patroni: None, shipped: Any) -> None:
@@ -123,6 +129,23 @@ def test_the_rejoining_old_leader_rewinds_what_it_alone_held(patroni: None, ship
     assert "pg_rewind: primary at" in proc.stdout
     assert "lost writes were lost at the failover" in proc.stdout
     assert r["patroni_log"]["acked_without_sync_standby"] is None  # async: not counted
+    # the witness read the copy of primary's disk taken before its Patroni started again
+    # (the rewind then erased them): every lost write was on it, none is gone
+    lost = r["writes"]["lost"]
+    w = r["witness"]
+    assert (w["status"], w["node"], w["read_from"]) == ("ok", "primary", "before_rejoin"), w
+    assert (w["on_old_primary"], w["gone"]) == (lost, 0), w
+    lost_seqs = frozenset(Result.load(out).seqs("lost", out))
+    assert from_ranges(w["on_old_primary_seqs"]) == lost_seqs, w
+    assert w["waldump_commits"] == lost + w["in_flight_present"], w
+    # the copy delayed the rejoin by well under a second (no reflink on ext4: a real copy)
+    assert w["snapshot_s"] is not None and w["snapshot_s"] < 3.0, w
+    rewind_line = (
+        f"pg_rewind on primary at {rewinds[0]['t_s']:.3f} s erased {lost} acknowledged writes "
+        "that were on its disk"
+    )
+    assert rewind_line in proc.stdout, proc.stdout
+    assert rewind_line in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped: Any) -> None:
@@ -145,6 +168,11 @@ def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped
     acks_ended = r["outage_at_s"] + r["data_loss_window_s"]
     assert abs(demoted["t_s"] - acks_ended) < 0.5, (demoted, acks_ended)
     assert demoted["t_s"] < taken["t_s"]
+    # never crashed, not rewound within the run: the witness reads the demoted leader's disk
+    # at teardown (Patroni had made it a standby: its recovery settings are stripped)
+    w = r["witness"]
+    assert (w["status"], w["node"], w["read_from"]) == ("ok", "primary", "at_teardown"), w
+    assert (w["on_old_primary"], w["gone"]) == (r["writes"]["lost"], 0), w
 
 
 def test_the_plugin_collects_the_patroni_scenarios_by_glob(pytester: pytest.Pytester) -> None:

@@ -25,7 +25,7 @@ from rpochaos.report.html.svg import LOST, RECOVERY, VERDICT_COLOURS, human_byte
 from rpochaos.report.html.timeline import timeline_svg
 from rpochaos.report.semisync import semi_sync_lines
 from rpochaos.report.summary import leadership_line, ms, shown, window_text
-from rpochaos.report.witness import red_line
+from rpochaos.report.witness import red_line, rewind_lines
 from rpochaos.result import Fault, Result
 from rpochaos.seqs import ranges_text
 
@@ -220,6 +220,7 @@ def render_html(d: RunData) -> str:
             semi_sync=semi_sync_lines(r),
             witness=r.witness.line() if r.witness is not None else "",
             witness_red=red_line(r),
+            rewinds=rewind_lines(r),
             timeline=Markup(timeline_svg(d)),
             writes=writes,
             lost_seqs=lost_seqs,
