@@ -7,8 +7,8 @@ advertising another address would send the probe's connections around the proxie
 a broker the cluster has and the inventory does not is reported, not refused (the probe's
 topic is placed only on the inventory's brokers); no topic of an earlier run is left under the
 prefix; the probe can create its own topic there (with the declared durability, led by the
-inventory's first broker) and delete it again. The test topic is the only change, and it is
-deleted before the check returns.
+inventory's first broker) and delete it again. The test topic is the only change, made only
+when every broker answered as declared, and deleted before the check returns.
 """
 
 from __future__ import annotations
@@ -23,15 +23,12 @@ from rpochaos.gameday.kafka_topic import (
     broker_views,
     create_topic,
     delete_topic,
+    short_error,
     topic_configs,
     topic_name,
     topics_with_prefix,
 )
 from rpochaos.gameday.preflight import Check
-
-
-def _short(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}".splitlines()[0][:200]
 
 
 def kafka_checks(inv: KafkaInventory) -> list[Check]:
@@ -58,8 +55,8 @@ def kafka_checks(inv: KafkaInventory) -> list[Check]:
             )
         else:
             checks.append(Check(what, True, f"advertised as {got}"))
-    if not answered:
-        return checks
+    if not all(c.ok for c in checks):
+        return checks  # no test topic on a cluster the probe would not reach as declared
     ours = {b.node_id for b in inv.brokers.values()}
     others = sorted(set(answered[0].advertised) - ours)
     if others:
@@ -75,7 +72,7 @@ def kafka_checks(inv: KafkaInventory) -> list[Check]:
     try:
         left = topics_with_prefix(inv)
     except (KafkaError, OSError) as e:
-        checks.append(Check(f"topics under prefix {prefix!r}", False, _short(e)))
+        checks.append(Check(f"topics under prefix {prefix!r}", False, short_error(e)))
         return checks
     checks.append(
         Check(
@@ -92,14 +89,14 @@ def kafka_checks(inv: KafkaInventory) -> list[Check]:
     try:
         leader = create_topic(inv, test)
     except (KafkaError, OSError, TimeoutError) as e:
-        checks.append(Check(what, False, f"create {test}: {_short(e)}"))
+        checks.append(Check(what, False, f"create {test}: {short_error(e)}"))
         with contextlib.suppress(KafkaError, OSError, TimeoutError):
             delete_topic(inv, test)
         return checks
     try:
         delete_topic(inv, test)
     except (KafkaError, OSError, TimeoutError) as e:
-        checks.append(Check(what, False, f"created {test}, but delete: {_short(e)}"))
+        checks.append(Check(what, False, f"created {test}, but delete: {short_error(e)}"))
         return checks
     checks.append(
         Check(

@@ -27,6 +27,14 @@ from rpochaos.kafka.names import node_id_of
 SETTLE_S = 15.0
 
 
+def short_error(e: BaseException) -> str:
+    """``Name: first line`` of an error, once (kafka-python's messages often start with
+    their class name already)."""
+    lines = str(e).strip().splitlines()
+    first, name = (lines[0] if lines else ""), type(e).__name__
+    return (first if first.startswith(name) else f"{name}: {first}")[:200]
+
+
 def topic_name(prefix: str, run_id: str) -> str:
     return f"{prefix}{run_id}"
 
@@ -58,7 +66,7 @@ def broker_views(inv: KafkaInventory, timeout_s: float = 3.0) -> list[BrokerView
             adv = {int(x["node_id"]): f"{x['host']}:{x['port']}" for x in info["brokers"]}
             out.append(BrokerView(name, adv))
         except (KafkaError, OSError) as e:
-            out.append(BrokerView(name, {}, f"{type(e).__name__}: {e}"[:200]))
+            out.append(BrokerView(name, {}, short_error(e)))
     return out
 
 

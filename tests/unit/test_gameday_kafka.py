@@ -201,3 +201,49 @@ def test_a_kafka_plan_declares_acks() -> None:
     with pytest.raises(ScenarioError) as e:
         loads_plan(PLAN.replace("  acks: 1\n", ""), kinv())
     assert any("workload.acks" in p for p in problems(e)), problems(e)
+
+
+def test_a_broker_advertising_another_address_is_refused_before_any_topic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the cluster advertises decides where clients connect: a broker advertising an
+    address other than the inventory's would take the probe around the inventory's proxies."""
+    from rpochaos.gameday import kafka_preflight
+    from rpochaos.gameday.kafka_topic import BrokerView
+
+    inv = kinv()
+    adv = {11: "127.0.0.1:19092", 12: "kafka-2.staging:9092", 13: "[::1]:9094", 14: "x:1"}
+    bypass = {**adv, 12: "10.0.0.12:9092"}
+    views = [
+        BrokerView("broker1", adv),
+        BrokerView("broker2", bypass),
+        BrokerView("broker3", {}, "NoBrokersAvailable: nope"),
+    ]
+    monkeypatch.setattr(kafka_preflight, "broker_views", lambda inv: views)
+
+    def no_topic(*a: object, **k: object) -> object:
+        raise AssertionError("a test topic on a cluster that failed its broker checks")
+
+    monkeypatch.setattr(kafka_preflight, "create_topic", no_topic)
+    monkeypatch.setattr(kafka_preflight, "topics_with_prefix", no_topic)
+    checks = kafka_preflight.kafka_checks(inv)
+    assert [(c.what, c.ok) for c in checks] == [
+        ("broker broker1 (node 11) at 127.0.0.1:19092", True),
+        ("broker broker2 (node 12) at kafka-2.staging:9092", False),
+        ("broker broker3 (node 13) at [::1]:9094", False),
+    ]
+    assert "advertises node 12 as 10.0.0.12:9092" in checks[1].detail
+    assert "around the inventory's proxies" in checks[1].detail
+    assert checks[2].detail == "NoBrokersAvailable: nope"
+
+
+def test_the_runbooks_kafka_inventory_loads_and_matches_the_example() -> None:
+    import re
+
+    text = (ROOT / "docs" / "gamedays.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    (block,) = [b for b in blocks if "system: kafka" in b]
+    doc = loads_inventory(block, "docs/gamedays.md")
+    example = load_inventory(EXAMPLES / "staging-kafka.inventory.yaml")
+    assert isinstance(doc, KafkaInventory) and isinstance(example, KafkaInventory)
+    assert (doc.brokers, doc.links, doc.probe) == (example.brokers, example.links, example.probe)
