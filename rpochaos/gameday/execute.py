@@ -168,7 +168,7 @@ def execute(
         side.stop()
         events.write(type="phase", name="workload_stop", t=clock.now())
         node = _final_read(side, faults.promoted, clock, run_dir, events) if table_made else None
-        if table_made and node is not None and not keep_data:
+        if table_made and not keep_data:
             try:
                 side.drop(node)
                 audit.write("undone", id=0, by="end of run")

@@ -178,6 +178,6 @@ class KafkaSide:
             return None
         return FinalRead(node=leader, seqs=r.seqs, at_s=self.clock.now())
 
-    def drop(self, node: str) -> None:
-        del node
+    def drop(self, node: str | None) -> None:
+        del node  # the topic is deleted through any broker
         delete_topic(self.inv, self.name)

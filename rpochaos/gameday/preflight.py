@@ -3,9 +3,8 @@
 PostgreSQL: every node answers in its declared role, every replica has caught up with the
 primary, the probe can create and drop a table of its own in the allowed schema. Kafka:
 every broker answers at its bootstrap address and the cluster advertises exactly the
-inventory's addresses (else clients would go around the proxies), every replica broker of
-the probe's topic is known, no topic of an earlier run is left under the prefix, and the
-probe can create and delete a topic of its own under the prefix. Both: Toxiproxy and every
+inventory's addresses (else clients would go around the proxies), and the probe can create
+and delete a topic of its own under the prefix. Both: Toxiproxy and every
 named proxy, every container, every Prometheus stop condition.
 
 ``preflight(plan)`` returns one ``Check`` per thing checked, in order; ``ok(checks)`` says

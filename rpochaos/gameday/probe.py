@@ -156,7 +156,8 @@ class Probe(PacedWriter[Workload]):
 class ProbeSide(Protocol):
     """The probe of one system, as ``execute`` drives it: ``what`` ("table", "topic") and
     ``name`` say what it writes to; ``final_read`` returns None when no node could be read;
-    ``drop`` raises on failure (the run records it)."""
+    ``drop`` (given the node the final read read, None when it failed) raises on failure
+    (the run records it)."""
 
     what: str
     name: str
@@ -170,7 +171,7 @@ class ProbeSide(Protocol):
     def stop(self) -> None: ...
     def error_rate(self, window_s: float) -> tuple[float, int]: ...
     def final_read(self, promoted: str | None) -> FinalRead | None: ...
-    def drop(self, node: str) -> None: ...
+    def drop(self, node: str | None) -> None: ...
 
 
 def server_settings(conninfo: str) -> dict[str, object]:
@@ -240,5 +241,7 @@ class PostgresSide:
             return FinalRead(node=node, seqs=frozenset(seqs), at_s=self.clock.now())
         return None
 
-    def drop(self, node: str) -> None:
+    def drop(self, node: str | None) -> None:
+        if node is None:
+            raise RuntimeError("no writable node to drop the table on: drop it by hand")
         self.probe.drop_table(node)

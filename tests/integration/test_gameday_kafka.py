@@ -92,7 +92,7 @@ def _docker_parts(tmp: Path) -> tuple[object, object]:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     tmp = tmp_path_factory.mktemp("gdkafka")
-    backend, _ = _docker_parts(tmp / "backend")
+    backend, _ = _docker_parts(tmp)
     from rpochaos.backends.docker import DockerBackend
 
     assert isinstance(backend, DockerBackend)
