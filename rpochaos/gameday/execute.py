@@ -18,6 +18,7 @@ import secrets
 import shlex
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,16 @@ from rpochaos.store import (
 )
 
 GAMEDAY = "gameday.json"
+
+
+class RunClock(Clock):
+    """The harness clock of a game day, restarted once the probe's table or topic exists (a
+    Kafka topic takes a second or two to have its replicas in sync): t=0 is the workload's
+    start and the schedule's origin, as in any run."""
+
+    def restart(self) -> None:
+        self._t0 = time.monotonic()
+        self.wall_t0 = time.time()
 
 
 def new_run_id() -> str:
@@ -87,7 +98,7 @@ def execute(
         plan=str(sc.path) if sc.path else None,
         run_dir=str(run_dir),
     )
-    clock = Clock()
+    clock = RunClock()
     journal = Journal(run_dir / HISTORY)
     side = _side(plan, run_id, journal, clock)
     durability = side.settings()
@@ -135,6 +146,7 @@ def execute(
         if read_back:
             meta["durability"] = {**durability, "read_back": read_back}
             write_json(run_dir / RESOLVED, meta)
+        clock.restart()
         events.write(type="phase", name="workload_start", t=0.0, wall=clock.wall_t0)
         side.start()
         watch.start()

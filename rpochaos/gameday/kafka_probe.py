@@ -117,8 +117,10 @@ class KafkaSide:
         self.inv = inv
         self.workload = workload
         self.name = topic_name(inv.probe.topic_prefix, run_id)
-        self.probe = KafkaProbe(inv, self.name, workload, journal, clock)
+        self.journal = journal
         self.clock = clock
+        #: made at ``start``: its pacer starts from the clock's t=0, after the topic exists
+        self.probe: KafkaProbe | None = None
 
     def settings(self) -> dict[str, object]:
         """The durability the probe declares (read back from the brokers once the topic
@@ -150,13 +152,15 @@ class KafkaSide:
         create_topic(self.inv, self.name)
 
     def start(self) -> None:
+        self.probe = KafkaProbe(self.inv, self.name, self.workload, self.journal, self.clock)
         self.probe.start()
 
     def stop(self) -> None:
-        self.probe.join(10.0)
+        if self.probe is not None:
+            self.probe.join(10.0)
 
     def error_rate(self, window_s: float) -> tuple[float, int]:
-        return self.probe.error_rate(window_s)
+        return (0.0, 0) if self.probe is None else self.probe.error_rate(window_s)
 
     def final_read(self, promoted: str | None) -> FinalRead | None:
         """Wait (bounded) for partition 0 to have a leader, then read the whole topic."""
