@@ -7,7 +7,8 @@ writer (``KafkaProbe``: a ``KafkaWriter`` with the plan's ``acks`` and
 ``enable_idempotence``, bootstrapped at the inventory's addresses, one partition, journaling
 each write's leader under the inventory's broker names, and keeping the counts the
 error-rate stop condition reads), ``final_read`` reads the topic from the beginning up to its
-high watermark once a leader is back, and ``drop`` deletes the topic.
+high watermark once a leader is back and its high watermark reached its log end (as a CI
+run's final read waits), and ``drop`` deletes the topic.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rpochaos.gameday.kafka_topic import (
     delete_topic,
     durability,
     leader_of,
+    settle,
     topic_configs,
     topic_name,
 )
@@ -163,7 +165,8 @@ class KafkaSide:
         return (0.0, 0) if self.probe is None else self.probe.error_rate(window_s)
 
     def final_read(self, promoted: str | None) -> FinalRead | None:
-        """Wait (bounded) for partition 0 to have a leader, then read the whole topic."""
+        """Wait (bounded) for partition 0 to have a leader and for the leader's high
+        watermark to reach its log end, then read the whole topic up to the high watermark."""
         del promoted  # Kafka elects its leader itself
         deadline = time.monotonic() + LEADER_WAIT_S
         leader: str | None = None
@@ -176,6 +179,7 @@ class KafkaSide:
                 if time.monotonic() >= deadline:
                     return None
                 time.sleep(0.3)
+        settle(self.inv, self.name)  # bounded; a read below the log end is what it is
         try:
             r = read_topic(self.inv.bootstrap, self.name, [0], timeout_s=30.0)
         except (KafkaError, OSError, TopologyError):

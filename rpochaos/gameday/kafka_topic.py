@@ -20,7 +20,12 @@ from typing import Any
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from rpochaos.gameday.inventory import KafkaInventory
-from rpochaos.kafka.metadata import admin_client, describe_partitions, durability_in_force
+from rpochaos.kafka.metadata import (
+    admin_client,
+    describe_partitions,
+    durability_in_force,
+    end_offsets,
+)
 from rpochaos.kafka.names import node_id_of
 
 #: how long a topic's creation or deletion may take to show in the metadata
@@ -63,9 +68,9 @@ def broker_views(inv: KafkaInventory, timeout_s: float = 3.0) -> list[BrokerView
         try:
             with admin_client([b.bootstrap], timeout_s) as admin:
                 info = admin.describe_cluster()
-            adv = {int(x["node_id"]): f"{x['host']}:{x['port']}" for x in info["brokers"]}
+            adv = {int(x["broker_id"]): f"{x['host']}:{x['port']}" for x in info["brokers"]}
             out.append(BrokerView(name, adv))
-        except (KafkaError, OSError) as e:
+        except (KafkaError, OSError, KeyError, TypeError, ValueError) as e:  # never a traceback
             out.append(BrokerView(name, {}, short_error(e)))
     return out
 
@@ -125,8 +130,42 @@ def leader_of(inv: KafkaInventory, topic: str) -> str | None:
     return inv.broker_of(node_id_of(states[0].leader))
 
 
-def durability(inv: KafkaInventory, topic: str) -> dict[str, object]:
-    """The durability settings in force on the probe's topic, read back from the brokers."""
-    with admin_client(inv.bootstrap, 5.0) as admin:
-        got: dict[str, Any] = durability_in_force(admin, topic, "broker1")
-    return got
+def settle(inv: KafkaInventory, topic: str, timeout_s: float = 15.0) -> tuple[int, int] | None:
+    """Wait (bounded) until partition 0's leader has its high watermark at its log end
+    offset, so a read up to the high watermark sees all the leader holds (a write the new
+    leader acknowledged alone with acks=1 is below its high watermark only once the other
+    in-sync replicas have it). None when it got there; else the last (hw, leo) seen
+    ((-1, -1): no leader, or no answer)."""
+    deadline = time.monotonic() + timeout_s
+    last = (-1, -1)
+    while True:
+        try:
+            with admin_client(inv.bootstrap, 3.0) as admin:
+                states = describe_partitions(admin, topic)
+                leader = states[0].leader if states else None
+                if leader is not None:
+                    hw = end_offsets(admin, topic, {0: leader}, log_end=False).get(0, -1)
+                    leo = end_offsets(admin, topic, {0: leader}, log_end=True).get(0, -1)
+                    last = (hw, leo)
+                    if hw >= 0 and hw >= leo:
+                        return None
+        except (KafkaError, OSError):
+            pass
+        if time.monotonic() >= deadline:
+            return last
+        time.sleep(0.2)
+
+
+def durability(inv: KafkaInventory, topic: str, timeout_s: float = 5.0) -> dict[str, object]:
+    """The durability settings in force on the probe's topic, read back from the brokers
+    (retried for ``timeout_s`` while a broker does not know the new topic yet)."""
+    deadline = time.monotonic() + timeout_s
+    while True:  # a broker may not know a topic the controller just created
+        try:
+            with admin_client(inv.bootstrap, 5.0) as admin:
+                got: dict[str, Any] = durability_in_force(admin, topic, "broker1")
+            return got
+        except KafkaError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
