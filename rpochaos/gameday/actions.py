@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rpochaos.errors import ProxyError
 from rpochaos.gameday.audit import Undo
-from rpochaos.gameday.inventory import Inventory
+from rpochaos.gameday.inventory import InventoryBase
 from rpochaos.proxy import Stream, Toxiproxy
 from rpochaos.scenario import Step
 
@@ -52,12 +52,12 @@ def toxic_of(step: Step) -> tuple[str, dict[str, int | float]]:
     return "bandwidth", {"rate": int(rate)}
 
 
-def link_undos(inv: Inventory, run_id: str, step: Step) -> list[Undo]:
+def link_undos(inv: InventoryBase, run_id: str, step: Step) -> list[Undo]:
     proxy = inv.links[step.target]
     return [{"toxic": {"proxy": proxy, "name": toxic_name(run_id, step, s)}} for s in streams(step)]
 
 
-def add_toxics(tp: Toxiproxy, inv: Inventory, run_id: str, step: Step) -> None:
+def add_toxics(tp: Toxiproxy, inv: InventoryBase, run_id: str, step: Step) -> None:
     type_, attrs = toxic_of(step)
     proxy = inv.links[step.target]
     for s in streams(step):

@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from rpochaos.errors import ProxyError, ScenarioError
 from rpochaos.gameday.heal import heal_inventory
-from rpochaos.gameday.inventory import Inventory, load_inventory
+from rpochaos.gameday.inventory import AnyInventory, KafkaInventory, load_inventory
 from rpochaos.gameday.plan import Plan, load_plan
 from rpochaos.gameday.preflight import ok, preflight
 from rpochaos.result import EXIT, EXIT_BAD_INPUT, EXIT_INTERNAL
@@ -57,26 +57,57 @@ def _problems(e: ScenarioError, con: Console) -> int:
     return EXIT_BAD_INPUT
 
 
+def _print_kafka_targets(inv: KafkaInventory, con: Console) -> None:
+    for name, b in inv.brokers.items():
+        con.print(
+            f"  broker {escape(name)} (node {b.node_id}) at {escape(b.bootstrap)} "
+            f"container={b.container or '-'}"
+        )
+
+
+def _print_probe(plan: Plan, con: Console) -> None:
+    sc, inv = plan.scenario, plan.inventory
+    w = sc.workload
+    pace = f"{w.rate:g} writes/s x {w.concurrency} for {w.duration:g}s"
+    if isinstance(inv, KafkaInventory):
+        pr = inv.probe
+        con.print(
+            f"probe: {pace} to topic {escape(pr.topic_prefix)}<run id> (deleted at the end), "
+            f"1 partition on {', '.join(inv.replicas)} (led by {inv.replicas[0]})"
+        )
+        con.print(
+            f"durability: acks={w.acks} enable_idempotence={str(w.enable_idempotence).lower()}"
+            f" replication_factor={pr.replication_factor} min.insync.replicas="
+            f"{pr.min_insync_replicas} unclean.leader.election.enable="
+            f"{str(pr.unclean_leader_election).lower()}"
+        )
+        return
+    con.print(
+        f"probe: {pace} into {inv.probe.schema_}.rpochaos_probe_<run id> (dropped at the end)"
+    )
+
+
 def print_plan(plan: Plan, con: Console) -> None:
     sc, inv = plan.scenario, plan.inventory
     con.print(f"[bold]game day[/bold] {escape(sc.name)} on inventory {escape(inv.name)}")
     con.print("targets (resolved against the inventory):")
-    for name, node in inv.nodes.items():
-        con.print(f"  node {escape(name)} ({node.role}) container={node.container or '-'}")
+    if isinstance(inv, KafkaInventory):
+        _print_kafka_targets(inv, con)
+    else:
+        for name, node in inv.nodes.items():
+            con.print(f"  node {escape(name)} ({node.role}) container={node.container or '-'}")
     for link, proxy in inv.links.items():
         con.print(
             f"  link {escape(link)} = proxy {escape(proxy)!r} on {inv.toxiproxy.api}"
             if inv.toxiproxy
             else f"  link {escape(link)}"
         )
-    con.print(
-        f"failover: {' '.join(inv.failover.command) if inv.failover else 'none (observe only)'}"
-    )
-    w = sc.workload
-    con.print(
-        f"probe: {w.rate:g} writes/s x {w.concurrency} for {w.duration:g}s into "
-        f"{inv.probe.schema_}.rpochaos_probe_<run id> (dropped at the end)"
-    )
+    if isinstance(inv, KafkaInventory):
+        con.print("failover: Kafka's own leader election (observed, not driven)")
+    else:
+        fo = inv.failover
+        con.print(f"failover: {' '.join(fo.command) if fo else 'none (observe only)'}")
+    _print_probe(plan, con)
     con.print("steps:")
     for ps in plan.steps:
         s = ps.step
@@ -116,13 +147,23 @@ def _exposure(plan: Plan) -> str:
         return "no declared outage: nothing is expected to be lost"
     start = first.at if first is not None and first.at <= outage.at else outage.at
     span = outage.at - start
-    return (
-        f"up to ~{span:g}s of writes (~{round(span * sc.workload.rate)} probe rows) "
-        "may be lost if the replicas are asynchronous"
-    )
+    at_risk = f"up to ~{span:g}s of writes (~{round(span * sc.workload.rate)} probe "
+    inv = plan.inventory
+    if isinstance(inv, KafkaInventory):
+        isr = inv.probe.min_insync_replicas
+        if sc.workload.acks == "all" and isr >= 2:
+            return (
+                f"acks=all with min.insync.replicas={isr}: nothing acknowledged should be "
+                "lost (produce stalls instead)"
+            )
+        return at_risk + (
+            f"messages) may be lost: acks={sc.workload.acks} with min.insync.replicas={isr} "
+            "lets a leader acknowledge what its followers do not have"
+        )
+    return at_risk + "rows) may be lost if the replicas are asynchronous"
 
 
-def _confirmed(a: argparse.Namespace, inv: Inventory, con: Console) -> bool:
+def _confirmed(a: argparse.Namespace, inv: AnyInventory, con: Console) -> bool:
     if a.confirm is not None:
         if a.confirm != inv.name:
             con.print(f"--confirm {escape(a.confirm)!r} is not the inventory's name; refused")

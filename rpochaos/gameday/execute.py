@@ -2,11 +2,13 @@
 then the usual measurement over the usual run directory (plus audit.jsonl and summary.md).
 
 ``execute(plan, ...)`` returns the run directory and its ``Result``. The order is fixed:
-audit ``start`` -> probe table created -> workload and stop conditions start -> each step at its
-time (write-ahead audit, act, deadline armed) -> the workload's end, a stop condition, Ctrl-C,
-SIGTERM or an exception -> heal everything (``finally``) -> final read on the writable node ->
-probe table dropped (unless kept) -> result.json, report.html, summary.md, the runs index ->
-audit ``end`` with the exit path.
+audit ``start`` -> probe table (or topic) created -> workload and stop conditions start ->
+each step at its time (write-ahead audit, act, deadline armed) -> the workload's end, a stop
+condition, Ctrl-C, SIGTERM or an exception -> heal everything (``finally``) -> final read on
+the writable node (Kafka: the topic, once its partition has a leader) -> probe table dropped
+or topic deleted (unless kept) -> result.json, report.html, summary.md, the runs index ->
+audit ``end`` with the exit path. The system's part is its ``ProbeSide``
+(``rpochaos.gameday.probe.PostgresSide``, ``rpochaos.gameday.kafka_probe.KafkaSide``).
 """
 
 from __future__ import annotations
@@ -16,22 +18,21 @@ import secrets
 import shlex
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 from rpochaos.clock import Clock
 from rpochaos.gameday.actions import ActionError, DockerCli
 from rpochaos.gameday.audit import AUDIT, Audit
 from rpochaos.gameday.faults import ActiveFaults
+from rpochaos.gameday.inventory import KafkaInventory
 from rpochaos.gameday.plan import Plan
-from rpochaos.gameday.probe import Probe, connect, table_name
+from rpochaos.gameday.probe import PostgresSide, ProbeSide
 from rpochaos.gameday.stops import StopWatch
 from rpochaos.history import Journal
-from rpochaos.measure import FinalRead
 from rpochaos.proxy import Toxiproxy
 from rpochaos.result import Result, compute_result
 from rpochaos.scenario import to_dict
@@ -47,16 +48,17 @@ from rpochaos.store import (
     write_json,
 )
 
-SETTINGS = (
-    "server_version",
-    "synchronous_commit",
-    "synchronous_standby_names",
-    "fsync",
-    "full_page_writes",
-    "wal_level",
-    "wal_sender_timeout",
-)
 GAMEDAY = "gameday.json"
+
+
+class RunClock(Clock):
+    """The harness clock of a game day, restarted once the probe's table or topic exists (a
+    Kafka topic takes a second or two to have its replicas in sync): t=0 is the workload's
+    start and the schedule's origin, as in any run."""
+
+    def restart(self) -> None:
+        self._t0 = time.monotonic()
+        self.wall_t0 = time.time()
 
 
 def new_run_id() -> str:
@@ -71,18 +73,6 @@ class GamedayRun:
     result: Result
     stopped: str | None
     exit_path: str
-
-
-def server_settings(conninfo: str) -> dict[str, object]:
-    """The durability settings in force on a server, as it reports them."""
-    with connect(conninfo, 2.0) as c:
-        out: dict[str, object] = {}
-        for name in SETTINGS:
-            row = c.execute("SELECT current_setting(%s, true)", (name,)).fetchone()
-            out[name] = None if row is None else row[0]
-        rows = c.execute("SELECT application_name, sync_state FROM pg_stat_replication").fetchall()
-        out["replicas"] = {str(a): str(s) for a, s in rows}
-    return out
 
 
 def execute(
@@ -108,32 +98,30 @@ def execute(
         plan=str(sc.path) if sc.path else None,
         run_dir=str(run_dir),
     )
-    nodes = {n: node.conninfo for n, node in inv.nodes.items()}
-    nodes = {"primary": nodes.pop("primary"), **nodes}
-    durability = server_settings(nodes["primary"])
+    clock = RunClock()
+    journal = Journal(run_dir / HISTORY)
+    side = _side(plan, run_id, journal, clock)
+    durability = side.settings()
     meta: dict[str, object] = {
         "scenario": to_dict(sc),
         "scenario_path": str(sc.path) if sc.path else None,
         "seed": sc.seed,
         "backend": "gameday",
         "durability": durability,
-        "versions": {"postgres": durability.get("server_version")},
+        "versions": side.versions(),
         "gameday": {
             "inventory": inv.name,
             "inventory_path": str(inv.path) if inv.path else None,
             "run_id": run_id,
-            "table": table_name(run_id),
+            **side.meta(),
         },
     }
     write_json(run_dir / RESOLVED, meta)
     log(f"run {run_id}: {run_dir}")
-    clock = Clock()
     events = EventLog(run_dir / EVENTS)
-    journal = Journal(run_dir / HISTORY)
     tp = Toxiproxy(inv.toxiproxy.api) if inv.toxiproxy else None
     docker = DockerCli(inv.docker.host) if inv.docker else None
     faults = ActiveFaults(inv, run_id, tp, docker, audit, events, clock, log)
-    probe = Probe(nodes, inv.probe.schema_, run_id, sc.workload, journal, clock)
     stop = threading.Event()
     stopped: list[str] = []
     outage = threading.Event()
@@ -147,15 +135,20 @@ def execute(
         log(f"t={t:6.2f}s  STOP: {reason}; healing")
         faults.heal_all("stop condition", final=True)  # and no new fault from now on
 
-    watch = StopWatch(inv, probe, clock, on_stop, outage_started=outage.is_set)
+    watch = StopWatch(inv, side, clock, on_stop, outage_started=outage.is_set)
     exit_path = "completed"
     table_made = False
     try:
-        audit.write("intent", id=0, action="create table", target=table_name(run_id), undo=[])
-        probe.create_table()
+        audit.write("intent", id=0, action=f"create {side.what}", target=side.name, undo=[])
+        side.create()
         table_made = True
+        read_back = side.read_back()
+        if read_back:
+            meta["durability"] = {**durability, "read_back": read_back}
+            write_json(run_dir / RESOLVED, meta)
+        clock.restart()
         events.write(type="phase", name="workload_start", t=0.0, wall=clock.wall_t0)
-        probe.start()
+        side.start()
         watch.start()
         for ps in plan.steps:
             if clock.sleep_until(ps.step.at, stop) is False or stop.is_set():
@@ -184,15 +177,15 @@ def execute(
         ignored = _ignore_signals()  # a second Ctrl-C must not cut the heal short
         faults.heal_all("exit: " + exit_path, final=True)
         watch.close()
-        probe.stop()
+        side.stop()
         events.write(type="phase", name="workload_stop", t=clock.now())
-        node = _final_read(probe, faults.promoted, clock, run_dir, events) if table_made else None
-        if table_made and node is not None and not keep_data:
+        node = _final_read(side, faults.promoted, clock, run_dir, events) if table_made else None
+        if table_made and not keep_data:
             try:
-                probe.drop_table(node)
+                side.drop(node)
                 audit.write("undone", id=0, by="end of run")
-            except psycopg.Error as e:
-                events.write(type="error", t=clock.now(), message=f"drop table: {e}")
+            except Exception as e:  # recorded; the measurement stands
+                events.write(type="error", t=clock.now(), message=f"drop {side.what}: {e}")
         journal.close()
         events.close()
         if tp is not None:
@@ -212,27 +205,28 @@ def _ignore_signals() -> list[tuple[int, signal._HANDLER]]:
     return [(s, signal.signal(s, signal.SIG_IGN)) for s in (signal.SIGINT, signal.SIGTERM)]
 
 
+def _side(plan: Plan, run_id: str, journal: Journal, clock: Clock) -> ProbeSide:
+    inv, workload = plan.inventory, plan.scenario.workload
+    if isinstance(inv, KafkaInventory):
+        from rpochaos.gameday.kafka_probe import KafkaSide
+
+        return KafkaSide(inv, run_id, workload, journal, clock)
+    return PostgresSide(inv, run_id, workload, journal, clock)
+
+
 def _final_read(
-    probe: Probe, promoted: str | None, clock: Clock, run_dir: Path, events: EventLog
+    side: ProbeSide, promoted: str | None, clock: Clock, run_dir: Path, events: EventLog
 ) -> str | None:
     """Read every sequence number from the writable node; returns that node's name."""
-    order = [promoted] if promoted else []
-    order += [n for n in probe.nodes if n not in order]
-    for node in order:
-        try:
-            with connect(probe.nodes[node], 2.0, target_session_attrs="read-write"):
-                pass
-            seqs = probe.read_seqs(node)
-        except psycopg.Error:
-            continue
-        final = FinalRead(node=node, seqs=frozenset(seqs), at_s=clock.now())
-        write_json(
-            run_dir / FINAL_READ,
-            {"node": final.node, "seqs": sorted(final.seqs), "at_s": final.at_s},
-        )
-        return node
-    events.write(type="error", t=clock.now(), message="final read failed: no writable node")
-    return None
+    final = side.final_read(promoted)
+    if final is None:
+        events.write(type="error", t=clock.now(), message="final read failed: no writable node")
+        return None
+    write_json(
+        run_dir / FINAL_READ,
+        {"node": final.node, "seqs": sorted(final.seqs), "at_s": final.at_s},
+    )
+    return final.node
 
 
 def _finish(

@@ -18,7 +18,7 @@ from rpochaos.clock import Clock
 from rpochaos.gameday import actions
 from rpochaos.gameday.actions import ActionError, DockerCli
 from rpochaos.gameday.audit import Audit, Undo
-from rpochaos.gameday.inventory import Inventory
+from rpochaos.gameday.inventory import Inventory, InventoryBase
 from rpochaos.gameday.plan import PlannedStep
 from rpochaos.proxy import Toxiproxy
 from rpochaos.scenario import LINK_ACTIONS
@@ -38,7 +38,7 @@ class _Active:
 class ActiveFaults:
     def __init__(
         self,
-        inv: Inventory,
+        inv: InventoryBase,
         run_id: str,
         tp: Toxiproxy | None,
         docker: DockerCli | None,
@@ -74,7 +74,7 @@ class ActiveFaults:
         )
         a = step.action
         undos: list[Undo] = []
-        container = self.inv.nodes[step.target].container if step.target in self.inv.nodes else None
+        container = self.inv.container_of(step.target)
         if a in LINK_ACTIONS:
             undos = actions.link_undos(self.inv, self.run_id, step)
         elif a == "pause":
@@ -123,8 +123,8 @@ class ActiveFaults:
             verb = {"crash": "kill", "pause": "pause", "restart": "restart"}[a]
             self.docker.run(verb, container)
         elif a == "promote":
-            fo = self.inv.failover
-            assert fo is not None
+            fo = self.inv.failover if isinstance(self.inv, Inventory) else None
+            assert fo is not None, "a promote is planned only with a failover command"
             argv = actions.fill(fo.command, step.target)
             try:
                 out = subprocess.run(

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from rpochaos.gameday.actions import TOXIC_PREFIX, DockerCli, undo
 from rpochaos.gameday.audit import AUDIT, Audit, ended, pending_undos, records, run_id_of
-from rpochaos.gameday.inventory import Inventory
+from rpochaos.gameday.inventory import InventoryBase
 from rpochaos.proxy import Toxiproxy
 
 
-def journals(inv: Inventory, runs_root: Path) -> list[Path]:
+def journals(inv: InventoryBase, runs_root: Path) -> list[Path]:
     """Audit journals under ``runs_root`` whose start record names this inventory."""
     found: list[Path] = []
     if not runs_root.exists():
@@ -30,7 +30,7 @@ def journals(inv: Inventory, runs_root: Path) -> list[Path]:
     return found
 
 
-def heal_inventory(inv: Inventory, runs_root: Path, *, everything: bool = False) -> list[str]:
+def heal_inventory(inv: InventoryBase, runs_root: Path, *, everything: bool = False) -> list[str]:
     done: list[str] = []
     tp = Toxiproxy(inv.toxiproxy.api) if inv.toxiproxy else None
     docker = DockerCli(inv.docker.host) if inv.docker else None

@@ -1,13 +1,21 @@
 """The inventory: what a game day may touch, reviewed once by the team that owns the system.
 
-An ``*.inventory.yaml`` file names the system (``name``, typed to confirm a run), its nodes
-(how to reach each: a libpq connection string or ``service=NAME``; never a password), the
-Toxiproxy API and which of its proxies is which directed link, optionally the Docker engine
-and each node's container (crash = ``docker kill``, pause = ``docker pause``, restart =
-``docker restart``), optionally a failover command (none: observe only), the schema the probe
-may write in, the limits, and the stop conditions. ``load_inventory(path)`` returns the
-validated ``Inventory`` or raises ``ScenarioError`` listing every problem with file and line.
-Anything not named here is refused before a run starts.
+An ``*.inventory.yaml`` file names the system (``name``, typed to confirm a run; ``system``:
+``postgres``, the default, or ``kafka``), its nodes and how to reach each, the Toxiproxy API
+and which of its proxies is which directed link, optionally the Docker engine and each node's
+container (crash = ``docker kill``, pause = ``docker pause``, restart = ``docker restart``),
+what the probe may write to, the limits, and the stop conditions.
+
+- PostgreSQL (``Inventory``): ``nodes`` (a libpq connection string or ``service=NAME`` each;
+  never a password), optionally a failover command (none: observe only), ``probe.schema``.
+- Kafka (``KafkaInventory``): ``brokers`` named ``broker1``..``brokerN`` (the names plans use)
+  each with its ``bootstrap`` address (``host:port``, as the broker advertises it) and its
+  ``node_id``; ``probe.topic_prefix`` and the durability of the probe's topic, every knob
+  declared (``replication_factor``, ``min_insync_replicas``, ``unclean_leader_election``).
+  No failover: Kafka elects its leaders itself.
+
+``load_inventory(path)`` returns the validated inventory or raises ``ScenarioError`` listing
+every problem with file and line. Anything not named here is refused before a run starts.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from pydantic import (
 )
 
 from rpochaos.errors import Problem, ScenarioError
-from rpochaos.gameday.lines import problems_of, read_yaml
+from rpochaos.gameday.lines import dotted, line_of, problems_of, read_yaml
+from rpochaos.scenario import kafka_link_names
 from rpochaos.scenario.units import parse_duration, parse_rate
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -189,14 +198,13 @@ class StopConditions(_Part):
     poll: Duration = 0.1
 
 
-class Inventory(_Part):
+class InventoryBase(_Part):
+    """What every system's inventory has: the name, Toxiproxy, Docker, the limits and the stop
+    conditions; the system's own model adds its nodes and its probe."""
+
     name: str
-    system: Literal["postgres"] = "postgres"
-    nodes: dict[str, Node]
     toxiproxy: Toxiproxy | None = None
     docker: Docker | None = None
-    failover: Failover | None = None
-    probe: Probe
     limits: Limits
     stop_conditions: StopConditions = StopConditions()
     path: Path | None = Field(default=None, exclude=True)
@@ -205,6 +213,27 @@ class Inventory(_Part):
     @classmethod
     def _name(cls, v: str) -> str:
         return _matching(_NAME, v, "a name of letters, digits, '.', '_', '-' (at most 63)")
+
+    @property
+    def links(self) -> dict[str, str]:
+        return dict(self.toxiproxy.links) if self.toxiproxy else {}
+
+    @property
+    def containers(self) -> dict[str, str | None]:
+        """Node name -> its container (None: no node action on it), in inventory order."""
+        raise NotImplementedError
+
+    def container_of(self, node: str) -> str | None:
+        return self.containers.get(node)
+
+
+class Inventory(InventoryBase):
+    """A PostgreSQL system's inventory."""
+
+    system: Literal["postgres"] = "postgres"
+    nodes: dict[str, Node]
+    failover: Failover | None = None
+    probe: Probe
 
     @model_validator(mode="after")
     def _consistent(self) -> Inventory:
@@ -230,23 +259,200 @@ class Inventory(_Part):
         return [n for n, node in self.nodes.items() if node.role == "replica"]
 
     @property
-    def links(self) -> dict[str, str]:
-        return dict(self.toxiproxy.links) if self.toxiproxy else {}
+    def containers(self) -> dict[str, str | None]:
+        return {n: node.container for n, node in self.nodes.items()}
 
 
-def loads_inventory(text: str, file: str = "<inventory>") -> Inventory:
+#: a Kafka broker's address: host (a name, an IPv4 address or a bracketed IPv6 one) and port
+_ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
+#: a topic prefix: Kafka's topic characters, room left for the run id, no internal '__'
+_TOPIC_PREFIX = re.compile(r"^(?!__)[A-Za-z0-9._-]{1,200}$")
+_BROKER_NAME = re.compile(r"^broker([1-9][0-9]*)$")
+#: the largest Kafka system a game day plans for (the scenario package's MAX_BROKERS)
+MAX_KAFKA_BROKERS = 9
+
+
+class Broker(_Part):
+    """One Kafka broker as the probe reaches it: ``bootstrap`` is the address the broker
+    advertises to clients (through its client proxy, if any, so client faults apply)."""
+
+    bootstrap: str
+    node_id: int = Field(ge=0)
+    container: str | None = None
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        m = _ADDRESS.fullmatch(v)
+        if m is None or not 1 <= int(m.group(2)) <= 65535:
+            raise ValueError("host:port, the address the broker advertises (port 1 to 65535)")
+        return v
+
+
+class KafkaProbe(_Part):
+    """Where the Kafka probe writes: one topic ``<topic_prefix><run id>`` with one partition,
+    created with these settings (each bounds what an acknowledged write survives, so none is
+    defaulted) on the first ``replication_factor`` brokers of the inventory, in its order:
+    the first broker is the partition's preferred leader."""
+
+    topic_prefix: str
+    replication_factor: int = Field(ge=1)
+    min_insync_replicas: int = Field(ge=1)
+    unclean_leader_election: bool
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return _matching(
+            _TOPIC_PREFIX,
+            v,
+            "a Kafka topic prefix: 1 to 200 of letters, digits, '.', '_', '-', not "
+            "starting with '__' (Kafka's internal topics)",
+        )
+
+    @model_validator(mode="after")
+    def _isr(self) -> KafkaProbe:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) at most replication_factor "
+                f"({self.replication_factor}): more could never be in sync"
+            )
+        return self
+
+
+class KafkaInventory(InventoryBase):
+    """A Kafka system's inventory."""
+
+    system: Literal["kafka"]
+    brokers: dict[str, Broker]
+    probe: KafkaProbe
+
+    @field_validator("brokers")
+    @classmethod
+    def _names(cls, v: dict[str, Broker]) -> dict[str, Broker]:
+        want = [f"broker{i}" for i in range(1, len(v) + 1)]
+        if not v or sorted(v, key=_broker_number) != want:
+            raise ValueError(
+                "brokers named broker1 .. brokerN, the names plans use (the broker's own "
+                f"id goes in node_id); got {', '.join(v) or 'none'}"
+            )
+        if len(v) > MAX_KAFKA_BROKERS:
+            raise ValueError(f"at most {MAX_KAFKA_BROKERS} brokers")
+        ids = [b.node_id for b in v.values()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"a different node_id for each broker; got {ids}")
+        addresses = [b.bootstrap for b in v.values()]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError(f"a different bootstrap address for each broker; got {addresses}")
+        return dict(sorted(v.items(), key=lambda kv: _broker_number(kv[0])))
+
+    def cross_problems(self) -> list[tuple[tuple[str, ...], str, str]]:
+        """The rules between sections, each as (key path, given, expected); run once every
+        section is valid on its own."""
+        out: list[tuple[tuple[str, ...], str, str]] = []
+        rf = self.probe.replication_factor
+        if rf > len(self.brokers):
+            out.append(
+                (
+                    ("probe", "replication_factor"),
+                    str(rf),
+                    f"at most the number of brokers ({len(self.brokers)})",
+                )
+            )
+        known = kafka_link_names(len(self.brokers))
+        for link in self.links:
+            if link not in known:
+                out.append(
+                    (
+                        ("toxiproxy", "links", link),
+                        link,
+                        "a Kafka link: client->brokerA, brokerB->brokerA (B fetching from A) "
+                        "or brokerB->controllerA, A and B brokers of the inventory",
+                    )
+                )
+        c = self.stop_conditions
+        if c.sql:
+            out.append(
+                (
+                    ("stop_conditions", "sql"),
+                    "SQL stop conditions",
+                    "none on Kafka: use http or prometheus",
+                )
+            )
+        if c.max_lag_bytes is not None:
+            out.append(
+                (
+                    ("stop_conditions", "max_lag_bytes"),
+                    str(c.max_lag_bytes),
+                    "none on Kafka (it reads PostgreSQL's replay lag): use prometheus",
+                )
+            )
+        if self.docker is None:
+            for n, b in self.brokers.items():
+                if b.container:
+                    out.append(
+                        (
+                            ("brokers", n, "container"),
+                            b.container,
+                            "a docker section too (host may be empty) when brokers name containers",
+                        )
+                    )
+        return out
+
+    @property
+    def containers(self) -> dict[str, str | None]:
+        return {n: b.container for n, b in self.brokers.items()}
+
+    @property
+    def bootstrap(self) -> list[str]:
+        return [b.bootstrap for b in self.brokers.values()]
+
+    @property
+    def replicas(self) -> list[str]:
+        """The brokers the probe's topic is placed on, the preferred leader first."""
+        return list(self.brokers)[: self.probe.replication_factor]
+
+    def broker_of(self, node_id: int) -> str | None:
+        """The inventory's name of the broker with ``node.id`` ``node_id`` (None: not ours)."""
+        return next((n for n, b in self.brokers.items() if b.node_id == node_id), None)
+
+
+def _broker_number(name: str) -> int:
+    m = _BROKER_NAME.fullmatch(name)
+    return int(m.group(1)) if m else 10**6
+
+
+AnyInventory = Inventory | KafkaInventory
+SYSTEMS = ("postgres", "kafka")
+
+
+def loads_inventory(text: str, file: str = "<inventory>") -> AnyInventory:
     data, lines, problems = read_yaml(text, file)
     if problems:
         raise ScenarioError(problems)
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file, 1, "(file)", repr(data)[:60], "a mapping")])
+    system = data.get("system", "postgres")
+    if system not in SYSTEMS:
+        line = line_of(lines, ("system",))
+        raise ScenarioError(
+            [Problem(file, line, "system", repr(system)[:60], "postgres (the default) or kafka")]
+        )
+    model: type[Inventory] | type[KafkaInventory] = (
+        KafkaInventory if system == "kafka" else Inventory
+    )
     try:
-        return Inventory.model_validate(data)
+        inv = model.model_validate(data)
     except ValidationError as e:
         raise ScenarioError(problems_of(e, lines, file, data)) from None
+    if isinstance(inv, KafkaInventory) and (cross := inv.cross_problems()):
+        raise ScenarioError(
+            [Problem(file, line_of(lines, k), dotted(k), g, x) for k, g, x in cross]
+        )
+    return inv
 
 
-def load_inventory(path: str | Path) -> Inventory:
+def load_inventory(path: str | Path) -> AnyInventory:
     """Load and validate an inventory file; ScenarioError lists every problem."""
     p = Path(path)
     try:

@@ -7,6 +7,12 @@ line number stays the file's own), then checks what only the inventory can say: 
 is one of its proxies, every node action has a container, a promote has a failover command,
 the rate, the duration and every fault fit the limits. Every problem is reported at once
 (``ScenarioError``, file and line); nothing outside the inventory gets through.
+
+A Kafka inventory's plan is a Kafka scenario (its workload declares ``acks`` and
+``enable_idempotence``); the stand-in topology is the inventory's brokers and its probe
+topic's durability. Its targets are the inventory's brokers and links by name: ``leader``
+and the link groups (``fetch-from:NODE``, ...) are refused, since the probe's topic is placed
+so that the inventory's first broker leads it, and a plan names what it cuts.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from pathlib import Path
 import yaml
 
 from rpochaos.errors import Problem, ScenarioError
-from rpochaos.gameday.inventory import Inventory
-from rpochaos.scenario import LINK_ACTIONS, Scenario, Step, loads
+from rpochaos.gameday.inventory import AnyInventory, Inventory, KafkaInventory
+from rpochaos.scenario import LEADER, LINK_ACTIONS, LINK_GROUPS, Scenario, Step, loads
 
 #: what a game day can do to a PostgreSQL system it does not own
 SUPPORTED = ("partition", "latency", "bandwidth", "crash", "pause", "restart", "promote")
+#: and to a Kafka system (Kafka elects its leaders itself: no promote)
+SUPPORTED_KAFKA = ("partition", "latency", "bandwidth", "crash", "pause", "restart")
 NODE_DOCKER_ACTIONS = ("crash", "pause", "restart")
 
 
@@ -39,22 +47,34 @@ class PlannedStep:
 @dataclass(frozen=True)
 class Plan:
     scenario: Scenario
-    inventory: Inventory
+    inventory: AnyInventory
     steps: tuple[PlannedStep, ...]
     text: str
 
 
-def _topology(inv: Inventory) -> str:
-    replicas = [{"name": r, "mode": "async"} for r in inv.replicas]
-    block = {"topology": {"synchronous_commit": "on", "replicas": replicas}}
+def _topology(inv: AnyInventory) -> str:
+    block: dict[str, object]
+    if isinstance(inv, KafkaInventory):
+        pr = inv.probe
+        block = {
+            "topology": {
+                "brokers": len(inv.brokers),
+                "replication_factor": pr.replication_factor,
+                "min_insync_replicas": pr.min_insync_replicas,
+                "unclean_leader_election": pr.unclean_leader_election,
+            }
+        }
+    else:
+        replicas = [{"name": r, "mode": "async"} for r in inv.replicas]
+        block = {"topology": {"synchronous_commit": "on", "replicas": replicas}}
     return yaml.safe_dump(json.loads(json.dumps(block)), sort_keys=False)
 
 
-def _rollback(step: Step, inv: Inventory) -> str:
+def _rollback(step: Step, inv: AnyInventory) -> str:
     a = step.action
     if a in LINK_ACTIONS:
         return f"remove the run's toxics from proxy {inv.links.get(step.target, '?')!r}"
-    container = inv.nodes[step.target].container if step.target in inv.nodes else None
+    container = inv.container_of(step.target)
     if a == "pause":
         return f"docker unpause {container}"
     if a == "crash":
@@ -64,7 +84,20 @@ def _rollback(step: Step, inv: Inventory) -> str:
     return "none (a promotion is not undone)"
 
 
-def check_plan(sc: Scenario, inv: Inventory, file: str) -> list[PlannedStep]:
+def _named_target(step: Step) -> str | None:
+    """Why a Kafka step's target is not a name of the inventory (None: it is one)."""
+    group = step.target.split(":", 1)[0]
+    if group in LINK_GROUPS:
+        return "one link of the inventory per step (no link groups on a game day)"
+    if step.target == LEADER:
+        return (
+            "a broker of the inventory by name (no 'leader': the probe's topic is led by the "
+            "inventory's first broker)"
+        )
+    return None
+
+
+def check_plan(sc: Scenario, inv: AnyInventory, file: str) -> list[PlannedStep]:
     """The inventory's rules over a validated scenario; raises ScenarioError."""
     problems: list[Problem] = []
 
@@ -82,11 +115,17 @@ def check_plan(sc: Scenario, inv: Inventory, file: str) -> list[PlannedStep]:
             f"at most {lim.max_total:g}s (limits.max_total)",
         )
     out: list[PlannedStep] = []
+    kafka = isinstance(inv, KafkaInventory)
+    supported = SUPPORTED_KAFKA if kafka else SUPPORTED
     for step in sc.schedule:
         key = f"schedule[{step.source_index if step.source_index >= 0 else step.index}]"
         a = step.action
-        if a not in SUPPORTED:
-            bad(step.line, key, a, "one of " + ", ".join(SUPPORTED) + " on a game day")
+        if a not in supported:
+            bad(step.line, key, a, "one of " + ", ".join(supported) + " on a game day")
+            continue
+        why = _named_target(step) if kafka else None
+        if why is not None:
+            bad(step.line, f"{key}.{a}", step.target, why)
             continue
         if a == "partition" and step.params.get("mode", "blackhole") != "blackhole":
             bad(
@@ -104,12 +143,11 @@ def check_plan(sc: Scenario, inv: Inventory, file: str) -> list[PlannedStep]:
                     "a link of the inventory: " + (", ".join(inv.links) or "(none declared)"),
                 )
         elif a in NODE_DOCKER_ACTIONS:
-            node = inv.nodes.get(step.target)
-            if node is None or node.container is None:
+            if inv.container_of(step.target) is None:
                 bad(
                     step.line, f"{key}.{a}", step.target, "a node of the inventory with a container"
                 )
-        elif a == "promote":
+        elif a == "promote" and isinstance(inv, Inventory):
             if inv.failover is None:
                 bad(step.line, key, "promote", "a failover command in the inventory")
             if step.target not in inv.replicas:
@@ -129,7 +167,7 @@ def check_plan(sc: Scenario, inv: Inventory, file: str) -> list[PlannedStep]:
     return out
 
 
-def loads_plan(text: str, inv: Inventory, file: str = "plan.yaml") -> Plan:
+def loads_plan(text: str, inv: AnyInventory, file: str = "plan.yaml") -> Plan:
     try:
         top = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -149,15 +187,28 @@ def loads_plan(text: str, inv: Inventory, file: str = "plan.yaml") -> Plan:
                 )
             ]
         )
-    if isinstance(top, dict) and top.get("system", "postgres") != "postgres":
-        raise ScenarioError([Problem(file, None, "system", str(top["system"]), "postgres")])
+    if isinstance(top, dict) and "system" in top and top["system"] != inv.system:
+        line = next(
+            (i + 1 for i, s in enumerate(text.splitlines()) if s.startswith("system")), None
+        )
+        raise ScenarioError(
+            [
+                Problem(
+                    file,
+                    line,
+                    "system",
+                    str(top["system"]),
+                    f"{inv.system}, the system of inventory {inv.name}",
+                )
+            ]
+        )
     full = text if text.endswith("\n") else text + "\n"
     sc = loads(full + _topology(inv), file)
     steps = check_plan(sc, inv, file)
     return Plan(sc, inv, tuple(steps), text)
 
 
-def load_plan(path: str | Path, inv: Inventory) -> Plan:
+def load_plan(path: str | Path, inv: AnyInventory) -> Plan:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

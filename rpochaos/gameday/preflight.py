@@ -1,6 +1,11 @@
-"""Preflight: everything a game day will touch answers, every replica has caught up with the
-primary, and nothing is changed on the way (the probe's table test creates and drops a table
-of its own, in the allowed schema).
+"""Preflight: everything a game day will touch answers, and nothing is changed on the way.
+
+PostgreSQL: every node answers in its declared role, every replica has caught up with the
+primary, the probe can create and drop a table of its own in the allowed schema. Kafka:
+every broker answers at its bootstrap address and the cluster advertises exactly the
+inventory's addresses (else clients would go around the proxies), and the probe can create
+and delete a topic of its own under the prefix. Both: Toxiproxy and every
+named proxy, every container, every Prometheus stop condition.
 
 ``preflight(plan)`` returns one ``Check`` per thing checked, in order; ``ok(checks)`` says
 whether a run may start.
@@ -19,6 +24,7 @@ from psycopg import sql
 
 from rpochaos.errors import ProxyError, first_line
 from rpochaos.gameday.actions import TOXIC_PREFIX, ActionError, DockerCli
+from rpochaos.gameday.inventory import Inventory, InventoryBase, KafkaInventory
 from rpochaos.gameday.plan import Plan
 from rpochaos.gameday.probe import connect
 from rpochaos.gameday.stops import prometheus_check
@@ -34,6 +40,22 @@ class Check:
 
 def preflight(plan: Plan) -> list[Check]:
     inv = plan.inventory
+    if isinstance(inv, KafkaInventory):
+        from rpochaos.gameday.kafka_preflight import kafka_checks
+
+        return kafka_checks(inv) + common_checks(inv)
+    checks = _postgres_checks(inv)
+    checks += common_checks(inv)
+    if inv.failover is not None:
+        exe = inv.failover.command[0]
+        found = shutil.which(exe)
+        checks.append(
+            Check(f"failover command {exe}", found is not None, found or "not found on PATH")
+        )
+    return checks
+
+
+def _postgres_checks(inv: Inventory) -> list[Check]:
     checks: list[Check] = []
     for name, node in inv.nodes.items():
         try:
@@ -65,6 +87,13 @@ def preflight(plan: Plan) -> list[Check]:
         checks.append(Check(f"probe can create and drop a table in {schema}", True, "ok"))
     except psycopg.Error as e:
         checks.append(Check(f"probe can create and drop a table in {schema}", False, first_line(e)))
+    return checks
+
+
+def common_checks(inv: InventoryBase) -> list[Check]:
+    """Toxiproxy and each named proxy (enabled, no rpochaos toxic left), each container
+    running, each Prometheus stop condition answering and not already crossed."""
+    checks: list[Check] = []
     if inv.toxiproxy is not None:
         try:
             with Toxiproxy(inv.toxiproxy.api) as tp:
@@ -90,16 +119,16 @@ def preflight(plan: Plan) -> list[Check]:
             checks.append(Check(f"Toxiproxy {inv.toxiproxy.api}", False, first_line(e)))
     if inv.docker is not None:
         docker = DockerCli(inv.docker.host, timeout_s=10)
-        for name, node in inv.nodes.items():
-            if node.container is None:
+        for name, container in inv.containers.items():
+            if container is None:
                 continue
             try:
-                state = docker.state(node.container)
+                state = docker.state(container)
             except ActionError as e:
                 state, why = None, first_line(e)
             else:
                 why = "no such container" if state is None else f"state {state}"
-            checks.append(Check(f"container {node.container} ({name})", state == "running", why))
+            checks.append(Check(f"container {container} ({name})", state == "running", why))
     if inv.stop_conditions.prometheus:
         with httpx.Client(trust_env=False) as http:
             for pq in inv.stop_conditions.prometheus:
@@ -111,12 +140,6 @@ def preflight(plan: Plan) -> list[Check]:
                         f"{pq.url} answers, not {pq.threshold}" if reason is None else reason,
                     )
                 )
-    if inv.failover is not None:
-        exe = inv.failover.command[0]
-        found = shutil.which(exe)
-        checks.append(
-            Check(f"failover command {exe}", found is not None, found or "not found on PATH")
-        )
     return checks
 
 

@@ -78,7 +78,7 @@ def summary_markdown(run_dir: Path, result: Result) -> str:
         f"- final read on: {result.failover.final_read_node or 'n/a'}; promoted: "
         f"{result.failover.promoted or 'none'}",
         "",
-        "## Settings in force (read from the primary at the start)",
+        "## Settings in force (as the system reported them at the start)",
         "",
     ]
     dur = meta.get("durability")

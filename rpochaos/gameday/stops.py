@@ -21,8 +21,8 @@ import httpx
 import psycopg
 
 from rpochaos.clock import Clock
-from rpochaos.gameday.inventory import Inventory, PrometheusStop
-from rpochaos.gameday.probe import Probe, connect
+from rpochaos.gameday.inventory import AnyInventory, Inventory, PrometheusStop
+from rpochaos.gameday.probe import ProbeSide, connect
 
 LAG_SQL = (
     "SELECT application_name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint "
@@ -35,8 +35,8 @@ MIN_WRITES = 5
 class StopWatch:
     def __init__(
         self,
-        inv: Inventory,
-        probe: Probe,
+        inv: AnyInventory,
+        probe: ProbeSide,
         clock: Clock,
         on_stop: Callable[[str], None],
         *,
@@ -84,13 +84,15 @@ class StopWatch:
                     f"workload error rate {rate:.0%} over the last {c.error_window:g}s "
                     f"> {c.max_error_rate:.0%} ({n} writes)"
                 )
-        if c.max_lag_bytes is not None and not outage:
-            reason = self._lag(c.max_lag_bytes)
+        pg = self.inv if isinstance(self.inv, Inventory) else None  # Kafka: no SQL
+        if c.max_lag_bytes is not None and not outage and pg is not None:
+            reason = self._lag(pg, c.max_lag_bytes)
             if reason:
                 return reason
         for s in c.sql:
+            assert pg is not None, "a Kafka inventory has no SQL stop conditions"
             try:
-                with connect(self.inv.nodes[s.node].conninfo, 1.0) as conn:
+                with connect(pg.nodes[s.node].conninfo, 1.0) as conn:
                     row = conn.execute(s.query).fetchone()
             except psycopg.Error as e:
                 if outage:
@@ -113,9 +115,9 @@ class StopWatch:
                 return reason
         return None
 
-    def _lag(self, limit: int) -> str | None:
+    def _lag(self, inv: Inventory, limit: int) -> str | None:
         try:
-            with connect(self.inv.nodes["primary"].conninfo, 1.0) as conn:
+            with connect(inv.nodes["primary"].conninfo, 1.0) as conn:
                 rows = conn.execute(LAG_SQL).fetchall()
         except psycopg.Error:
             return None  # the primary unreachable is for the error rate to judge

@@ -93,6 +93,7 @@ _PLAN = (
 )
 _SEARCH = "tests/integration/test_search.py::"
 _GAMEDAY = "tests/integration/test_gameday.py::"
+_GAMEDAY_KAFKA = "tests/integration/test_gameday_kafka.py::"
 #: (pattern on the command, who runs it): a test ``path::function``, or ".ci/run"; first match
 WHERE: list[tuple[str, str]] = [
     (r"^\./dev demo$", HERE + "test_dev_demo_sets_up_and_runs_the_canonical_scenario"),
@@ -131,6 +132,10 @@ WHERE: list[tuple[str, str]] = [
      HERE + "test_the_parallel_benchmark_runs_both_ways"),
     (r"^pytest --rpo-scenario ",
      "tests/integration/test_plugin.py::test_collection_by_folder_glob_and_name"),
+    (r"^python -m rpochaos\.gameday plan examples/gameday/kafka-\S+ .*--execute",
+     _GAMEDAY_KAFKA + "test_acks1_leader_cut_then_killed_game_day_loses_acknowledged_messages"),
+    (r"^python -m rpochaos\.gameday plan examples/gameday/kafka-",
+     _GAMEDAY_KAFKA + "test_kafka_plan_changes_nothing"),
     (r"^python -m rpochaos\.gameday plan .*--execute",
      _GAMEDAY + "test_execute_without_terminal_or_confirmation_is_refused"),
     (r"^python -m rpochaos\.gameday plan ", _GAMEDAY + "test_plan_changes_nothing"),

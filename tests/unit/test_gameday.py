@@ -216,7 +216,8 @@ def test_the_runbooks_inventory_loads_with_every_stop_condition() -> None:
     import re
 
     text = (ROOT / "docs" / "gamedays.md").read_text()
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "limits:" in b]
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    (block,) = [b for b in blocks if "limits:" in b and "system: postgres" in b]
     c = loads_inventory(block, "docs/gamedays.md").stop_conditions
     assert c.sql and c.http and c.max_lag_bytes and c.max_error_rate
     assert [p.threshold for p in c.prometheus] == ["> 5", "< 1"]
