@@ -36,8 +36,8 @@ holding the leader key now.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ from rpochaos.patroni.config import (
     node_config,
     render,
 )
+from rpochaos.patroni.etcd import member_ready
 from rpochaos.patroni.readings import (
     WAIT_S,
     Member,
@@ -257,11 +258,7 @@ class DockerPatroniTopology(PatroniReadings):
             for etcd in self._etcd:
                 if not etcd.running():
                     raise TopologyError(f"{etcd.name} exited\n{etcd.log_tail()}")
-                try:
-                    r = self._http.get(f"http://{etcd.harness(ETCD_PORT)}/health")
-                    if r.status_code != 200 or json.loads(r.text).get("health") != "true":
-                        return False
-                except (httpx.HTTPError, ValueError, AttributeError):
+                if not member_ready(self._http, f"http://{etcd.harness(ETCD_PORT)}"):
                     return False
             return True
 
@@ -269,6 +266,8 @@ class DockerPatroniTopology(PatroniReadings):
             return "\n".join(f"--- {e.name} ---\n{e.log_tail()}" for e in self._etcd)
 
         wait_until("etcd did not become healthy", 30.0, healthy, tails)
+        time.sleep(0.5)  # a cluster just formed may still change leader: ready twice
+        wait_until("etcd did not stay healthy", 30.0, healthy, tails)
 
     def _make_node(self, name: str) -> None:
         assert self._etcd, "etcd starts first"
