@@ -125,6 +125,12 @@ class PatroniSettings:
 SETTING_KEYS: tuple[str, ...] = tuple(f.name for f in fields(PatroniSettings))
 
 
+def declared_settings(patroni: object) -> PatroniSettings:
+    """The Patroni settings of a scenario's ``topology.patroni`` (a dataclass that may carry
+    more than Patroni's settings, e.g. the DCS's size: those are left out)."""
+    return PatroniSettings(**{k: getattr(patroni, k) for k in SETTING_KEYS})
+
+
 def settings_from_mapping(
     data: Mapping[str, object], *, file: str, path: str = "topology.patroni"
 ) -> PatroniSettings:

@@ -37,10 +37,10 @@ holding the leader key now.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -56,10 +56,11 @@ from rpochaos.patroni.config import (
     SUPERUSER,
     Credentials,
     NodeSpec,
-    PatroniSettings,
+    declared_settings,
     node_config,
     render,
 )
+from rpochaos.patroni.etcd import member_ready
 from rpochaos.patroni.readings import (
     WAIT_S,
     Member,
@@ -88,24 +89,22 @@ T = TypeVar("T")
 
 @dataclass
 class DockerPatroniNode:
-    """One node: its container, REST client and the three proxies in front of it."""
+    """One node: its container, REST client and the proxies in front of it (replication,
+    clients, and one to each etcd member)."""
 
     name: str
     server: ServiceNode
     rest: PatroniRest
     repl: LinkAddress
     client: LinkAddress
-    dcs: LinkAddress
+    dcs: tuple[LinkAddress, ...]
+    etcd_proxies: tuple[str, ...]
     argv: list[str]
     env: dict[str, str]
 
     @property
     def proxy_name(self) -> str:
         return f"repl->{self.name}"
-
-    @property
-    def etcd_proxies(self) -> tuple[str, ...]:
-        return (f"{self.name}->{ETCD}",)
 
     @property
     def conninfo(self) -> str:
@@ -150,7 +149,7 @@ class DockerPatroniTopology(PatroniReadings):
         self.topology = topology
         self.backend = backend
         self.proxy = proxy
-        self.settings = PatroniSettings(**asdict(topology.patroni))
+        self.settings = declared_settings(topology.patroni)
         self.settings.check()
         self.image = resolve_patroni_image(client=backend.client)
         self.parameters: dict[str, str | int] = {
@@ -165,7 +164,10 @@ class DockerPatroniTopology(PatroniReadings):
         self._names = list(topology.nodes)
         self._nodes: dict[str, DockerPatroniNode] = {}
         self._handles = {n: DockerPatroniNodeHandle(self, n) for n in self._names}
-        self._etcd: ServiceNode | None = None
+        assert topology.patroni is not None
+        n = topology.patroni.etcd_members
+        self._etcd_names = [ETCD] if n == 1 else [f"{ETCD}{i + 1}" for i in range(n)]
+        self._etcd: list[ServiceNode] = []
         self._http = httpx.Client(timeout=httpx.Timeout(2.0), trust_env=False)
         self._created: list[str] = []
         self._last_leader = PRIMARY
@@ -183,7 +185,7 @@ class DockerPatroniTopology(PatroniReadings):
         out = {f"{r.name}->{PRIMARY}": self._nodes[PRIMARY].repl.listen_port
                for r in self.topology.replicas}  # fmt: skip
         out.update({f"client->{n}": node.client.listen_port for n, node in self._nodes.items()})
-        out.update({f"{n}->dcs": node.dcs.listen_port for n, node in self._nodes.items()})
+        out.update({f"{n}->dcs": node.dcs[0].listen_port for n, node in self._nodes.items()})
         return out
 
     @property
@@ -228,47 +230,58 @@ class DockerPatroniTopology(PatroniReadings):
         return addr
 
     def _start_etcd(self) -> None:
-        etcd = ServiceNode(self.backend, ETCD, image=self.image, ports=(ETCD_PORT,))
-        self.backend.adopt(etcd)
-        self._etcd = etcd
-        etcd.prepare()
-        url = f"http://{ETCD}:{ETCD_PORT}"
-        etcd.start(
-            [
-                "etcd",
-                "--name", ETCD,
-                "--data-dir", DATADIR,
-                "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}",
-                "--advertise-client-urls", url,
-                "--listen-peer-urls", "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                "--initial-cluster", f"{ETCD}=http://127.0.0.1:2380",
-                "--initial-cluster-state", "new",
-                "--logger", "zap",
-                "--log-level", "warn",
-            ]
-        )  # fmt: skip
-        health = f"http://{etcd.harness(ETCD_PORT)}/health"
+        """Every etcd member's container (``etcd``, or ``etcd1``..``etcd3``: peers reach each
+        other by container name), then wait until each says it is healthy."""
+        initial = ",".join(f"{m}=http://{m}:2380" for m in self._etcd_names)
+        for name in self._etcd_names:
+            etcd = ServiceNode(self.backend, name, image=self.image, ports=(ETCD_PORT,))
+            self.backend.adopt(etcd)
+            self._etcd.append(etcd)
+            etcd.prepare()
+            etcd.start(
+                [
+                    "etcd",
+                    "--name", name,
+                    "--data-dir", DATADIR,
+                    "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}",
+                    "--advertise-client-urls", f"http://{name}:{ETCD_PORT}",
+                    "--listen-peer-urls", "http://0.0.0.0:2380",
+                    "--initial-advertise-peer-urls", f"http://{name}:2380",
+                    "--initial-cluster", initial,
+                    "--initial-cluster-state", "new",
+                    "--initial-cluster-token", "rpochaos",
+                    "--logger", "zap",
+                    "--log-level", "warn",
+                ]
+            )  # fmt: skip
 
         def healthy() -> bool:
-            if not etcd.running():
-                raise TopologyError(f"etcd exited\n{etcd.log_tail()}")
-            try:
-                r = self._http.get(health)
-                return r.status_code == 200 and json.loads(r.text).get("health") == "true"
-            except (httpx.HTTPError, ValueError, AttributeError):
-                return False
+            for etcd in self._etcd:
+                if not etcd.running():
+                    raise TopologyError(f"{etcd.name} exited\n{etcd.log_tail()}")
+                if not member_ready(self._http, f"http://{etcd.harness(ETCD_PORT)}"):
+                    return False
+            return True
 
-        wait_until("etcd did not become healthy", 30.0, healthy, etcd.log_tail)
+        def tails() -> str:
+            return "\n".join(f"--- {e.name} ---\n{e.log_tail()}" for e in self._etcd)
+
+        wait_until("etcd did not become healthy", 30.0, healthy, tails)
+        time.sleep(0.5)  # a cluster just formed may still change leader: ready twice
+        wait_until("etcd did not stay healthy", 30.0, healthy, tails)
 
     def _make_node(self, name: str) -> None:
-        assert self._etcd is not None
+        assert self._etcd, "etcd starts first"
         server = ServiceNode(self.backend, name, image=self.image, ports=(PG_PORT, REST_PORT))
         self.backend.adopt(server)
         server.prepare()
         repl = self._proxy(f"repl->{name}", server, PG_PORT, harness=False)
         client = self._proxy(f"client->{name}", server, PG_PORT, harness=True)
-        dcs = self._proxy(f"{name}->{ETCD}", self._etcd, ETCD_PORT, harness=False)
+        links = tuple(f"{name}->{e.name}" for e in self._etcd)
+        dcs = tuple(
+            self._proxy(link, e, ETCD_PORT, harness=False)
+            for link, e in zip(links, self._etcd, strict=True)
+        )
         spec = NodeSpec(
             name=name,
             pg_listen=f"0.0.0.0:{PG_PORT}",
@@ -278,7 +291,7 @@ class DockerPatroniTopology(PatroniReadings):
             data_dir=Path(DATADIR),
             socket_dir=SOCKET_DIR,
             pgpass=PGPASS,
-            etcd_hosts=(str(dcs.peer),),
+            etcd_hosts=tuple(str(d.peer) for d in dcs),
             etcd_proxied=True,
             hba_hosts=("samenet",),
         )
@@ -297,6 +310,7 @@ class DockerPatroniTopology(PatroniReadings):
             repl=repl,
             client=client,
             dcs=dcs,
+            etcd_proxies=links,
             argv=["patroni"],
             env={"PATRONI_CONFIGURATION": render(config), "HOME": "/tmp"},
         )
@@ -308,9 +322,9 @@ class DockerPatroniTopology(PatroniReadings):
             with contextlib.suppress(Exception):
                 node.server.kill()
             node.rest.close()
-        if self._etcd is not None:
+        for etcd in self._etcd:
             with contextlib.suppress(Exception):
-                self._etcd.kill()
+                etcd.kill()
         for link in self._created:
             with contextlib.suppress(ProxyError):
                 self.proxy.delete_proxy(link)

@@ -4,8 +4,9 @@ Each member gets a free client port and a free peer port, and its data under the
 directory (``<dir>/<member name>``). The members run as the harness's own user (etcd does not
 refuse root) through ``LocalBackend.spawn``, so they are listed in the run's pids.json, die
 with the harness (PR_SET_PDEATHSIG) and are killed by ``LocalBackend.close`` too. Healthy
-means every running member answers ``GET /health`` with ``"health": "true"`` (a member says
-so only once the cluster has a raft leader).
+means every running member is ready (``member_ready``: ``GET /health`` says ``"health":
+"true"``, which a member says only once the cluster has a raft leader, and its v3 gateway
+answers a read).
 
 Debian bookworm ships etcd 3.4.23 (``etcd-server``); Patroni's etcd3 client speaks to it
 through the v3 gRPC gateway.
@@ -54,6 +55,26 @@ class Member:
 
     def running(self) -> bool:
         return self.server is not None and self.server.running()
+
+
+def member_ready(http: httpx.Client, url: str) -> bool:
+    """Whether the etcd member at ``url`` is ready for Patroni: ``/health`` says true (the
+    cluster has a raft leader) and its v3 gateway answers a range read with a header and grants
+    a lease (what Patroni's etcd3 client does first; a member of a cluster still forming can
+    pass the first and not the rest). The lease expires on its own."""
+    try:
+        r = http.get(f"{url}/health")
+        if r.status_code != 200 or json.loads(r.text).get("health") != "true":
+            return False
+        r = http.post(f"{url}/v3/kv/range", json={"key": "cnBvY2hhb3M="})  # b64 "rpochaos"
+        body = json.loads(r.text)
+        if r.status_code != 200 or not isinstance(body, dict) or "header" not in body:
+            return False
+        r = http.post(f"{url}/v3/lease/grant", json={"TTL": 5})  # Patroni's first write
+        body = json.loads(r.text)
+        return r.status_code == 200 and isinstance(body, dict) and "ID" in body
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
 
 
 class Etcd(Started):
@@ -148,11 +169,7 @@ class Etcd(Started):
         return bool(running) and all(self._member_healthy(m) for m in running)
 
     def _member_healthy(self, m: Member) -> bool:
-        try:
-            r = self._http.get(f"{m.client_url}/health")
-            return r.status_code == 200 and json.loads(r.text).get("health") == "true"
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return False
+        return member_ready(self._http, m.client_url)
 
     def wait_healthy(self, timeout_s: float | None = None) -> None:
         """Wait until ``healthy``; TopologyError with the members' log tails otherwise, or at

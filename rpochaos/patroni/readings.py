@@ -121,13 +121,16 @@ class PatroniReadings:
     def durability(self) -> dict[str, object]:
         """The leader's durability settings as PostgreSQL reports them, then every Patroni
         setting as Patroni's ``GET /config`` reports it (``patroni.<key>``; a setting it
-        does not report is shown as declared, marked ``(declared)``), and ``replicas``."""
+        does not report is shown as declared, marked ``(declared)``), the DCS's size
+        (``dcs.etcd_members``) and ``replicas``."""
         out: dict[str, object] = {}
         with psycopg.connect(self.member(self.primary_name).conninfo) as c:
             for name in DURABILITY_SETTINGS:
                 row = c.execute(f"SHOW {name}").fetchone()
                 out[name] = row[0] if row else None
         out.update(self.patroni_settings())
+        assert self.topology.patroni is not None, "validated: manager patroni has its settings"
+        out["dcs.etcd_members"] = self.topology.patroni.etcd_members
         out["replicas"] = {r.name: r.mode for r in self.topology.replicas}
         return out
 

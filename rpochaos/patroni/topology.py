@@ -32,7 +32,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 import psycopg
@@ -42,7 +41,7 @@ from rpochaos.backends.base import Backend, Endpoint
 from rpochaos.backends.local import LocalBackend
 from rpochaos.errors import ProxyError, TopologyError
 from rpochaos.patroni.cluster import HOST, PatroniCluster
-from rpochaos.patroni.config import PatroniSettings
+from rpochaos.patroni.config import declared_settings
 from rpochaos.patroni.etcd import Etcd
 from rpochaos.patroni.readings import WAIT_S, Member, PatroniReadings
 from rpochaos.patroni.rest import ClusterView, PatroniApiError
@@ -99,8 +98,10 @@ class PatroniTopology(PatroniReadings):
         self.topology = topology
         self.backend = backend
         self.proxy = proxy
-        self.settings = PatroniSettings(**asdict(topology.patroni))
-        self.dcs = Etcd(backend, backend.data_root() / "etcd")
+        self.settings = declared_settings(topology.patroni)
+        self.dcs = Etcd(
+            backend, backend.data_root() / "etcd", members=topology.patroni.etcd_members
+        )
         parameters: dict[str, str | int] = {
             "synchronous_commit": topology.synchronous_commit,
             **topology.settings,

@@ -100,6 +100,8 @@ class Patroni:
     synchronous_node_count: int
     failsafe_mode: bool
     use_pg_rewind: bool
+    #: the DCS's size (not a Patroni setting: how many etcd members rpochaos starts)
+    etcd_members: int = 1
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ class Topology:
 
 #: Kafka: the largest cluster a scenario may declare (each broker is a JVM and a quorum voter)
 MAX_BROKERS = 9
+#: how many etcd members a Patroni topology's DCS may have
+ETCD_MEMBERS: tuple[int, ...] = (1, 3)
 #: Kafka: a step target meaning "the leader of partition 0 when the step runs"
 LEADER = "leader"
 #: Kafka link groups, ``GROUP:NODE``; the runner expands them when the step runs

@@ -56,7 +56,7 @@ from rpochaos.scenario.fields import (
 )
 from rpochaos.scenario.limits import MAX_REPLICAS
 from rpochaos.scenario.mariadb_shape import MariaDBTopologySection
-from rpochaos.scenario.model import MAX_BROKERS
+from rpochaos.scenario.model import ETCD_MEMBERS, MAX_BROKERS
 from rpochaos.scenario.searchform import SearchSection
 from rpochaos.scenario.stepform import Step
 from rpochaos.scenario.units import parse_duration, parse_size
@@ -209,6 +209,15 @@ PatroniSyncModeValue = Annotated[
 ]
 
 
+def _etcd_members(v: object) -> int:
+    if isinstance(v, bool) or v not in ETCD_MEMBERS:
+        raise pydantic_error(Wrong("1 or 3 (etcd members: one, or a quorum of three)"))
+    return int(str(v))
+
+
+EtcdMembers = Annotated[int, PlainValidator(_etcd_members), _file({"enum": list(ETCD_MEMBERS)})]
+
+
 class PatroniShape(_Section):
     """``topology.patroni`` (with ``manager: patroni``): Patroni's settings that bound loss
     and failover time, every one declared. ``loop_wait + 2 * retry_timeout <= ttl`` (else
@@ -232,6 +241,9 @@ class PatroniShape(_Section):
     )
     use_pg_rewind: Boolean = Field(
         description="a rejoining old leader rewinds (erasing what it alone held)"
+    )
+    etcd_members: EtcdMembers = Field(
+        1, description="the DCS: 1 etcd member, or 3 (each node reaches every member)"
     )
 
 

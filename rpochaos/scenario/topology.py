@@ -347,6 +347,7 @@ class _TopologyChecks(_MariaDBChecks):
             synchronous_node_count=section.synchronous_node_count,
             failsafe_mode=section.failsafe_mode,
             use_pg_rewind=section.use_pg_rewind,
+            etcd_members=section.etcd_members,
         )
 
     def patroni_rules(

@@ -62,6 +62,24 @@ class Dimension:
             return self.options[min(int(u * len(self.options)), len(self.options) - 1)]
         return self.clamp(self.low + u * (self.high - self.low))
 
+    def in_stratum(self, s: int, n: int, r: float) -> Value:
+        """The value at ``r`` in [0, 1) of stratum ``s`` of ``n`` equal strata, kept inside
+        the stratum after rounding to 0.001 (a value drawn just below a boundary would
+        otherwise round into the next one) whenever the stratum is wider than 0.002."""
+        v = self.at((s + r) / n)
+        if isinstance(v, str) or (self.high - self.low) / n <= 0.002:
+            return v
+
+        def stratum(x: float) -> int:  # as fraction() places it, float rounding included
+            return min(int(self.fraction(x) * n), n - 1)
+
+        for _ in range(3):  # rounding moves a value by at most 0.0005: one step back suffices
+            if stratum(v) > s:
+                v = round(v - 0.001, 3)
+            elif stratum(v) < s:
+                v = round(v + 0.001, 3)
+        return v
+
     def fraction(self, value: Value) -> float:
         """Where ``value`` lies on the axis, in [0, 1]."""
         if isinstance(value, str):

@@ -45,7 +45,7 @@ def first_pass(space: Space, n: int, rng: random.Random) -> list[Candidate]:
         if d.numeric:
             strata = list(range(n))
             rng.shuffle(strata)
-            columns[d.name] = [d.at((s + rng.random()) / n) for s in strata]
+            columns[d.name] = [d.in_stratum(s, n, rng.random()) for s in strata]
         else:
             start = rng.randrange(len(d.options))
             columns[d.name] = [d.options[(start + i) % len(d.options)] for i in range(n)]

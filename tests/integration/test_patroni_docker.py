@@ -94,6 +94,23 @@ def test_sync_mode_strict_loses_nothing(docker_patroni: Any, tmp_path: Path) -> 
     assert r["durability"]["patroni.synchronous_mode"] == "strict"
 
 
+def test_an_isolated_leader_of_a_three_member_etcd_acknowledges_until_it_demotes(
+    docker_patroni: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    proc, r = _run("patroni-isolated-leader", out)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["writes"]["lost"] > 0
+    assert r["durability"]["dcs.etcd_members"] == 3
+    demoted, taken = r["leader_changes"]
+    assert (demoted["from_node"], demoted["to_node"]) == ("primary", None), r["leader_changes"]
+    assert (taken["from_node"], taken["to_node"]) == (None, "replica1"), r["leader_changes"]
+    acks_ended = r["outage_at_s"] + r["data_loss_window_s"]
+    assert abs(demoted["t_s"] - acks_ended) < 0.5, (demoted, acks_ended)
+    assert r["failover"]["final_read_node"] == "replica1"
+    assert _left(docker_patroni, out) == []
+
+
 def test_sigint_mid_fault_leaves_no_container(docker_patroni: Any, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(

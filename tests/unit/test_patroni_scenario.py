@@ -89,6 +89,22 @@ def test_values_patroni_would_change_are_refused_at_their_line() -> None:
     assert found[0].startswith("10: topology.patroni.synchronous_mode: 'sometimes' -> off, on")
 
 
+def test_the_dcs_is_one_etcd_member_unless_three_are_declared() -> None:
+    assert loads(BASE, "p.yaml").topology.patroni.etcd_members == 1  # type: ignore[union-attr]
+    three = BASE.replace(
+        "    use_pg_rewind: true\n", "    use_pg_rewind: true\n    etcd_members: 3\n"
+    )
+    sc = loads(three, "p.yaml")
+    assert sc.topology.patroni.etcd_members == 3  # type: ignore[union-attr]
+    assert from_dict(json.loads(json.dumps(to_dict(sc)))) == sc
+    for bad, given in (("2", "2"), ("true", "true"), ("'3'", "'3'")):
+        text = three.replace("etcd_members: 3", f"etcd_members: {bad}")
+        assert _problems(text) == [
+            f"14: topology.patroni.etcd_members: {given} -> 1 or 3 (etcd members: "
+            "one, or a quorum of three)"
+        ], bad
+
+
 def test_a_missing_patroni_block_is_named() -> None:
     start = BASE.index("  patroni:")
     end = BASE.index("  replicas:")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rpochaos.errors import ScenarioError
@@ -165,6 +165,9 @@ def test_the_shipped_search_scenarios_have_the_spaces_the_docs_describe() -> Non
 
 
 @given(st.integers(1, 12), st.integers(0, 2**32))
+@example(7, 15).via("a value drawn below a boundary that rounds into the next stratum")
+@example(4, 4077).via("found by hypothesis in a helper's run")
+@example(12, 1054).via("found by hypothesis in a helper's run")
 @settings(max_examples=50, deadline=None)
 def test_the_first_pass_puts_one_point_in_each_stratum(n: int, seed: int) -> None:
     space = space_of(ASYNC)
