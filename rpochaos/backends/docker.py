@@ -60,7 +60,7 @@ from rpochaos.backends.docker_nodes import (
     KAFKA_PORT,
     PG_PORT,
     DockerNode,
-    _free_port,
+    _free_ports,
     _logs,
 )
 from rpochaos.backends.local import proc_start as _proc_start
@@ -299,33 +299,45 @@ class DockerBackend(Backend):
 
     def start_proxy(self, timeout_s: float = 30.0) -> Toxiproxy:
         """Start the Toxiproxy container (API and client-link ports published on 127.0.0.1)
-        and return a client once its API answers."""
+        and return a client once its API answers. A start refused because a chosen port was
+        taken meanwhile (by another run's container) is tried again with new ports."""
+        import docker.errors
+
         self._ensure_network()
         if self._proxy is not None:
             raise TopologyError(f"docker run {self.run_id} has a Toxiproxy container already")
-        api_port = _free_port()
-        pool = [(HARNESS_PORT_BASE + i, _free_port()) for i in range(self.harness_ports)]
-        ports: dict[str, tuple[str, int]] = {
-            f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", api_port),
-            **{f"{inside}/tcp": ("127.0.0.1", outside) for inside, outside in pool},
-        }
-        container = self.client.containers.create(
-            self.images.toxiproxy,
-            entrypoint=["/toxiproxy"],
-            command=["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}"],
-            environment={"LOG_LEVEL": "info"},
-            name=f"{self.prefix}-{TOXIPROXY_ALIAS}",
-            hostname=TOXIPROXY_ALIAS,
-            labels=self.labels("toxiproxy"),
-            ports=ports,
-            network=self.network_name,
-            networking_config={
-                self.network_name: self.client.api.create_endpoint_config(aliases=[TOXIPROXY_ALIAS])
-            },
-            detach=True,
-        )
+        for attempt in range(3):  # a published port taken between the choice and the start
+            api_port, *outside = _free_ports(1 + self.harness_ports)
+            pool = [(HARNESS_PORT_BASE + i, port) for i, port in enumerate(outside)]
+            ports: dict[str, tuple[str, int]] = {
+                f"{TOXIPROXY_API_PORT}/tcp": ("127.0.0.1", api_port),
+                **{f"{inside}/tcp": ("127.0.0.1", port) for inside, port in pool},
+            }
+            container = self.client.containers.create(
+                self.images.toxiproxy,
+                entrypoint=["/toxiproxy"],
+                command=["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}"],
+                environment={"LOG_LEVEL": "info"},
+                name=f"{self.prefix}-{TOXIPROXY_ALIAS}",
+                hostname=TOXIPROXY_ALIAS,
+                labels=self.labels("toxiproxy"),
+                ports=ports,
+                network=self.network_name,
+                networking_config={
+                    self.network_name: self.client.api.create_endpoint_config(
+                        aliases=[TOXIPROXY_ALIAS]
+                    )
+                },
+                detach=True,
+            )
+            try:
+                container.start()
+                break
+            except docker.errors.APIError as e:
+                container.remove(force=True)
+                if "port is already allocated" not in str(e) or attempt == 2:
+                    raise
         self._proxy = _Proxy(container, Address("127.0.0.1", api_port), pool)
-        container.start()
 
         def alive() -> bool:
             container.reload()
