@@ -18,6 +18,24 @@ from rpochaos.errors import MissingDependency
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+#: the topology section of a Patroni scenario (primary + replica1, async), for unit tests
+#: that add their own workload, schedule and expect
+PATRONI_TOPOLOGY = """\
+system: postgres
+topology:
+  manager: patroni
+  synchronous_commit: "on"
+  patroni:
+    ttl: 20s
+    loop_wait: 1s
+    retry_timeout: 5s
+    maximum_lag_on_failover: 1MB
+    synchronous_mode: "off"
+    synchronous_node_count: 1
+    failsafe_mode: false
+    use_pg_rewind: true
+  replicas: [{name: replica1}]
+"""
 T = TypeVar("T")
 
 

@@ -9,6 +9,7 @@ from rpochaos.faults.steps import Steps, timeline
 from rpochaos.roles import Powers
 from rpochaos.scenario import loads
 from rpochaos.store import EventLog, read_events
+from tests.helpers import PATRONI_TOPOLOGY
 
 SCENARIO = """\
 system: postgres
@@ -40,27 +41,16 @@ def test_ends_come_before_starts_at_one_instant_and_late_ends_are_left_to_the_st
     ]
 
 
-PATRONI = """\
-system: postgres
-topology:
-  manager: patroni
-  synchronous_commit: "on"
-  patroni:
-    ttl: 20s
-    loop_wait: 1s
-    retry_timeout: 5s
-    maximum_lag_on_failover: 1MB
-    synchronous_mode: "off"
-    synchronous_node_count: 1
-    failsafe_mode: false
-    use_pg_rewind: true
-  replicas: [{name: replica1}]
+PATRONI = (
+    PATRONI_TOPOLOGY
+    + """\
 workload: {rate: 10/s, duration: 40s}
 schedule:
   - {at: 2s, pause: primary, process: patroni, for: 28s}
   - {at: 35s, crash: primary, process: postmaster, outage: true}
 expect: {rpo: 1s}
 """
+)
 
 
 class PatroniCluster:

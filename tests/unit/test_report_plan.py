@@ -12,6 +12,7 @@ import yaml
 
 from rpochaos.report.plan import format_plan, format_size, format_summary, real_time
 from rpochaos.scenario import Scenario, load, loads
+from tests.helpers import PATRONI_TOPOLOGY
 
 HEAD = """\
 system: postgres
@@ -331,27 +332,16 @@ def test_format_plan_of_an_archive_recovery() -> None:
 
 
 def test_a_plan_names_the_patroni_process_a_step_faults() -> None:
-    text = """\
-system: postgres
-topology:
-  manager: patroni
-  synchronous_commit: "on"
-  patroni:
-    ttl: 20s
-    loop_wait: 1s
-    retry_timeout: 5s
-    maximum_lag_on_failover: 1MB
-    synchronous_mode: "off"
-    synchronous_node_count: 1
-    failsafe_mode: false
-    use_pg_rewind: true
-  replicas: [{name: replica1}]
+    text = (
+        PATRONI_TOPOLOGY
+        + """\
 workload: {rate: 10/s, duration: 40s}
 schedule:
   - {at: 2s, pause: primary, process: patroni, for: 28s}
   - {at: 35s, crash: primary, process: postmaster, outage: true}
 expect: {rpo: 1s}
 """
+    )
     got = format_plan(loads(text))
     assert got[:3] == [
         "t=  2.000s  pause primary (patroni) until 30.000s",

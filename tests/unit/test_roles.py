@@ -21,6 +21,7 @@ from rpochaos.roles import (
     needs,
 )
 from rpochaos.scenario import Topology, loads
+from tests.helpers import PATRONI_TOPOLOGY
 
 PG = """\
 system: postgres
@@ -130,21 +131,9 @@ expect: {rpo: 10s}
     assert got == [(9, "schedule.target"), (9, "schedule.target"), (10, "schedule.target")]
 
 
-PATRONI = """\
-system: postgres
-topology:
-  manager: patroni
-  synchronous_commit: "on"
-  patroni:
-    ttl: 20s
-    loop_wait: 1s
-    retry_timeout: 5s
-    maximum_lag_on_failover: 1MB
-    synchronous_mode: "off"
-    synchronous_node_count: 1
-    failsafe_mode: false
-    use_pg_rewind: true
-  replicas: [{name: replica1}]
+PATRONI = (
+    PATRONI_TOPOLOGY
+    + """\
 workload: {rate: 10/s, duration: 10s}
 schedule:
   - {at: 1s, pause: primary, process: patroni, for: 1s}
@@ -152,6 +141,7 @@ schedule:
   - {at: 4s, crash: replica1}
 expect: {rpo: 10s}
 """
+)
 
 
 class PatroniLike(CoreOnly):
