@@ -104,14 +104,30 @@ def create_topic(inv: KafkaInventory, topic: str, timeout_s: float = SETTLE_S) -
 
 
 def delete_topic(inv: KafkaInventory, topic: str, timeout_s: float = SETTLE_S) -> None:
-    """Delete the probe's topic and wait until the metadata no longer lists it."""
+    """Delete the probe's topic and wait until no broker that answers lists it any more
+    (each broker asked at its own address: deletion reaches each broker's metadata in its
+    own time, and a client bootstrapping through one of them would still see the topic).
+    TimeoutError past ``timeout_s``."""
     with admin_client(inv.bootstrap, 5.0) as admin:
         admin.delete_topics([topic], timeout_ms=int(timeout_s * 1000))
-        deadline = time.monotonic() + timeout_s
-        while topic in admin.list_topics():
+    deadline = time.monotonic() + timeout_s
+    for name, b in inv.brokers.items():
+        while _lists(b.bootstrap, topic):
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"topic {topic!r} still listed {timeout_s:g}s after deletion")
+                raise TimeoutError(
+                    f"topic {topic!r} still listed by {name} {timeout_s:g}s after deletion"
+                )
             time.sleep(0.2)
+
+
+def _lists(bootstrap: str, topic: str) -> bool:
+    """Whether the broker at ``bootstrap`` lists ``topic`` (False when it does not answer:
+    a broker the game day killed has no metadata to clean)."""
+    try:
+        with admin_client([bootstrap], 3.0) as admin:
+            return topic in admin.list_topics()
+    except (KafkaError, OSError, ValueError):
+        return False
 
 
 def topics_with_prefix(inv: KafkaInventory) -> list[str]:
