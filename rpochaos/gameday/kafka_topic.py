@@ -172,16 +172,18 @@ def settle(inv: KafkaInventory, topic: str, timeout_s: float = 15.0) -> tuple[in
         time.sleep(0.2)
 
 
-def durability(inv: KafkaInventory, topic: str, timeout_s: float = 5.0) -> dict[str, object]:
+def durability(inv: KafkaInventory, topic: str, timeout_s: float = 10.0) -> dict[str, object]:
     """The durability settings in force on the probe's topic, read back from the brokers
-    (retried for ``timeout_s`` while a broker does not know the new topic yet)."""
+    (retried for ``timeout_s`` while a broker does not know the new topic yet: it fails, or
+    answers with no configuration for the topic; past that, what it answered)."""
     deadline = time.monotonic() + timeout_s
     while True:  # a broker may not know a topic the controller just created
         try:
             with admin_client(inv.bootstrap, 5.0) as admin:
                 got: dict[str, Any] = durability_in_force(admin, topic, "broker1")
-            return got
+            if got.get("topic") or time.monotonic() >= deadline:
+                return got
         except KafkaError:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.3)
+        time.sleep(0.3)
