@@ -102,6 +102,8 @@ def test_an_isolated_leader_of_a_three_member_etcd_acknowledges_until_it_demotes
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["writes"]["lost"] > 0
     assert r["durability"]["dcs.etcd_members"] == 3
+    etcd_logs = sorted(p.name for p in (out / "logs").glob("etcd*.log"))
+    assert etcd_logs == ["etcd1.log", "etcd2.log", "etcd3.log"], etcd_logs  # 3 ran
     demoted, taken = r["leader_changes"]
     assert (demoted["from_node"], demoted["to_node"]) == ("primary", None), r["leader_changes"]
     assert (taken["from_node"], taken["to_node"]) == (None, "replica1"), r["leader_changes"]

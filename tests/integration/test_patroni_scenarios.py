@@ -153,6 +153,9 @@ def test_an_isolated_leader_acknowledges_until_it_demotes(patroni: None, shipped
     r = result_of(out)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["writes"]["lost"] > 0
+    assert r["durability"]["dcs.etcd_members"] == 3  # cut off from all three members
+    etcd_logs = sorted(p.name for p in (out / "logs").glob("etcd*.log"))
+    assert etcd_logs == ["etcd1.log", "etcd2.log", "etcd3.log"], etcd_logs
     # cut off from etcd at 3 s: it acknowledges until its HA loop gives up (retry_timeout
     # 5 s, the blackholed calls hang on their timeouts), never past the new leader's key
     promoted = [c for c in r["leader_changes"] if c["to_node"] == "replica1"][-1]
