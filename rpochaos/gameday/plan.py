@@ -21,6 +21,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -167,41 +168,27 @@ def check_plan(sc: Scenario, inv: AnyInventory, file: str) -> list[PlannedStep]:
     return out
 
 
+def _refuse_top_key(text: str, file: str, key: str, given: str, expected: str) -> NoReturn:
+    """ScenarioError for a top-level ``key`` a plan may not have as written, at its line."""
+    line = next((i + 1 for i, s in enumerate(text.splitlines()) if s.startswith(key)), None)
+    raise ScenarioError([Problem(file, line, key, given, expected)])
+
+
 def loads_plan(text: str, inv: AnyInventory, file: str = "plan.yaml") -> Plan:
     try:
         top = yaml.safe_load(text)
     except yaml.YAMLError:
         top = None
     if isinstance(top, dict) and "topology" in top:
-        line = next(
-            (i + 1 for i, s in enumerate(text.splitlines()) if s.startswith("topology")), None
-        )
-        raise ScenarioError(
-            [
-                Problem(
-                    file,
-                    line,
-                    "topology",
-                    "a topology section",
-                    "none: a game day runs against the inventory's existing system",
-                )
-            ]
-        )
+        _refuse_top_key(
+            text, file, "topology", "a topology section",
+            "none: a game day runs against the inventory's existing system",
+        )  # fmt: skip
     if isinstance(top, dict) and "system" in top and top["system"] != inv.system:
-        line = next(
-            (i + 1 for i, s in enumerate(text.splitlines()) if s.startswith("system")), None
-        )
-        raise ScenarioError(
-            [
-                Problem(
-                    file,
-                    line,
-                    "system",
-                    str(top["system"]),
-                    f"{inv.system}, the system of inventory {inv.name}",
-                )
-            ]
-        )
+        _refuse_top_key(
+            text, file, "system", str(top["system"]),
+            f"{inv.system}, the system of inventory {inv.name}",
+        )  # fmt: skip
     full = text if text.endswith("\n") else text + "\n"
     sc = loads(full + _topology(inv), file)
     steps = check_plan(sc, inv, file)
