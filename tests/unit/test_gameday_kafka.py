@@ -197,6 +197,14 @@ def test_a_postgres_plan_on_a_kafka_inventory_is_refused() -> None:
     assert "plan.yaml:2" in only and "kafka, the system of inventory staging-kafka" in only
 
 
+def test_a_plan_with_a_topology_section_is_refused_at_its_line() -> None:
+    text = PLAN.replace("system: kafka\n", "system: kafka\ntopology: {brokers: 3}\n", 1)
+    with pytest.raises(ScenarioError) as e:
+        loads_plan(text, kinv())
+    (only,) = problems(e)
+    assert "plan.yaml:3" in only and "a game day runs against the inventory's existing" in only
+
+
 def test_a_kafka_plan_declares_acks() -> None:
     with pytest.raises(ScenarioError) as e:
         loads_plan(PLAN.replace("  acks: 1\n", ""), kinv())
