@@ -57,14 +57,35 @@ class Member:
         return self.server is not None and self.server.running()
 
 
+def cluster_version_settled(version: object) -> bool:
+    """Whether an etcd ``/version`` answer shows the cluster version raised to the server's
+    own major.minor (``{"etcdserver": "3.4.30", "etcdcluster": "3.4.0"}``: yes; ``3.0.0`` or
+    ``not_decided``: not yet)."""
+    if not isinstance(version, dict):
+        return False
+
+    def major_minor(text: object) -> tuple[int, ...] | None:
+        parts = str(text).split(".")[:2]
+        return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+    server = major_minor(version.get("etcdserver"))
+    return server is not None and major_minor(version.get("etcdcluster")) == server
+
+
 def member_ready(http: httpx.Client, url: str) -> bool:
     """Whether the etcd member at ``url`` is ready for Patroni: ``/health`` says true (the
     cluster has a raft leader) and its v3 gateway answers a range read with a header and grants
     a lease (what Patroni's etcd3 client does first; a member of a cluster still forming can
-    pass the first and not the rest). The lease expires on its own."""
+    pass the first and not the rest), and ``/version`` reports a cluster version of the
+    server's own major.minor. A new three-member cluster first reports ``3.0.0`` (or
+    ``not_decided``) until its leader raises it; Patroni reads that once at start, picks the
+    ``/v3alpha`` gateway, which etcd 3.4 no longer serves, and exits on the "404 page not
+    found" it gets back. The lease expires on its own."""
     try:
         r = http.get(f"{url}/health")
         if r.status_code != 200 or json.loads(r.text).get("health") != "true":
+            return False
+        if not cluster_version_settled(json.loads(http.get(f"{url}/version").text)):
             return False
         r = http.post(f"{url}/v3/kv/range", json={"key": "cnBvY2hhb3M="})  # b64 "rpochaos"
         body = json.loads(r.text)
