@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
+from rpochaos import cli_arguments as opts
 from rpochaos import deps, finder
 from rpochaos.errors import (
     BAD_INPUT,
@@ -109,7 +109,7 @@ def _cmd_run(a: argparse.Namespace, con: Console) -> int:
 
     if a.repeat < 1:
         raise ScenarioError([Problem("--repeat", None, "repeat", str(a.repeat), "an integer >= 1")])
-    _kube_env(a)
+    opts.kube_env(a)
     results: list[dict[str, Any]] = []
     worst = 0
     try:
@@ -302,143 +302,6 @@ def _cmd_gc(a: argparse.Namespace, con: Console) -> int:
 Handler = Callable[[argparse.Namespace, Console], int]
 
 
-def _kube_arguments(r: argparse.ArgumentParser) -> None:
-    """--kubeconfig, --kube-context, --namespace: the kubernetes backend's cluster and namespace
-    (they set $RPOCHAOS_KUBECONFIG, $RPOCHAOS_KUBE_CONTEXT, $RPOCHAOS_KUBE_NAMESPACE)."""
-    r.add_argument("--kubeconfig", default=None, help="kubernetes: the kubeconfig file")
-    r.add_argument("--kube-context", default=None, help="kubernetes: the kubeconfig context")
-    r.add_argument(
-        "--namespace",
-        default=None,
-        help="kubernetes: the namespace the run creates and deletes (default rpochaos-<run id>)",
-    )
-
-
-def _kube_env(a: argparse.Namespace) -> None:
-    for value, env in (
-        (a.kubeconfig, "RPOCHAOS_KUBECONFIG"),
-        (a.kube_context, "RPOCHAOS_KUBE_CONTEXT"),
-        (a.namespace, "RPOCHAOS_KUBE_NAMESPACE"),
-    ):
-        if value:
-            os.environ[env] = str(value)
-
-
-def _run_arguments(r: argparse.ArgumentParser) -> None:
-    r.add_argument("scenario", help="a scenario file, or its name in scenarios/")
-    r.add_argument(
-        "--backend",
-        default=None,
-        help="where nodes run: local, docker or kubernetes (default: $RPOCHAOS_BACKEND, "
-        "the scenario's backend key, else local)",
-    )
-    _kube_arguments(r)
-    r.add_argument(
-        "--postgres-image",
-        default=None,
-        help="docker: PostgreSQL image (default $RPOCHAOS_PG_IMAGE, postgres:15, "
-        "else the locally built rpochaos/postgres:15)",
-    )
-    r.add_argument(
-        "--kafka-image",
-        default=None,
-        help="docker: Kafka image (default $RPOCHAOS_KAFKA_IMAGE, apache/kafka:3.9.2, "
-        "else the locally built rpochaos/kafka:3.9.2)",
-    )
-    r.add_argument(
-        "--toxiproxy-image",
-        default=None,
-        help="docker: Toxiproxy image (default $RPOCHAOS_TOXIPROXY_IMAGE, ...)",
-    )
-    r.add_argument("--out", type=Path, help="run directory (default: runs/<name>/<time>)")
-    r.add_argument("--runs-root", type=Path, default=Path("runs"))
-    r.add_argument("--seed", type=int)
-    r.add_argument(
-        "--keep-topology",
-        action="store_true",
-        help="leave nodes and proxies running and print how to reach them",
-    )
-    r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
-    r.add_argument(
-        "--plain",
-        action="store_true",
-        help="progress as plain lines every 2 s (the default when not a terminal)",
-    )
-    r.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run N times; print meets-RPO %% and the spread of windows",
-    )
-    r.add_argument(
-        "--observe-rate",
-        type=float,
-        default=10.0,
-        metavar="HZ",
-        help="replication-state samples per second (0: off; default 10)",
-    )
-    r.add_argument("--no-html", action="store_true", help="skip report.html")
-    r.add_argument("--junit", metavar="FILE", help="write a JUnit XML file with the results")
-    r.add_argument("--push-gateway", metavar="URL", help="push metrics to a Prometheus Pushgateway")
-    r.add_argument("--push-job", default="rpochaos", metavar="NAME")
-
-
-def _validate_arguments(v: argparse.ArgumentParser) -> None:
-    v.add_argument("files", nargs="+", help="scenario files, folders, globs or names")
-
-
-def _list_arguments(ls: argparse.ArgumentParser) -> None:
-    ls.add_argument("dirs", nargs="*", help="folders, globs or names (default: scenarios/)")
-
-
-def _plan_arguments(pl: argparse.ArgumentParser) -> None:
-    pl.add_argument("scenario", help="a scenario file, or its name in scenarios/")
-    pl.add_argument("--seed", type=int, help="resolve random choices with this seed")
-
-
-def _report_arguments(rp: argparse.ArgumentParser) -> None:
-    rp.add_argument("runs_root", nargs="?", default="runs", metavar="RUNS_DIR")
-
-
-def _images_arguments(im: argparse.ArgumentParser) -> None:
-    im.add_argument("action", choices=["build", "status"])
-    im.add_argument("--force", action="store_true", help="rebuild even when present")
-
-
-def _analyze_arguments(an: argparse.ArgumentParser) -> None:
-    an.add_argument("run_dir")
-    an.add_argument("--json", action="store_true")
-
-
-def _lost_arguments(lo: argparse.ArgumentParser) -> None:
-    lo.add_argument("run_dir", metavar="RUN_DIR")
-    # not choices=: ``export_lost`` says what it expects (and --help lists no subcommand)
-    lo.add_argument("--format", default="csv", metavar="csv|sql")
-    lo.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: stdout)")
-
-
-def _gc_arguments(g: argparse.ArgumentParser) -> None:
-    g.add_argument(
-        "runs_root",
-        nargs="?",
-        default="runs",
-        metavar="RUNS_ROOT",
-        help="a runs root or one run directory (default: runs)",
-    )
-    g.add_argument(
-        "--force",
-        action="store_true",
-        help="also runs whose owner is alive (e.g. kept with --keep-topology), but only "
-        "those under RUNS_ROOT",
-    )
-    g.add_argument("--run", metavar="ID", help="only the run with this id (resolved.json: run_id)")
-
-
-def _no_arguments(_: argparse.ArgumentParser) -> None:
-    pass
-
-
 @dataclass(frozen=True)
 class Command:
     """One ``rpochaos`` command. ``synopsis``: its arguments as the README shows them (after
@@ -450,7 +313,7 @@ class Command:
     comment: str
     help: str
     handler: Handler
-    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    arguments: Callable[[argparse.ArgumentParser], None] = opts.no_arguments
 
 
 COMMANDS: list[Command] = [
@@ -463,7 +326,7 @@ COMMANDS: list[Command] = [
         "",
         "run a scenario end to end",
         _cmd_run,
-        _run_arguments,
+        opts.run_arguments,
     ),
     Command(
         "validate",
@@ -471,7 +334,7 @@ COMMANDS: list[Command] = [
         "files, folders, globs or names: every problem, with file:line",
         "check scenario files without running anything",
         _cmd_validate,
-        _validate_arguments,
+        opts.validate_arguments,
     ),
     Command(
         "list",
@@ -479,7 +342,7 @@ COMMANDS: list[Command] = [
         "shipped scenarios and their RPOs",
         "list scenarios in folders (default: scenarios/)",
         _cmd_list,
-        _list_arguments,
+        opts.list_arguments,
     ),
     Command(
         "plan",
@@ -487,7 +350,7 @@ COMMANDS: list[Command] = [
         "the resolved timeline, without running anything",
         "print a scenario's timeline without running it",
         _cmd_plan,
-        _plan_arguments,
+        opts.plan_arguments,
     ),
     Command(
         "report",
@@ -495,7 +358,7 @@ COMMANDS: list[Command] = [
         "RUNS_DIR/index.html: a row per run",
         "write RUNS_DIR/index.html with a row per run",
         _cmd_report,
-        _report_arguments,
+        opts.report_arguments,
     ),
     Command(
         "images",
@@ -503,7 +366,7 @@ COMMANDS: list[Command] = [
         "the local docker images (where no registry answers)",
         "build (or show) the local docker images",
         _cmd_images,
-        _images_arguments,
+        opts.images_arguments,
     ),
     Command(
         "analyze",
@@ -511,7 +374,7 @@ COMMANDS: list[Command] = [
         "recompute result.json from a run directory alone",
         "recompute result.json from a run directory",
         _cmd_analyze,
-        _analyze_arguments,
+        opts.analyze_arguments,
     ),
     Command(
         "lost",
@@ -519,7 +382,7 @@ COMMANDS: list[Command] = [
         "the lost writes as the old primary's disk held them",
         "export the lost writes, read from the old primary's disk by the witness",
         _cmd_lost,
-        _lost_arguments,
+        opts.lost_arguments,
     ),
     Command(
         "doctor",
@@ -565,7 +428,7 @@ COMMANDS: list[Command] = [
         "remove servers and data of killed or kept runs",
         "remove servers, containers and data left by dead or kept runs",
         _cmd_gc,
-        _gc_arguments,
+        opts.gc_arguments,
     ),
 ]
 

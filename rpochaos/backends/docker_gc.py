@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rpochaos.backends import engine
-from rpochaos.backends.local import labelled_owner_alive
+from rpochaos.backends.local import labelled_owner_alive, run_dir_within
 from rpochaos.backends.local import proc_start as _proc_start
 from rpochaos.errors import MissingDependency
 
@@ -155,15 +155,6 @@ def labelled(client: docker.DockerClient) -> dict[str, dict[str, str]]:
     return runs
 
 
-def _within(labels: Mapping[str, str], root: Path) -> bool:
-    """True when the run that carries ``labels`` has its run directory at or below ``root``."""
-    run_dir = labels.get(LABEL_RUN_DIR)
-    if not run_dir:
-        return False
-    d, r = Path(run_dir).resolve(), root.resolve()
-    return d == r or r in d.parents
-
-
 def gc(
     *,
     force: bool = False,
@@ -188,7 +179,8 @@ def gc(
         if run_id is not None and rid != run_id:
             continue
         forced = force and (
-            run_id is not None or (runs_root is not None and _within(labels, runs_root))
+            run_id is not None
+            or (runs_root is not None and run_dir_within(labels.get(LABEL_RUN_DIR), runs_root))
         )
         if not forced:
             if labels.get(LABEL_HOST) != here:

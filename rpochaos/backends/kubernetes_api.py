@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rpochaos.backends.local import labelled_owner_alive, proc_start
+from rpochaos.backends.local import labelled_owner_alive, proc_start, run_dir_within
 from rpochaos.errors import MissingDependency, TopologyError
 
 LABEL_RUN = "rpochaos.io/run"
@@ -363,13 +363,6 @@ def _owner_alive(labels: dict[str, str]) -> bool:
     return labelled_owner_alive(labels, LABEL_OWNER, LABEL_OWNER_START)
 
 
-def _within(run_dir: str | None, root: Path) -> bool:
-    if not run_dir:
-        return False
-    d, r = Path(run_dir).resolve(), root.resolve()
-    return d == r or r in d.parents
-
-
 def gc(
     *,
     force: bool = False,
@@ -400,7 +393,7 @@ def gc(
             continue
         forced = force and (
             run_id is not None
-            or (runs_root is not None and _within(notes.get(ANN_RUN_DIR), runs_root))
+            or (runs_root is not None and run_dir_within(notes.get(ANN_RUN_DIR), runs_root))
         )
         if not forced and (labels.get(LABEL_HOST) != here or _owner_alive(labels)):
             continue

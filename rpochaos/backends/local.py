@@ -470,6 +470,15 @@ def labelled_owner_alive(labels: Mapping[str, str], pid_key: str, start_key: str
     return pid > 0 and owner_alive(pid, labels.get(start_key))
 
 
+def run_dir_within(run_dir: str | None, root: Path) -> bool:
+    """True when ``run_dir`` (a run directory recorded on an object's labels) is ``root`` or
+    lies below it: which leftovers a ``gc --runs-root`` may remove."""
+    if not run_dir:
+        return False
+    d, r = Path(run_dir).resolve(), root.resolve()
+    return d == r or r in d.parents
+
+
 def owner_alive(pid: int, start: str | None) -> bool:
     """True while the process ``pid`` runs and, when ``start`` is known, is the one that
     started at ``start`` (not a later process that reused the pid)."""
